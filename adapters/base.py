@@ -1,0 +1,193 @@
+"""The channel adapter contract and the value types shared with the delivery engine.
+
+Adapters import nothing from ``server``: these types are the whole vocabulary.
+
+Error tree (raised by ``deliver``; the engine, not the adapter, decides what follows)::
+
+    DeliveryError                 class_ = transient | rate_limited | permanent | systemic
+    ├── TransientDeliveryError    timeouts, connection errors, 5xx, 408: retry with backoff
+    ├── RateLimitedError          429 and providers' own signals: pause the target
+    ├── PermanentDeliveryError    other 4xx, invalid payload or recipient: fail now
+    └── SystemicDeliveryError     401/403, TLS/DNS failure of the whole target
+
+``ConfigError`` is raised by ``validate_config`` for a target that can never work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+ErrorClass = Literal["transient", "rate_limited", "permanent", "systemic"]
+
+
+class ChannelName(StrEnum):
+    WEBHOOK = "webhook"
+    HTTP = "http"
+    STUB = "stub"
+
+
+class Content(BaseModel):
+    """The content item being distributed, as the adapters see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    version: str
+    title: str
+    body: str
+    excerpt: str | None = None
+    url: str | None = None
+    metadata: dict[str, Any] = {}
+
+
+class Policy(BaseModel):
+    """Content policy applied by ``transform`` (issue 4 grows this)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    excerpt_only: bool = False
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """What an adapter may know of a target: validated config and decrypted credentials."""
+
+    id: str
+    name: str
+    channel: str
+    config: BaseModel
+    credentials: BaseModel | None
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """Identity of one delivery. ``delivery_id`` is stable across retries of a job."""
+
+    delivery_id: str
+    attempt: int
+    plan_id: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class ChannelPayload:
+    """A rendered payload: what the target would receive, shown as-is by dry run."""
+
+    body: Any
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """A successful delivery's raw result."""
+
+    status_code: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body_excerpt: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    external_id: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValidatedTarget:
+    """Result of ``validate_config``.
+
+    ``credentials`` is what gets encrypted and stored. ``revealed`` holds values Herald
+    generated (e.g. a signing secret) that the create result shows exactly once.
+    """
+
+    config: BaseModel
+    credentials: BaseModel | None
+    revealed: dict[str, str] = field(default_factory=dict)
+
+
+class ConfigError(Exception):
+    """A target's config or credentials are invalid; ``field`` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "VALIDATION_ERROR") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+class DeliveryError(Exception):
+    class_: ClassVar[ErrorClass] = "transient"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after_seconds: float | None = None,
+        code: str | None = None,
+        response_excerpt: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.retry_after_seconds = retry_after_seconds
+        self.code = code
+        self.response_excerpt = response_excerpt
+
+    @property
+    def error_class(self) -> ErrorClass:
+        return self.class_
+
+
+class TransientDeliveryError(DeliveryError):
+    class_ = "transient"
+
+
+class RateLimitedError(DeliveryError):
+    class_ = "rate_limited"
+
+
+class PermanentDeliveryError(DeliveryError):
+    class_ = "permanent"
+
+
+class SystemicDeliveryError(DeliveryError):
+    class_ = "systemic"
+
+
+class OutboundClient(Protocol):
+    """The hardened HTTP client the engine hands to ``deliver`` (see ``adapters.transport``)."""
+
+    def send(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
+    ) -> DeliveryOutcome: ...
+
+
+class ChannelAdapter(Protocol):
+    channel: ClassVar[ChannelName]
+    config_model: ClassVar[type[BaseModel]]
+    credentials_model: ClassVar[type[BaseModel] | None]
+    description: ClassVar[str]
+
+    def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget: ...
+
+    def destination(self, config: BaseModel) -> str | None:
+        """The URL this target sends to, for the SSRF check at create time (None: no network)."""
+        ...
+
+    def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload: ...
+
+    def deliver(
+        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
+    ) -> DeliveryOutcome: ...
+
+    def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt: ...

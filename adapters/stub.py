@@ -1,0 +1,82 @@
+"""A scriptable channel for demos, agent examples and tests: no network, behaviour from config.
+
+Attempt n (1-based) answers, in order: 429 for the first ``rateLimitTimes`` attempts, then a
+timeout for ``timeoutTimes``, then ``failWith`` for ``failTimes``, then success.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from adapters.base import (
+    ChannelName,
+    ChannelPayload,
+    Content,
+    DeliveryContext,
+    DeliveryOutcome,
+    OutboundClient,
+    Policy,
+    Receipt,
+    TargetView,
+    TransientDeliveryError,
+    ValidatedTarget,
+)
+from adapters.render import ChannelModel, envelope, validate_model
+from adapters.transport import classify_response
+
+
+class StubConfig(ChannelModel):
+    fail_times: int = Field(0, ge=0, le=1000)
+    fail_with: int = Field(503, ge=300, le=599)
+    rate_limit_times: int = Field(0, ge=0, le=1000)
+    retry_after_seconds: float = Field(1.0, ge=0, le=86400)
+    timeout_times: int = Field(0, ge=0, le=1000)
+    latency_ms: float = Field(0, ge=0, le=30000)
+
+
+def scripted_status(config: StubConfig, attempt: int) -> int | None:
+    """The HTTP-like status attempt ``attempt`` answers with; None means a timeout."""
+    for count, status in (
+        (config.rate_limit_times, 429),
+        (config.timeout_times, None),
+        (config.fail_times, config.fail_with),
+    ):
+        if attempt <= count:
+            return status
+        attempt -= count
+    return 200
+
+
+class StubAdapter:
+    channel: ClassVar[ChannelName] = ChannelName.STUB
+    config_model: ClassVar[type[ChannelModel]] = StubConfig
+    credentials_model: ClassVar[type[ChannelModel] | None] = None
+    description: ClassVar[str] = "Scriptable test channel: fail N times, 429, time out, add latency."
+
+    def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
+        return ValidatedTarget(validate_model(StubConfig, config, "config"), None)
+
+    def destination(self, config: StubConfig) -> str | None:  # type: ignore[override]
+        return None
+
+    def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
+        return ChannelPayload(body=envelope(content, policy))
+
+    def deliver(
+        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
+    ) -> DeliveryOutcome:
+        config: StubConfig = target.config  # type: ignore[assignment]
+        if config.latency_ms:
+            time.sleep(config.latency_ms / 1000)
+        status = scripted_status(config, delivery.attempt)
+        if status is None:
+            raise TransientDeliveryError("Timed out talking to the stub.", code="TIMEOUT")
+        headers = {"Retry-After": f"{config.retry_after_seconds:g}"} if status == 429 else {}
+        outcome = classify_response(status, headers, "")
+        return DeliveryOutcome(status_code=outcome.status_code, external_id=f"stub_{delivery.delivery_id}")
+
+    def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
+        return Receipt(external_id=outcome.external_id, meta={"statusCode": outcome.status_code, "stub": True})

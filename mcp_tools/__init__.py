@@ -1,0 +1,1 @@
+"""The MCP door: one tool per registry operation, over streamable HTTP (/mcp) and stdio."""

@@ -1,0 +1,104 @@
+"""Builds the MCP server from the operation registry; every tool is the same thin wrapper.
+
+The SDK validates arguments against the signature before a tool runs and would answer a
+bad argument with plain text. Tools therefore accept loose arguments and publish the input
+model's schema instead; ``server.dispatch`` validates, so a bad argument gets the same
+structured error (code, remediation, recommendedNextAction) as on the GraphQL door.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+
+from server.context import Principal
+from server.dispatch import error_body, execute, new_request_id
+from server.errors import HeraldError, Unauthorized
+from server.operations import OPERATIONS, Operation
+from server.runtime import Runtime
+
+INSTRUCTIONS = (
+    "Herald distributes content to channel targets (webhooks, HTTP endpoints, ...). Typical flow: "
+    "create_distribution_target, then create_distribution_plan with dryRun=true to preview each payload, "
+    "then again with an idempotencyKey and awaitDelivery=true. Every result and error carries "
+    "recommendedNextAction: the tool to call next with its arguments filled in."
+)
+
+PrincipalResolver = Callable[[Context], Principal]
+
+
+def http_principal(ctx: Context) -> Principal:
+    """The principal the HTTP auth middleware put on the request."""
+    request = ctx.request_context.request
+    principal = getattr(getattr(request, "state", None), "principal", None)
+    if principal is None:
+        raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'.")
+    return principal
+
+
+def fixed_principal(principal: Principal) -> PrincipalResolver:
+    """stdio and in-memory clients: one principal for the whole connection."""
+    return lambda _ctx: principal
+
+
+def annotations_for(op: Operation) -> ToolAnnotations:
+    return ToolAnnotations(
+        title=op.summary.split(":")[0].rstrip("."),
+        read_only_hint=not op.mutation,
+        destructive_hint=op.destructive if op.mutation else False,
+        idempotent_hint=not op.mutation,
+        open_world_hint=op.open_world,
+    )
+
+
+def error_result(exc: HeraldError, request_id: str) -> CallToolResult:
+    body = error_body(exc, request_id).wire()
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(body))], structured_content=body, is_error=True
+    )
+
+
+def _tool_function(rt: Runtime, op: Operation, resolve: PrincipalResolver) -> Callable[..., Any]:
+    async def tool(ctx: Context, **arguments: Any) -> Any:
+        request_id = new_request_id()
+        given = {name: value for name, value in arguments.items() if value is not None}
+        progress = _progress(ctx) if op.after is not None else None
+        try:
+            return await execute(rt, resolve(ctx), op.tool, given, request_id=request_id, progress=progress)
+        except HeraldError as exc:
+            return error_result(exc, request_id)
+
+    names = [field.alias or name for name, field in op.input_model.model_fields.items()]
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for n in names]
+    tool.__signature__ = inspect.Signature(params, return_annotation=op.output_model)  # type: ignore[attr-defined]
+    tool.__annotations__ = {"ctx": Context, **{n: Any for n in names}, "return": op.output_model}
+    tool.__name__ = op.tool
+    return tool
+
+
+def _progress(ctx: Context) -> Callable[[float, float | None, str], Any]:
+    async def report(done: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(done, total=total, message=message)
+
+    return report
+
+
+def build_mcp_server(rt: Runtime, resolve: PrincipalResolver = http_principal, include_mutations: bool = True) -> MCPServer:
+    mcp = MCPServer("herald", instructions=INSTRUCTIONS)
+    for op in OPERATIONS:
+        if op.mutation and not include_mutations:
+            continue
+        mcp.add_tool(
+            _tool_function(rt, op, resolve), name=op.tool, description=op.summary,
+            annotations=annotations_for(op), structured_output=True,
+        )
+        # Publish the precise input schema; validation happens in server.dispatch (see module doc).
+        mcp._tool_manager.get_tool(op.tool).parameters = op.input_model.model_json_schema(by_alias=True)  # type: ignore[union-attr]
+    return mcp

@@ -1,0 +1,99 @@
+"""The one ASGI app: /graphql (with GraphiQL), /mcp, /healthz, /metrics. The composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.transport_security import TransportSecuritySettings
+from sqlalchemy import func
+from sqlmodel import select
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from graphql_schema.app import make_graphql_app
+from mcp_tools.server import build_mcp_server
+from server import __version__
+from server.config import Settings
+from server.db import session_scope
+from server.keys.service import create_key, has_any_key
+from server.migrate import upgrade
+from server.models import Job
+from server.runtime import Runtime, build_runtime
+from server.auth_middleware import BearerAuthMiddleware
+from tasks.worker import DeliveryWorker
+
+log = logging.getLogger("herald")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _transport_security(settings: Settings) -> TransportSecuritySettings:
+    if settings.host in LOOPBACK:
+        return TransportSecuritySettings(
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+    # Bound to a public address: the bearer key, not the Host header, protects /mcp.
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+def _bootstrap_key(rt: Runtime) -> None:
+    if rt.settings.bootstrap_key and not has_any_key(rt):
+        key = create_key(rt, "bootstrap")
+        log.warning("No API key existed, so one was created (shown only now): %s", key.secret)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    rt: Runtime = request.app.state.runtime
+    with session_scope(rt.engine) as session:
+        session.exec(select(1)).one()
+    return JSONResponse({"status": "ok", "version": __version__, "mode": "embedded" if rt.settings.embedded else "redis"})
+
+
+async def metrics(request: Request) -> PlainTextResponse:
+    rt: Runtime = request.app.state.runtime
+    with session_scope(rt.engine) as session:
+        rows = session.exec(select(Job.status, func.count()).group_by(Job.status)).all()  # type: ignore[call-overload]
+    lines = ["# HELP herald_jobs Jobs by status.", "# TYPE herald_jobs gauge"]
+    lines += [f'herald_jobs{{status="{status}"}} {count}' for status, count in sorted(rows)]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: Settings | None = None, *, worker: bool = True) -> Starlette:
+    settings = settings or Settings()
+    rt = build_runtime(settings)
+    if settings.auto_migrate:
+        upgrade(rt.engine)
+    delivery = DeliveryWorker(rt, consume=worker)
+    mcp = build_mcp_server(rt)
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=_transport_security(settings))
+    graphql_app = make_graphql_app(rt)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        _bootstrap_key(rt)
+        delivery.start()
+        try:
+            async with mcp.session_manager.run():
+                yield
+        finally:
+            delivery.stop()
+            rt.close()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_app),
+            Mount("/", app=mcp_app),
+        ],
+        middleware=[Middleware(BearerAuthMiddleware, runtime=rt)],
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    return app

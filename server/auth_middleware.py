@@ -1,0 +1,68 @@
+"""Bearer-key authentication for /graphql and /mcp, as a pure ASGI middleware.
+
+The principal goes on ``scope["state"]``, where the GraphQL context and MCP tools read it.
+A missing or wrong key gets 401 with a body that says how to create a key.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.dispatch import error_body, new_request_id
+from server.errors import Unauthorized
+from server.keys.service import authenticate
+from server.runtime import Runtime
+
+PROTECTED = ("/graphql", "/mcp")
+
+
+class BearerAuthMiddleware:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith(PROTECTED):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        if _is_graphiql_page(scope, headers):
+            await self.app(scope, receive, send)
+            return
+        try:
+            state["principal"] = await anyio.to_thread.run_sync(authenticate, self.runtime, headers.get("authorization"))
+        except Unauthorized as exc:
+            await _deny(scope, send, exc, request_id)
+            return
+        await self.app(scope, receive, send)
+
+
+def _is_graphiql_page(scope: Scope, headers: Headers) -> bool:
+    """The GraphiQL page itself is public; the queries it sends carry the key."""
+    return scope["path"] == "/graphql" and scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
+
+
+async def _deny(scope: Scope, send: Send, exc: Unauthorized, request_id: str) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4401})
+        return
+    body = json.dumps({"error": error_body(exc, request_id).wire()}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer realm="herald"'),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

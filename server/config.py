@@ -1,0 +1,61 @@
+"""Settings: every knob is an environment variable ``HERALD_<NAME>``; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
+
+    data_dir: Path = Field(Path(".herald"), description="Where the embedded SQLite file and key file live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy or plain URL (postgresql://user@host:5432/db). Unset: SQLite in data_dir."
+    )
+    redis_url: str | None = Field(None, description="Redis URL. Unset: embedded in-process broker and events.")
+    redis_namespace: str = Field("herald", description="Prefix of every Redis key, queue and channel.")
+    secret_keys: str | None = Field(
+        None, description="Comma-separated base64 AES-256 keys, newest first. Unset: a key file in data_dir."
+    )
+    allowed_networks: str = Field(
+        "", description="Comma-separated CIDRs outbound delivery may reach despite the private-address guard."
+    )
+    host: str = Field("127.0.0.1", description="Address `herald serve` binds.")
+    port: int = Field(8000, description="Port `herald serve` binds.")
+    api_key: str | None = Field(None, description="API key used by `herald mcp` (stdio) to authenticate.")
+    log_level: str = Field("INFO", description="Python log level.")
+    auto_migrate: bool = Field(True, description="Apply Alembic migrations when the server or a worker starts.")
+
+    worker_threads: int = Field(8, ge=1, le=256, description="Delivery threads per worker process.")
+    delivery_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one outbound request.")
+    lease_seconds: float = Field(60.0, gt=0, description="How long a claimed job is held before the sweeper frees it.")
+    sweep_interval_seconds: float = Field(5.0, gt=0, description="How often workers re-enqueue due and stale jobs.")
+    enqueue_horizon_seconds: float = Field(
+        3600.0, gt=0, description="Jobs due later than this are left to the sweeper instead of a delayed message."
+    )
+    retry_max_attempts: int = Field(8, ge=1, le=50, description="Default attempts per job before dead letter.")
+    retry_base_delay_seconds: float = Field(2.0, gt=0, description="Default base of the exponential backoff.")
+    retry_max_delay_seconds: float = Field(3600.0, gt=0, description="Default cap of one backoff delay.")
+    default_pause_seconds: float = Field(60.0, gt=0, description="Pause after a 429 that names no reset time.")
+    max_pause_seconds: float = Field(3600.0, gt=0, description="Longest pause a 429 can cause.")
+    idempotency_ttl_hours: float = Field(24.0, gt=0, description="How long an idempotency key is remembered.")
+    idempotency_lock_seconds: float = Field(
+        120.0, gt=0, description="After this, an unfinished request's idempotency key may be taken over."
+    )
+    await_default_seconds: float = Field(10.0, gt=0, description="Default awaitTimeoutSeconds.")
+    await_max_seconds: float = Field(30.0, gt=0, description="Cap of awaitTimeoutSeconds.")
+    bootstrap_key: bool = Field(
+        True, description="On first start with no API key at all, create one and print it once."
+    )
+
+    @cached_property
+    def allowed_network_list(self) -> list[str]:
+        return [part.strip() for part in self.allowed_networks.split(",") if part.strip()]
+
+    @cached_property
+    def embedded(self) -> bool:
+        return not self.redis_url

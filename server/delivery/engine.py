@@ -1,0 +1,265 @@
+"""The delivery state machine, broker-agnostic: claim → pause check → adapter call → classify → record.
+
+Actors call ``process_job(runtime, job_id)``; tests call it directly. Every step is idempotent:
+a duplicate message for a job that is finished, in flight or not yet due does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from adapters import Content, DeliveryContext, DeliveryError, DeliveryOutcome, Policy, TargetView, get_adapter
+from adapters.base import TransientDeliveryError
+from server.db import session_scope
+from server.delivery.retry import pause_seconds, retry_delay
+from server.delivery.scheduling import enqueue_at
+from server.ids import new_id
+from server.models import Attempt, Job, Plan, Receipt, Target
+from server.models.base import utcnow
+from server.plans.progress import mark_running, record_terminal
+from server.redaction import redact
+from server.runtime import Runtime
+from server.targets.repository import credentials_of, effective_retry_policy, is_paused, target_view
+from server.targets.schemas import RetryPolicy
+
+log = logging.getLogger(__name__)
+EARLY_TOLERANCE = timedelta(milliseconds=500)
+
+
+@dataclass
+class Claim:
+    job_id: str
+    plan_id: str
+    workspace_id: str
+    attempt: int
+    content: Content
+    policy: Policy
+    view: TargetView
+    retry_policy: RetryPolicy
+    secrets: list[str]
+
+
+@dataclass
+class Result:
+    started_at: datetime
+    duration_ms: float
+    outcome: DeliveryOutcome | None = None
+    error: DeliveryError | None = None
+
+
+@dataclass
+class _AfterCommit:
+    actions: list[Callable[[], None]] = field(default_factory=list)
+
+    def add(self, action: Callable[[], None]) -> None:
+        self.actions.append(action)
+
+    def run(self) -> None:
+        for action in self.actions:
+            action()
+
+
+def process_job(rt: Runtime, job_id: str) -> None:
+    claim = claim_job(rt, job_id)
+    if claim is None:
+        return
+    result = attempt_delivery(rt, claim)
+    record_result(rt, claim, result)
+
+
+def claim_job(rt: Runtime, job_id: str) -> Claim | None:
+    later = _AfterCommit()
+    with session_scope(rt.engine) as session:
+        claim = _claim(rt, session, job_id, later)
+    later.run()
+    return claim
+
+
+def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> Claim | None:
+    now = utcnow()
+    job = session.exec(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True)).first()
+    if job is None or not _claimable(job, now):
+        return None
+    target = session.get(Target, job.target_id)
+    plan = session.get(Plan, job.plan_id)
+    assert target is not None and plan is not None
+    if not target.active:
+        _finish(rt, session, job, "failed", later, error="Target is inactive; activate it and retry the job.")
+        return None
+    if is_paused(target, now):
+        job.status, job.next_attempt_at, job.updated_at = "scheduled", target.paused_until, now
+        later.add(lambda: enqueue_at(rt, [job_id], target.paused_until))
+        return None
+    job.status, job.attempts, job.updated_at = "delivering", job.attempts + 1, now
+    job.lease_expires_at = now + timedelta(seconds=rt.settings.lease_seconds)
+    mark_running(session, plan.id)
+    return Claim(
+        job_id=job.id,
+        plan_id=plan.id,
+        workspace_id=job.workspace_id,
+        attempt=job.attempts,
+        content=Content.model_validate(plan.content),
+        policy=Policy.model_validate(plan.policy),
+        view=target_view(target, rt.box),
+        retry_policy=effective_retry_policy(target, rt.settings),
+        secrets=[v for v in (credentials_of(target, rt.box) or {}).values() if isinstance(v, str)],
+    )
+
+
+def _claimable(job: Job, now: datetime) -> bool:
+    if job.status == "delivering":
+        return job.lease_expires_at is not None and job.lease_expires_at <= now
+    if job.status not in ("pending", "scheduled"):
+        return False
+    return job.next_attempt_at is None or job.next_attempt_at <= now + EARLY_TOLERANCE
+
+
+def attempt_delivery(rt: Runtime, claim: Claim) -> Result:
+    adapter = get_adapter(claim.view.channel)
+    delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow())
+    started_at, started = utcnow(), time.perf_counter()
+    try:
+        payload = adapter.transform(claim.content, claim.policy, claim.view)
+        outcome = adapter.deliver(payload, claim.view, rt.http, delivery)
+        return Result(started_at, _elapsed_ms(started), outcome=outcome)
+    except DeliveryError as exc:
+        return Result(started_at, _elapsed_ms(started), error=exc)
+    except Exception:
+        log.exception("adapter %s crashed delivering job %s", claim.view.channel, claim.job_id)
+        error = TransientDeliveryError("Internal error in the channel adapter; it will be retried.", code="ADAPTER_CRASH")
+        return Result(started_at, _elapsed_ms(started), error=error)
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def record_result(rt: Runtime, claim: Claim, result: Result) -> None:
+    later = _AfterCommit()
+    with session_scope(rt.engine) as session:
+        _record(rt, session, claim, result, later)
+    later.run()
+
+
+def _record(rt: Runtime, session: Session, claim: Claim, result: Result, later: _AfterCommit) -> None:
+    session.add(_attempt_row(claim, result))
+    job = session.exec(select(Job).where(Job.id == claim.job_id).with_for_update()).one()
+    if job.status != "delivering" or job.attempts != claim.attempt:
+        return  # another worker reclaimed this job after our lease expired; its result wins
+    if result.error is None:
+        _delivered(rt, session, job, claim, result, later)
+    elif result.error.error_class == "rate_limited":
+        _rate_limited(rt, session, job, claim, result.error, later)
+    elif result.error.error_class == "transient":
+        _transient(rt, session, job, claim, result.error, later)
+    else:
+        _finish(rt, session, job, "failed", later, error=_error_text(claim, result.error), error_class=result.error.error_class)
+
+
+def _attempt_row(claim: Claim, result: Result) -> Attempt:
+    error = result.error
+    status = error.status_code if error else (result.outcome.status_code if result.outcome else None)
+    return Attempt(
+        id=new_id("attempt"),
+        workspace_id=claim.workspace_id,
+        job_id=claim.job_id,
+        target_id=claim.view.id,
+        number=claim.attempt,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        outcome="delivered" if error is None else error.error_class,
+        status_code=status,
+        error_class=error.error_class if error else None,
+        error_code=error.code if error else None,
+        error=_error_text(claim, error) if error else None,
+    )
+
+
+def _error_text(claim: Claim, error: DeliveryError) -> str:
+    text = error.message
+    if error.response_excerpt:
+        text = f"{text} Response: {error.response_excerpt}"
+    return (redact(text, claim.secrets) or "")[:1000]
+
+
+def _delivered(rt: Runtime, session: Session, job: Job, claim: Claim, result: Result, later: _AfterCommit) -> None:
+    assert result.outcome is not None
+    delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=result.started_at)
+    receipt = get_adapter(claim.view.channel).normalize_receipt(result.outcome, delivery)
+    session.add(
+        Receipt(
+            id=new_id("receipt"),
+            workspace_id=claim.workspace_id,
+            job_id=job.id,
+            plan_id=claim.plan_id,
+            target_id=claim.view.id,
+            external_id=receipt.external_id,
+            response_meta=receipt.meta,
+        )
+    )
+    target = session.get(Target, claim.view.id)
+    if target is not None and target.consecutive_rate_limits:
+        target.consecutive_rate_limits = 0
+    job.last_error, job.error_class = None, None
+    _finish(rt, session, job, "delivered", later)
+
+
+def _rate_limited(
+    rt: Runtime, session: Session, job: Job, claim: Claim, error: DeliveryError, later: _AfterCommit
+) -> None:
+    target = session.exec(select(Target).where(Target.id == claim.view.id).with_for_update()).one()
+    target.consecutive_rate_limits += 1
+    seconds = pause_seconds(
+        error.retry_after_seconds, target.consecutive_rate_limits,
+        rt.settings.default_pause_seconds, rt.settings.max_pause_seconds,
+    )
+    until = utcnow() + timedelta(seconds=seconds)
+    if target.paused_until is None or target.paused_until < until:
+        target.paused_until = until
+    target.pause_reason = f"rate limited by the provider (HTTP {error.status_code or 429}); resumes automatically"
+    job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
+    _wait_or_cancel(rt, session, job, target.paused_until, later)
+
+
+def _transient(rt: Runtime, session: Session, job: Job, claim: Claim, error: DeliveryError, later: _AfterCommit) -> None:
+    job.retries_used += 1
+    text = _error_text(claim, error)
+    if job.retries_used >= claim.retry_policy.max_attempts:
+        _finish(rt, session, job, "dead", later, error=text, error_class="transient")
+        return
+    job.last_error, job.error_class = text, "transient"
+    delay = retry_delay(job.retries_used, claim.retry_policy, error.retry_after_seconds)
+    _wait_or_cancel(rt, session, job, utcnow() + timedelta(seconds=delay), later)
+
+
+def _wait_or_cancel(rt: Runtime, session: Session, job: Job, due: datetime, later: _AfterCommit) -> None:
+    plan = session.get(Plan, job.plan_id)
+    if plan is not None and plan.status == "cancelled":
+        _finish(rt, session, job, "cancelled", later)
+        return
+    job.status, job.next_attempt_at, job.lease_expires_at, job.updated_at = "scheduled", due, None, utcnow()
+    job_id = job.id
+    later.add(lambda: enqueue_at(rt, [job_id], due))
+
+
+def _finish(
+    rt: Runtime, session: Session, job: Job, status: str, later: _AfterCommit,
+    *, error: str | None = None, error_class: str | None = None,
+) -> None:
+    now = utcnow()
+    job.status, job.finished_at, job.updated_at, job.lease_expires_at = status, now, now, None
+    job.next_attempt_at = None
+    if error is not None:
+        job.last_error, job.error_class = error, error_class or "permanent"
+    session.add(job)
+    session.flush()
+    plan_final = record_terminal(session, job.plan_id, status)
+    event = {"type": "job.finished", "planId": job.plan_id, "jobId": job.id, "status": status, "planStatus": plan_final}
+    plan_id = job.plan_id
+    later.add(lambda: rt.events.publish(plan_id, event))

@@ -1,0 +1,121 @@
+"""The one pipeline every call from either door goes through.
+
+parse input → check the principal → claim the idempotency key → run the operation in one
+transaction (audit and idempotency record inside it) → run after-commit effects → after-step.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import partial
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+
+from server import audit, idempotency
+from server.common import ErrorBody
+from server.context import OpContext, Principal, ProgressCallback
+from server.db import session_scope
+from server.errors import HeraldError, InternalError, Unauthorized, ValidationFailed
+from server.hints import hint
+from server.operations import BY_TOOL, Operation
+from server.runtime import Runtime
+from server.wire import WireModel
+
+log = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(8)
+
+
+def parse_input(op: Operation, arguments: dict[str, Any]) -> WireModel:
+    try:
+        return op.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()[:5])
+        raise ValidationFailed(
+            f"Invalid arguments for {op.tool}: {problems}.",
+            field=field,
+            next_action=hint(op.tool, "Correct the named field(s) and call again."),
+        ) from None
+
+
+def check_access(op: Operation, principal: Principal, data: WireModel) -> None:
+    dry_run = bool(getattr(data, "dry_run", False))
+    if op.mutation and principal.read_only and not dry_run:
+        raise Unauthorized(
+            f"This API key is read-only; {op.tool} changes state. Dry runs still work.",
+            code="READ_ONLY_KEY",
+            remediation="Use dryRun=true, or a key with write access.",
+        )
+    if op.scope not in principal.scopes and not (dry_run and "read" in principal.scopes):
+        raise Unauthorized(
+            f"This API key lacks the {op.scope!r} scope needed by {op.tool}.",
+            code="FORBIDDEN",
+            remediation=f"Use a key with the {op.scope!r} scope.",
+        )
+
+
+async def execute(
+    rt: Runtime, principal: Principal, tool: str, arguments: dict[str, Any], *,
+    request_id: str | None = None, progress: ProgressCallback | None = None,
+) -> WireModel:
+    op = BY_TOOL[tool]
+    ctx = OpContext(runtime=rt, principal=principal, request_id=request_id or new_request_id(), progress=progress)
+    data = parse_input(op, arguments)
+    check_access(op, principal, data)
+    result = await anyio.to_thread.run_sync(partial(run_operation, op, ctx, data))
+    if op.after is not None:
+        result = await op.after(ctx, data, result)
+    return result
+
+
+def run_operation(op: Operation, ctx: OpContext, data: WireModel) -> WireModel:
+    arguments = data.model_dump(mode="json", by_alias=True)
+    writes = op.mutation and not getattr(data, "dry_run", False)
+    key = getattr(data, "idempotency_key", None) if writes else None
+    if key:
+        stored = idempotency.claim(ctx.runtime, ctx.workspace_id, key, op.tool, idempotency.request_hash(op.tool, arguments))
+        if stored is not None:
+            return op.output_model.model_validate(stored).model_copy(update={"replayed": True})
+    try:
+        with session_scope(ctx.runtime.engine) as session:
+            result = op.handler(ctx, session, data)
+            if writes:
+                audit.record_in(session, ctx, op.tool, arguments)
+            if key:
+                idempotency.complete(ctx.runtime, session, ctx.workspace_id, key, result.wire())
+    except BaseException as exc:
+        ctx.drop_after_commit()
+        _on_failure(op, ctx, arguments, key, writes, exc)
+        if isinstance(exc, HeraldError) or not isinstance(exc, Exception):
+            raise
+        raise InternalError(f"Internal error (request id {ctx.request_id}).") from exc
+    ctx.run_after_commit()
+    return result
+
+
+def _on_failure(op: Operation, ctx: OpContext, arguments: dict, key: str | None, writes: bool, exc: BaseException) -> None:
+    if key:
+        idempotency.release(ctx.runtime, ctx.workspace_id, key)
+    if writes:
+        audit.record_failure(ctx, op.tool, arguments, exc.code if isinstance(exc, HeraldError) else "INTERNAL_ERROR")
+    if not isinstance(exc, HeraldError):
+        log.error("request %s: %s failed unexpectedly", ctx.request_id, op.tool, exc_info=exc)
+
+
+def error_body(exc: HeraldError, request_id: str | None = None) -> ErrorBody:
+    """The structured error both doors return."""
+    return ErrorBody(
+        code=exc.code,
+        message=exc.message,
+        remediation=exc.remediation,
+        field=exc.field,
+        request_id=request_id,
+        recommended_next_action=exc.next_action or hint(None, exc.remediation),
+    )

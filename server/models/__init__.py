@@ -1,0 +1,10 @@
+"""Table models (SQLModel). Never exposed on the wire: services map them to data models."""
+
+from server.models.audit import AuditEvent
+from server.models.delivery import Attempt, Job, Receipt
+from server.models.idempotency import IdempotencyRecord
+from server.models.plan import Plan
+from server.models.target import Target
+from server.models.workspace import ApiKey, Workspace
+
+__all__ = ["ApiKey", "Attempt", "AuditEvent", "IdempotencyRecord", "Job", "Plan", "Receipt", "Target", "Workspace"]

@@ -1,0 +1,64 @@
+"""Jobs (one delivery of a plan to a target), their attempts and receipts."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from server.models.base import created_field, json_field
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "distribution_jobs"
+    __table_args__ = (
+        Index("ix_jobs_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_jobs_content_target", "workspace_id", "content_key", "target_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    plan_id: str = Field(foreign_key="distribution_plans.id", index=True, max_length=40)
+    target_id: str = Field(foreign_key="distribution_targets.id", index=True, max_length=40)
+    content_key: str = Field(max_length=300)
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    retries_used: int = 0
+    next_attempt_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    error_class: str | None = Field(default=None, max_length=20)
+    skip_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+    finished_at: datetime | None = None
+
+
+class Attempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempts"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    job_id: str = Field(foreign_key="distribution_jobs.id", index=True, max_length=40)
+    target_id: str = Field(max_length=40)
+    number: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str = Field(max_length=20)
+    status_code: int | None = None
+    error_class: str | None = Field(default=None, max_length=20)
+    error_code: str | None = Field(default=None, max_length=60)
+    error: str | None = Field(default=None, max_length=1000)
+
+
+class Receipt(SQLModel, table=True):
+    __tablename__ = "distribution_receipts"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    job_id: str = Field(foreign_key="distribution_jobs.id", unique=True, max_length=40)
+    plan_id: str = Field(index=True, max_length=40)
+    target_id: str = Field(max_length=40)
+    external_id: str | None = Field(default=None, max_length=300)
+    delivered_at: datetime = created_field()
+    response_meta: dict[str, Any] = json_field()

@@ -1,0 +1,30 @@
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from server.models.base import created_field, json_field
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "distribution_plans"
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=40)
+    content: dict[str, Any] = json_field()
+    content_hash: str = Field(max_length=64)
+    target_ids: list[str] = json_field(list)
+    policy: dict[str, Any] = json_field()
+    scheduled_at: datetime | None = None
+    status: str = Field(max_length=20, index=True)
+    total_jobs: int = 0
+    delivered_count: int = 0
+    failed_count: int = 0
+    dead_count: int = 0
+    cancelled_count: int = 0
+    skipped_count: int = 0
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    created_by: str | None = Field(default=None, max_length=40)
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+    completed_at: datetime | None = None

@@ -1,0 +1,27 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from server.models.base import created_field, json_field
+
+
+class Target(SQLModel, table=True):
+    __tablename__ = "distribution_targets"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_targets_workspace_name"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=40)
+    name: str = Field(max_length=200)
+    channel: str = Field(max_length=40)
+    config: dict[str, Any] = json_field()
+    credentials_blob: bytes | None = None
+    labels: list[str] = json_field(list)
+    active: bool = Field(default=True)
+    retry_policy: dict[str, Any] | None = json_field(lambda: None)
+    paused_until: datetime | None = None
+    pause_reason: str | None = Field(default=None, max_length=500)
+    consecutive_rate_limits: int = Field(default=0)
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()

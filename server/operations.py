@@ -1,0 +1,141 @@
+"""The operation registry: every operation once, with what both doors need to expose it.
+
+MCP tool names are snake_case verbs; GraphQL fields are their camelCase twins. The doors
+are generated from this table, and the parity test walks both against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from server import hints
+from server.context import OpContext
+from server.plans import service as plans
+from server.plans.schemas import (
+    CreatePlanInput,
+    JobsRequeued,
+    ListPlansInput,
+    PlanIdInput,
+    PlanList,
+    PlanMutationInput,
+    PlanPayload,
+    PlanResult,
+    ReplayDeadLettersInput,
+    RetryFailedJobsInput,
+)
+from server.plans.waiting import with_delivery_wait
+from server.targets import service as targets
+from server.targets.schemas import (
+    CreateTargetInput,
+    GetTargetInput,
+    ListTargetsInput,
+    PauseTargetInput,
+    TargetIdInput,
+    TargetList,
+    TargetPayload,
+    TargetResult,
+    TestTargetResult,
+    UpdateTargetInput,
+)
+from server.wire import WireModel
+
+Scope = Literal["read", "write", "deliver", "admin"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    tool: str
+    graphql: str
+    kind: Literal["query", "mutation"]
+    summary: str
+    input_model: type[WireModel]
+    output_model: type[WireModel]
+    handler: Callable[[OpContext, Session, Any], Any]
+    scope: Scope = "read"
+    open_world: bool = False
+    destructive: bool = False
+    after: Callable[[OpContext, Any, Any], Awaitable[Any]] | None = None
+
+    @property
+    def mutation(self) -> bool:
+        return self.kind == "mutation"
+
+
+async def _await_plan(ctx: OpContext, data: CreatePlanInput, result: PlanPayload) -> PlanPayload:
+    return await with_delivery_wait(ctx, result, data.await_delivery, data.await_timeout_seconds)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "create_distribution_target", "createDistributionTarget", "mutation",
+        "Register a destination (webhook, http, stub) with its config and write-only credentials.",
+        CreateTargetInput, TargetPayload, targets.create_target, scope="write",
+    ),
+    Operation(
+        "list_distribution_targets", "distributionTargets", "query",
+        "List targets in the workspace, newest last, filtered by channel or label; paginated.",
+        ListTargetsInput, TargetList, targets.list_targets,
+    ),
+    Operation(
+        "get_distribution_target", "distributionTarget", "query",
+        "Read one target: config, labels, pause and health state (never its credentials).",
+        GetTargetInput, TargetResult, targets.get_target,
+    ),
+    Operation(
+        "update_distribution_target", "updateDistributionTarget", "mutation",
+        "Change a target's name, config, credentials, labels, retry policy or active flag.",
+        UpdateTargetInput, TargetPayload, targets.update_target, scope="write",
+    ),
+    Operation(
+        "pause_distribution_target", "pauseDistributionTarget", "mutation",
+        "Stop deliveries to a target for a while or until resumed; its jobs wait without spending attempts.",
+        PauseTargetInput, TargetPayload, targets.pause_target, scope="write",
+    ),
+    Operation(
+        "resume_distribution_target", "resumeDistributionTarget", "mutation",
+        "Lift a target's pause (manual or after a 429) so its waiting jobs deliver now.",
+        TargetIdInput, TargetPayload, targets.resume_target, scope="write",
+    ),
+    Operation(
+        "test_distribution_target", "testDistributionTarget", "mutation",
+        "Send one test delivery to a target now and report the outcome.",
+        TargetIdInput, TestTargetResult, targets.test_target, scope="deliver", open_world=True,
+    ),
+    Operation(
+        "create_distribution_plan", "createDistributionPlan", "mutation",
+        "Distribute one content version to targets, now or at scheduledAt; dry run previews each payload.",
+        CreatePlanInput, PlanPayload, plans.create_plan, scope="deliver", open_world=True, after=_await_plan,
+    ),
+    Operation(
+        "get_distribution_plan", "distributionPlan", "query",
+        "Read a plan: status, counts, and each job's attempts, last error and receipt.",
+        PlanIdInput, PlanResult, plans.get_plan,
+    ),
+    Operation(
+        "list_distribution_plans", "distributionPlans", "query",
+        "List plans, newest first, optionally by status; paginated.",
+        ListPlansInput, PlanList, plans.list_plans,
+    ),
+    Operation(
+        "cancel_distribution_plan", "cancelDistributionPlan", "mutation",
+        "Cancel a plan's waiting jobs; attempts already in flight finish.",
+        PlanMutationInput, PlanPayload, plans.cancel_plan, scope="deliver", destructive=True,
+    ),
+    Operation(
+        "retry_failed_jobs", "retryFailedJobs", "mutation",
+        "Queue a plan's failed and dead jobs again, with a fresh retry budget.",
+        RetryFailedJobsInput, JobsRequeued, plans.retry_failed_jobs, scope="deliver", open_world=True,
+    ),
+    Operation(
+        "replay_dead_letters", "replayDeadLetters", "mutation",
+        "Queue dead-lettered jobs again, selected by plan, target or job ids.",
+        ReplayDeadLettersInput, JobsRequeued, plans.replay_dead_letters, scope="admin", open_world=True,
+    ),
+)
+
+BY_TOOL: dict[str, Operation] = {op.tool: op for op in OPERATIONS}
+hints.GRAPHQL_NAMES.update({op.tool: op.graphql for op in OPERATIONS})

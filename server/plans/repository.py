@@ -1,0 +1,113 @@
+"""Reading plans with their jobs, counts and receipts."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from server.errors import NotFound
+from server.hints import hint
+from server.ids import check_id
+from server.models import Job, Plan, Receipt, Target
+from server.plans.schemas import ContentInput, JobRead, PlanCounts, PlanRead, PlanSummary, PolicyInput, ReceiptRead
+
+PLAN_JOBS_SHOWN = 100
+
+
+def load_plan(session: Session, workspace_id: str, plan_id: str, field: str = "id", *, lock: bool = False) -> Plan:
+    check_id("plan", plan_id, field)
+    query = select(Plan).where(Plan.id == plan_id, Plan.workspace_id == workspace_id)
+    plan = session.exec(query.with_for_update() if lock else query).first()
+    if plan is None:
+        raise NotFound(
+            f"No plan {plan_id} in this workspace.",
+            field=field,
+            next_action=hint("list_distribution_plans", "List plans to find the right id."),
+        )
+    return plan
+
+
+def plan_counts(session: Session, plan: Plan) -> PlanCounts:
+    rows = session.exec(
+        select(Job.status, func.count()).where(Job.plan_id == plan.id).group_by(Job.status)  # type: ignore[call-overload]
+    ).all()
+    by_status = dict(rows)
+    return PlanCounts(
+        total=plan.total_jobs,
+        pending=by_status.get("pending", 0) + by_status.get("scheduled", 0),
+        delivering=by_status.get("delivering", 0),
+        delivered=by_status.get("delivered", 0),
+        failed=by_status.get("failed", 0),
+        dead=by_status.get("dead", 0),
+        cancelled=by_status.get("cancelled", 0),
+        skipped=by_status.get("skipped", 0),
+    )
+
+
+def counter_counts(plan: Plan) -> PlanCounts:
+    """Counts from the plan's own counters: cheap, exact for terminal states."""
+    done = plan.delivered_count + plan.failed_count + plan.dead_count + plan.cancelled_count + plan.skipped_count
+    return PlanCounts(
+        total=plan.total_jobs, pending=plan.total_jobs - done, delivering=0, delivered=plan.delivered_count,
+        failed=plan.failed_count, dead=plan.dead_count, cancelled=plan.cancelled_count, skipped=plan.skipped_count,
+    )
+
+
+def job_reads(session: Session, plan: Plan, limit: int = PLAN_JOBS_SHOWN) -> list[JobRead]:
+    rows = session.exec(
+        select(Job, Receipt, Target.name)  # type: ignore[call-overload]
+        .join(Receipt, col(Receipt.job_id) == Job.id, isouter=True)
+        .join(Target, col(Target.id) == Job.target_id)
+        .where(Job.plan_id == plan.id)
+        .order_by(col(Job.id))
+        .limit(limit)
+    ).all()
+    return [_job_read(job, receipt, name) for job, receipt, name in rows]
+
+
+def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> JobRead:
+    return JobRead(
+        id=job.id,
+        target_id=job.target_id,
+        target_name=target_name,
+        status=job.status,
+        attempts=job.attempts,
+        next_attempt_at=job.next_attempt_at if job.status in ("pending", "scheduled") else None,
+        last_error=job.last_error,
+        error_class=job.error_class,
+        skip_reason=job.skip_reason,
+        receipt=ReceiptRead(
+            id=receipt.id, external_id=receipt.external_id, delivered_at=receipt.delivered_at,
+            response_meta=receipt.response_meta,
+        )
+        if receipt
+        else None,
+    )
+
+
+def plan_read(session: Session, plan: Plan) -> PlanRead:
+    return PlanRead(
+        id=plan.id,
+        status=plan.status,
+        content=ContentInput.model_validate(plan.content),
+        policy=PolicyInput.model_validate(plan.policy),
+        scheduled_at=plan.scheduled_at,
+        created_at=plan.created_at,
+        completed_at=plan.completed_at,
+        counts=plan_counts(session, plan),
+        jobs=job_reads(session, plan),
+    )
+
+
+def plan_summary(plan: Plan) -> PlanSummary:
+    return PlanSummary(
+        id=plan.id,
+        status=plan.status,
+        content_id=plan.content["id"],
+        content_version=plan.content["version"],
+        title=plan.content["title"],
+        scheduled_at=plan.scheduled_at,
+        created_at=plan.created_at,
+        completed_at=plan.completed_at,
+        counts=counter_counts(plan),
+    )

@@ -1,0 +1,161 @@
+"""Data models of the plan and job operations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from server.common import CURSOR, LIMIT, MutationInput, MutationResult
+from server.hints import NextAction
+from server.wire import WireModel
+
+
+class ContentInput(WireModel):
+    id: str = Field(min_length=1, max_length=200, description="Your id of the content item.")
+    version: str = Field(min_length=1, max_length=100, description="Version of the item; (id, version) is one edition.")
+    title: str = Field(min_length=1, max_length=500)
+    body: str = Field(max_length=200_000)
+    excerpt: str | None = Field(None, max_length=5_000)
+    url: str | None = Field(None, max_length=2_000)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form JSON passed to channels.")
+
+
+class PolicyInput(WireModel):
+    excerpt_only: bool = Field(False, description="Send the excerpt instead of the full body.")
+    max_length: int | None = Field(None, ge=1, le=200_000, description="Truncate the body to this many characters.")
+
+
+class CreatePlanInput(MutationInput):
+    content: ContentInput
+    target_ids: list[str] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
+    target_labels: list[str] = Field(
+        default_factory=list, max_length=20, description="Also deliver to every active target carrying any of these labels."
+    )
+    scheduled_at: datetime | None = Field(None, description="Deliver at this time (ISO 8601 with zone); default now.")
+    policy: PolicyInput | None = None
+    redistribute: bool = Field(
+        False, description="Deliver even to targets that already received this content id and version."
+    )
+    await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
+    await_timeout_seconds: float | None = Field(None, gt=0, le=30, description="Wait at most this long (default 10, max 30).")
+
+
+class ReceiptRead(WireModel):
+    id: str
+    external_id: str | None
+    delivered_at: datetime
+    response_meta: dict[str, Any]
+
+
+class JobRead(WireModel):
+    id: str
+    target_id: str
+    target_name: str | None
+    status: str = Field(description="pending, scheduled, delivering, delivered, failed, dead, skipped or cancelled.")
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    error_class: str | None = Field(description="transient, rate_limited, permanent or systemic.")
+    skip_reason: str | None
+    receipt: ReceiptRead | None
+
+
+class PlanCounts(WireModel):
+    total: int
+    pending: int
+    delivering: int
+    delivered: int
+    failed: int
+    dead: int
+    cancelled: int
+    skipped: int
+
+
+class PlanRead(WireModel):
+    id: str
+    status: str = Field(description="draft, scheduled, queued, running, succeeded, partial, failed or cancelled.")
+    content: ContentInput
+    policy: PolicyInput
+    scheduled_at: datetime | None
+    created_at: datetime
+    completed_at: datetime | None
+    counts: PlanCounts
+    jobs: list[JobRead]
+
+
+class TargetPreview(WireModel):
+    target_id: str
+    target_name: str
+    channel: str
+    verdict: str = Field(description="deliver, skip (already delivered) or wait (target paused).")
+    reason: str | None
+    paused_until: datetime | None
+    content_type: str
+    payload: Any = Field(description="Exactly what this target would receive.")
+
+
+class PlanPreview(WireModel):
+    targets: list[TargetPreview]
+    scheduled_at: datetime | None
+    jobs_to_create: int
+
+
+class PlanPayload(MutationResult):
+    plan: PlanRead | None = Field(description="The plan; null in a dry run.")
+    preview: PlanPreview | None = Field(None, description="Per-target preview (dry run only).")
+    timed_out: bool | None = Field(None, description="With awaitDelivery: true when the wait ended before every job.")
+
+
+class PlanIdInput(WireModel):
+    id: str = Field(description="Plan id (pln_…).")
+
+
+class PlanMutationInput(MutationInput):
+    id: str = Field(description="Plan id (pln_…).")
+
+
+class PlanResult(WireModel):
+    plan: PlanRead
+    recommended_next_action: NextAction
+
+
+class ListPlansInput(WireModel):
+    limit: int = LIMIT
+    cursor: str | None = CURSOR
+    status: str | None = Field(None, description="Only plans in this status.")
+
+
+class PlanSummary(WireModel):
+    id: str
+    status: str
+    content_id: str
+    content_version: str
+    title: str
+    scheduled_at: datetime | None
+    created_at: datetime
+    completed_at: datetime | None
+    counts: PlanCounts
+
+
+class PlanList(WireModel):
+    items: list[PlanSummary]
+    next_cursor: str | None
+    recommended_next_action: NextAction
+
+
+class RetryFailedJobsInput(MutationInput):
+    plan_id: str = Field(description="Plan id (pln_…) whose failed and dead jobs to retry.")
+
+
+class ReplayDeadLettersInput(MutationInput):
+    plan_id: str | None = Field(None, description="Only dead jobs of this plan.")
+    target_id: str | None = Field(None, description="Only dead jobs to this target.")
+    job_ids: list[str] | None = Field(None, max_length=100, description="Only these jobs.")
+    limit: int = Field(100, ge=1, le=100, description="Replay at most this many.")
+
+
+class JobsRequeued(MutationResult):
+    job_ids: list[str] = Field(description="Jobs put back in the queue (or that would be, in a dry run).")
+    plan_ids: list[str]

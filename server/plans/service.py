@@ -1,0 +1,324 @@
+"""Plan operations: create (with preview and fan-out), read, list, cancel, retry, replay."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, update
+from sqlmodel import Session, col, select
+
+from adapters import Content, Policy, get_adapter
+from server.context import OpContext
+from server.delivery.scheduling import enqueue_at
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.hints import hint
+from server.ids import check_id, new_id
+from server.models import Job, Plan, Target
+from server.models.base import utcnow
+from server.plans import repository as repo
+from server.plans.hints import plan_hint
+from server.plans.progress import FINAL_PLAN_STATUSES, finish_if_done, record_terminal
+from server.plans.schemas import (
+    CreatePlanInput,
+    JobsRequeued,
+    ListPlansInput,
+    PlanIdInput,
+    PlanList,
+    PlanMutationInput,
+    PlanPayload,
+    PlanPreview,
+    PlanResult,
+    ReplayDeadLettersInput,
+    RetryFailedJobsInput,
+    TargetPreview,
+)
+from server.targets.repository import check_labels, is_paused, target_view
+
+MAX_TARGETS_PER_PLAN = 10_000
+ACTIVE_JOB_STATUSES = ("pending", "scheduled", "delivering", "delivered")
+
+
+def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) -> list[Target]:
+    ids = [check_id("target", tid, "targetIds") for tid in dict.fromkeys(data.target_ids)]
+    labels = check_labels(data.target_labels, "targetLabels")
+    if not ids and not labels:
+        raise ValidationFailed(
+            "Name at least one target: targetIds or targetLabels.",
+            field="targetIds",
+            next_action=hint("list_distribution_targets", "List targets to pick ids."),
+        )
+    found = {t.id: t for t in session.exec(select(Target).where(Target.workspace_id == ctx.workspace_id, col(Target.id).in_(ids))).all()}
+    missing = [tid for tid in ids if tid not in found]
+    if missing:
+        raise NotFound(
+            f"Unknown target id(s) in this workspace: {', '.join(missing)}.",
+            field="targetIds",
+            next_action=hint("list_distribution_targets", "List targets to find the right ids."),
+        )
+    inactive = [t.id for t in found.values() if not t.active]
+    if inactive:
+        raise ValidationFailed(
+            f"Target(s) {', '.join(inactive)} are inactive.",
+            field="targetIds",
+            next_action=hint("update_distribution_target", "Activate the target first.", id=inactive[0], active=True),
+        )
+    targets = [found[tid] for tid in ids]
+    if labels:
+        targets += _labelled(session, ctx.workspace_id, labels, set(ids))
+    if not targets:
+        raise ValidationFailed(f"No active target carries any of the labels {labels}.", field="targetLabels")
+    if len(targets) > MAX_TARGETS_PER_PLAN:
+        raise ValidationFailed(f"A plan reaches at most {MAX_TARGETS_PER_PLAN} targets; this one selects {len(targets)}.", field="targetLabels")
+    return targets
+
+
+def _labelled(session: Session, workspace_id: str, labels: list[str], exclude: set[str]) -> list[Target]:
+    query = select(Target).where(Target.workspace_id == workspace_id, Target.active == True).order_by(col(Target.id))  # noqa: E712
+    wanted = set(labels)
+    return [t for t in session.exec(query).all() if t.id not in exclude and wanted.intersection(t.labels)]
+
+
+def _already_delivered(session: Session, workspace_id: str, content_key: str, target_ids: list[str]) -> dict[str, str]:
+    rows = session.exec(
+        select(Job.target_id, Job.plan_id).where(
+            Job.workspace_id == workspace_id,
+            Job.content_key == content_key,
+            col(Job.target_id).in_(target_ids),
+            col(Job.status).in_(ACTIVE_JOB_STATUSES),
+        )
+    ).all()
+    return {target_id: plan_id for target_id, plan_id in rows}
+
+
+def content_hash(content: dict) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> PlanPayload:
+    now = utcnow()
+    scheduled_at = _scheduled_at(data.scheduled_at, now)
+    targets = _resolve_targets(ctx, session, data)
+    content_key = f"{data.content.id}@{data.content.version}"
+    duplicates = {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
+    if data.dry_run:
+        return _dry_run(ctx, data, targets, duplicates, scheduled_at)
+    plan, due = _insert_plan(ctx, session, data, targets, duplicates, scheduled_at, now)
+    read = repo.plan_read(session, plan)
+    ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
+    return PlanPayload(plan=read, recommended_next_action=plan_hint(read)) if due else PlanPayload(
+        plan=read,
+        recommended_next_action=hint(
+            "create_distribution_plan",
+            "Every target already received this content version; set redistribute=true to send it again.",
+            **{**data.model_dump(mode="json", by_alias=True, exclude_none=True), "redistribute": True},
+        ),
+    )
+
+
+def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValidationFailed("scheduledAt needs a time zone, e.g. 2026-12-01T09:00:00Z.", field="scheduledAt")
+    return value.astimezone(UTC) if value > now else None
+
+
+def _insert_plan(
+    ctx: OpContext, session: Session, data: CreatePlanInput, targets: list[Target], duplicates: dict[str, str],
+    scheduled_at: datetime | None, now: datetime,
+) -> tuple[Plan, list[str]]:
+    content = data.content.model_dump(mode="json")
+    plan = Plan(
+        id=new_id("plan"),
+        workspace_id=ctx.workspace_id,
+        content=content,
+        content_hash=content_hash(content),
+        target_ids=[t.id for t in targets],
+        policy=(data.policy.model_dump(mode="json") if data.policy else {}),
+        scheduled_at=scheduled_at,
+        status="scheduled" if scheduled_at else "queued",
+        total_jobs=len(targets),
+        skipped_count=len(duplicates),
+        idempotency_key=data.idempotency_key,
+        created_by=ctx.principal.key_id,
+    )
+    session.add(plan)
+    session.flush()
+    rows = [_job_row(ctx, plan, target, duplicates.get(target.id), scheduled_at or now, now) for target in targets]
+    session.execute(insert(Job), rows)
+    if len(duplicates) == len(targets):
+        finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(duplicates), plan.status)
+        session.refresh(plan)
+    return plan, [row["id"] for row in rows if row["status"] != "skipped"]
+
+
+def _job_row(ctx: OpContext, plan: Plan, target: Target, duplicate_of: str | None, due: datetime, now: datetime) -> dict:
+    skipped = duplicate_of is not None
+    return {
+        "id": new_id("job"),
+        "workspace_id": ctx.workspace_id,
+        "plan_id": plan.id,
+        "target_id": target.id,
+        "content_key": f"{plan.content['id']}@{plan.content['version']}",
+        "status": "skipped" if skipped else ("scheduled" if plan.scheduled_at else "pending"),
+        "attempts": 0,
+        "retries_used": 0,
+        "next_attempt_at": None if skipped else due,
+        "skip_reason": f"already distributed to this target by {duplicate_of}" if skipped else None,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": now if skipped else None,
+    }
+
+
+def _dry_run(
+    ctx: OpContext, data: CreatePlanInput, targets: list[Target], duplicates: dict[str, str], scheduled_at: datetime | None
+) -> PlanPayload:
+    content = Content.model_validate(data.content.model_dump(mode="json"))
+    policy = Policy.model_validate(data.policy.model_dump(mode="json") if data.policy else {})
+    previews = [_preview(ctx, target, content, policy, duplicates.get(target.id)) for target in targets]
+    preview = PlanPreview(
+        targets=previews, scheduled_at=scheduled_at, jobs_to_create=sum(p.verdict != "skip" for p in previews)
+    )
+    arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True)
+    return PlanPayload(
+        plan=None,
+        preview=preview,
+        dry_run=True,
+        recommended_next_action=hint(
+            "create_distribution_plan",
+            "Preview looks right? Create the plan; keep the idempotency key so a retry cannot deliver twice.",
+            **{"idempotencyKey": f"{data.content.id}@{data.content.version}", "awaitDelivery": True, **arguments},
+        ),
+    )
+
+
+def _preview(ctx: OpContext, target: Target, content: Content, policy: Policy, duplicate_of: str | None) -> TargetPreview:
+    rendered = get_adapter(target.channel).transform(content, policy, target_view(target, ctx.runtime.box))
+    paused = is_paused(target)
+    verdict, reason = "deliver", None
+    if duplicate_of:
+        verdict, reason = "skip", f"already distributed to this target by {duplicate_of}; set redistribute=true to send again"
+    elif paused:
+        verdict, reason = "wait", f"target paused: {target.pause_reason}"
+    return TargetPreview(
+        target_id=target.id, target_name=target.name, channel=target.channel, verdict=verdict, reason=reason,
+        paused_until=target.paused_until if paused else None, content_type=rendered.content_type, payload=rendered.body,
+    )
+
+
+def get_plan(ctx: OpContext, session: Session, data: PlanIdInput) -> PlanResult:
+    read = repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, data.id))
+    return PlanResult(plan=read, recommended_next_action=plan_hint(read))
+
+
+def list_plans(ctx: OpContext, session: Session, data: ListPlansInput) -> PlanList:
+    query = select(Plan).where(Plan.workspace_id == ctx.workspace_id)
+    if data.status:
+        query = query.where(Plan.status == data.status)
+    if data.cursor:
+        query = query.where(Plan.id < data.cursor)
+    rows = list(session.exec(query.order_by(col(Plan.id).desc()).limit(data.limit + 1)).all())
+    page = rows[: data.limit]
+    next_cursor = page[-1].id if len(rows) > data.limit else None
+    action = (
+        hint("list_distribution_plans", "Older plans follow.", cursor=next_cursor, limit=data.limit)
+        if next_cursor
+        else hint("create_distribution_plan", "All plans listed.")
+    )
+    return PlanList(items=[repo.plan_summary(p) for p in page], next_cursor=next_cursor, recommended_next_action=action)
+
+
+def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> PlanPayload:
+    plan = repo.load_plan(session, ctx.workspace_id, data.id, lock=True)
+    if plan.status in FINAL_PLAN_STATUSES:
+        raise Conflict(
+            f"Plan {plan.id} already ended ({plan.status}); nothing to cancel.",
+            field="id",
+            next_action=hint("get_distribution_plan", "Read the plan's outcome.", id=plan.id),
+        )
+    waiting = select(Job.id).where(Job.plan_id == plan.id, col(Job.status).in_(("pending", "scheduled")))
+    ids = list(session.exec(waiting.with_for_update()).all())
+    if data.dry_run:
+        read = repo.plan_read(session, plan)
+        session.rollback()
+        return PlanPayload(
+            plan=read, dry_run=True,
+            recommended_next_action=hint("cancel_distribution_plan", f"Cancel for real: {len(ids)} waiting job(s) would stop.", id=plan.id),
+        )
+    now = utcnow()
+    plan.status = "cancelled"
+    session.add(plan)
+    session.execute(
+        update(Job).where(col(Job.id).in_(ids)).values(status="cancelled", finished_at=now, updated_at=now, next_attempt_at=None)
+    )
+    session.flush()
+    record_terminal(session, plan.id, "cancelled", len(ids))
+    session.refresh(plan)
+    read = repo.plan_read(session, plan)
+    plan_id = plan.id
+    ctx.after_commit(lambda: ctx.runtime.events.publish(plan_id, {"type": "plan.cancelled", "planId": plan_id}))
+    return PlanPayload(plan=read, recommended_next_action=hint("get_distribution_plan", "In-flight attempts finish; check the final state.", after_seconds=2, id=plan.id))
+
+
+def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInput) -> JobsRequeued:
+    plan = repo.load_plan(session, ctx.workspace_id, data.plan_id, "planId", lock=True)
+    if plan.status == "cancelled":
+        raise Conflict(f"Plan {plan.id} was cancelled; create a new plan instead.", field="planId")
+    jobs = list(session.exec(select(Job).where(Job.plan_id == plan.id, col(Job.status).in_(("failed", "dead")))).all())
+    return _requeue(ctx, session, jobs, data.dry_run, "retry_failed_jobs", {"planId": plan.id})
+
+
+def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLettersInput) -> JobsRequeued:
+    query = select(Job).where(Job.workspace_id == ctx.workspace_id, Job.status == "dead")
+    if data.plan_id:
+        query = query.where(Job.plan_id == check_id("plan", data.plan_id, "planId"))
+    if data.target_id:
+        query = query.where(Job.target_id == check_id("target", data.target_id, "targetId"))
+    if data.job_ids:
+        query = query.where(col(Job.id).in_([check_id("job", j, "jobIds") for j in data.job_ids]))
+    jobs = list(session.exec(query.order_by(col(Job.id)).limit(data.limit)).all())
+    arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run", "idempotency_key"}, exclude_none=True)
+    return _requeue(ctx, session, jobs, data.dry_run, "replay_dead_letters", arguments)
+
+
+def _requeue(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, tool: str, arguments: dict) -> JobsRequeued:
+    ids = [job.id for job in jobs]
+    plan_ids = sorted({job.plan_id for job in jobs})
+    if not jobs:
+        return JobsRequeued(
+            job_ids=[], plan_ids=[], dry_run=dry_run,
+            recommended_next_action=hint("list_distribution_plans", "Nothing to retry: no failed or dead jobs matched."),
+        )
+    if dry_run:
+        return JobsRequeued(
+            job_ids=ids, plan_ids=plan_ids, dry_run=True,
+            recommended_next_action=hint(tool, f"Requeue {len(ids)} job(s) for real.", **arguments),
+        )
+    now = utcnow()
+    for plan_id in plan_ids:
+        _reopen_plan(session, plan_id, [job for job in jobs if job.plan_id == plan_id])
+    session.execute(
+        update(Job).where(col(Job.id).in_(ids)).values(
+            status="pending", retries_used=0, next_attempt_at=now, finished_at=None, updated_at=now
+        )
+    )
+    ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
+    return JobsRequeued(
+        job_ids=ids, plan_ids=plan_ids,
+        recommended_next_action=hint("get_distribution_plan", "Jobs are queued again; check the plan.", after_seconds=2, id=plan_ids[0]),
+    )
+
+
+def _reopen_plan(session: Session, plan_id: str, jobs: list[Job]) -> None:
+    failed = sum(job.status == "failed" for job in jobs)
+    dead = sum(job.status == "dead" for job in jobs)
+    session.execute(
+        update(Plan).where(Plan.id == plan_id).values(
+            failed_count=Plan.failed_count - failed, dead_count=Plan.dead_count - dead,
+            status="running", completed_at=None, updated_at=utcnow(),
+        )
+    )
+

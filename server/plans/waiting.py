@@ -1,0 +1,63 @@
+"""awaitDelivery: wait on plan events (never a polling loop) until every job is final or time runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import anyio
+
+from server.context import OpContext
+from server.db import session_scope
+from server.plans import repository as repo
+from server.plans.hints import plan_hint
+from server.plans.progress import FINAL_PLAN_STATUSES
+from server.plans.schemas import PlanCounts, PlanPayload, PlanRead
+
+
+def _read(ctx: OpContext, plan_id: str) -> PlanRead:
+    with session_scope(ctx.runtime.engine) as session:
+        return repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, plan_id))
+
+
+def _finished(counts: PlanCounts) -> int:
+    return counts.delivered + counts.failed + counts.dead + counts.cancelled + counts.skipped
+
+
+async def await_plan(ctx: OpContext, plan_id: str, timeout: float) -> tuple[PlanRead, bool]:
+    deadline = time.monotonic() + timeout
+    async with ctx.runtime.events.subscribe(plan_id) as events:
+        plan = await anyio.to_thread.run_sync(_read, ctx, plan_id)
+        while plan.status not in FINAL_PLAN_STATUSES:
+            await _report(ctx, plan)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return plan, True
+            try:
+                await asyncio.wait_for(events.get(), remaining)
+            except TimeoutError:
+                return await anyio.to_thread.run_sync(_read, ctx, plan_id), True
+            while not events.empty():
+                events.get_nowait()
+            plan = await anyio.to_thread.run_sync(_read, ctx, plan_id)
+    await _report(ctx, plan)
+    return plan, False
+
+
+async def _report(ctx: OpContext, plan: PlanRead) -> None:
+    if ctx.progress is not None:
+        done = _finished(plan.counts)
+        await ctx.progress(done, plan.counts.total, f"{done}/{plan.counts.total} targets final ({plan.status})")
+
+
+async def with_delivery_wait(ctx: OpContext, payload: PlanPayload, await_delivery: bool, timeout: float | None) -> PlanPayload:
+    """The after-step of create_distribution_plan (fresh or replayed)."""
+    if payload.plan is None or not await_delivery:
+        return payload
+    settings = ctx.runtime.settings
+    seconds = min(timeout or settings.await_default_seconds, settings.await_max_seconds)
+    plan, timed_out = await await_plan(ctx, payload.plan.id, seconds)
+    action = plan_hint(plan)
+    if timed_out:
+        action = action.model_copy(update={"reason": f"Still delivering after {seconds:g}s; check the plan again."})
+    return payload.model_copy(update={"plan": plan, "timed_out": timed_out, "recommended_next_action": action})

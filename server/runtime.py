@@ -1,0 +1,64 @@
+"""The assembled runtime: settings, database, secrets, event bus and the job queue.
+
+The queue is injected (``tasks`` builds it), so the core never imports the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from adapters.transport import OutboundHttpClient
+from server.config import Settings
+from server.crypto import SecretBox, load_secret_box
+from server.db import make_engine
+from server.events import EventBus, InProcessEventBus, RedisEventBus
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None: ...
+
+
+class NullQueue:
+    """Used by processes that only read (and by the CLI): enqueueing is left to the sweeper."""
+
+    def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None:
+        log.debug("no queue attached; %d job(s) left for the sweeper", len(job_ids))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    box: SecretBox
+    events: EventBus
+    queue: JobQueue = field(default_factory=NullQueue)
+    _http: OutboundHttpClient | None = None
+
+    @property
+    def http(self) -> OutboundHttpClient:
+        if self._http is None:
+            self._http = OutboundHttpClient(
+                allowed_networks=self.settings.allowed_network_list,
+                timeout_seconds=self.settings.delivery_timeout_seconds,
+            )
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        self.events.close()
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    events: EventBus = (
+        RedisEventBus(settings.redis_url, settings.redis_namespace) if settings.redis_url else InProcessEventBus()
+    )
+    return Runtime(settings=settings, engine=make_engine(settings), box=load_secret_box(settings), events=events)

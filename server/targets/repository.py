@@ -1,0 +1,99 @@
+"""Loading targets and turning table rows into what adapters and the wire see."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from adapters import ConfigError, TargetView, get_adapter
+from server.config import Settings
+from server.crypto import SecretBox
+from server.errors import NotFound, ValidationFailed
+from server.hints import hint
+from server.ids import check_id
+from server.models import Target
+from server.targets.schemas import RetryPolicy, TargetRead
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+
+
+def load_target(session: Session, workspace_id: str, target_id: str, *, lock: bool = False) -> Target:
+    check_id("target", target_id)
+    query = select(Target).where(Target.id == target_id, Target.workspace_id == workspace_id)
+    if lock:
+        query = query.with_for_update()
+    target = session.exec(query).first()
+    if target is None:
+        raise NotFound(
+            f"No target {target_id} in this workspace.",
+            field="id",
+            next_action=hint("list_distribution_targets", "List the targets to find the right id."),
+        )
+    return target
+
+
+def effective_retry_policy(target: Target | None, settings: Settings) -> RetryPolicy:
+    if target is not None and target.retry_policy:
+        return RetryPolicy.model_validate(target.retry_policy)
+    return RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        base_delay_seconds=settings.retry_base_delay_seconds,
+        max_delay_seconds=settings.retry_max_delay_seconds,
+    )
+
+
+def is_paused(target: Target, now: datetime | None = None) -> bool:
+    return target.paused_until is not None and target.paused_until > (now or datetime.now(UTC))
+
+
+def to_read(target: Target, settings: Settings, *, persisted: bool = True) -> TargetRead:
+    paused = is_paused(target)
+    return TargetRead(
+        id=target.id if persisted else None,
+        name=target.name,
+        channel=target.channel,
+        config=target.config,
+        labels=target.labels,
+        active=target.active,
+        paused_until=target.paused_until if paused else None,
+        pause_reason=target.pause_reason if paused else None,
+        has_credentials=target.credentials_blob is not None,
+        retry_policy=effective_retry_policy(target, settings),
+        created_at=target.created_at if persisted else None,
+        updated_at=target.updated_at if persisted else None,
+    )
+
+
+def check_labels(labels: list[str], field: str = "labels") -> list[str]:
+    for label in labels:
+        if not _LABEL.match(label):
+            raise ValidationFailed(
+                f"Label {label!r} is invalid: use 1-64 letters, digits or -_.:/ starting with a letter or digit.",
+                field=field,
+            )
+    return sorted(set(labels))
+
+
+def credentials_of(target: Target, box: SecretBox) -> dict | None:
+    if target.credentials_blob is None:
+        return None
+    return box.decrypt_json(target.credentials_blob, f"target:{target.id}")
+
+
+def target_view(target: Target, box: SecretBox) -> TargetView:
+    adapter = get_adapter(target.channel)
+    credentials = credentials_of(target, box)
+    creds_model = adapter.credentials_model
+    return TargetView(
+        id=target.id,
+        name=target.name,
+        channel=target.channel,
+        config=adapter.config_model.model_validate(target.config),
+        credentials=creds_model.model_validate(credentials) if creds_model and credentials is not None else None,
+    )
+
+
+def config_error(exc: ConfigError) -> ValidationFailed:
+    return ValidationFailed(exc.message, field=exc.field, code=exc.code)

@@ -1,0 +1,106 @@
+"""Data models of the target operations (never the table model)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from server.common import CURSOR, LIMIT, MutationInput, MutationResult
+from server.hints import NextAction
+from server.wire import WireModel
+
+NAME = Field(min_length=1, max_length=200, description="Unique name in the workspace.")
+
+
+class RetryPolicy(WireModel):
+    max_attempts: int = Field(ge=1, le=50, description="Attempts before the job becomes a dead letter.")
+    base_delay_seconds: float = Field(gt=0, le=3600, description="Backoff base: attempt n waits up to base*2^(n-1).")
+    max_delay_seconds: float = Field(gt=0, le=86400, description="Cap of one backoff delay.")
+
+
+class TargetRead(WireModel):
+    id: str | None = Field(description="Target id (tgt_…); null in a dry run.")
+    name: str
+    channel: str
+    config: dict[str, Any]
+    labels: list[str]
+    active: bool
+    paused_until: datetime | None
+    pause_reason: str | None
+    has_credentials: bool
+    retry_policy: RetryPolicy
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class CreateTargetInput(MutationInput):
+    name: str = NAME
+    channel: str = Field(min_length=1, max_length=40, description="Channel: webhook, http or stub.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Channel settings (non-secret), e.g. {url}.")
+    credentials: dict[str, Any] | None = Field(
+        None, description="Secrets (write-only, stored encrypted), e.g. {signingSecret} or {bearerToken}."
+    )
+    labels: list[str] = Field(default_factory=list, max_length=20, description="Labels for selecting targets in plans.")
+    retry_policy: RetryPolicy | None = Field(None, description="Overrides the server's default retry policy.")
+    active: bool = True
+
+
+class UpdateTargetInput(MutationInput):
+    id: str = Field(description="Target id (tgt_…).")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = Field(None, description="Replaces the whole config when given.")
+    credentials: dict[str, Any] | None = Field(None, description="Replaces the stored credentials when given.")
+    labels: list[str] | None = Field(None, max_length=20)
+    retry_policy: RetryPolicy | None = None
+    active: bool | None = None
+
+
+class TargetIdInput(MutationInput):
+    id: str = Field(description="Target id (tgt_…).")
+
+
+class PauseTargetInput(TargetIdInput):
+    seconds: float | None = Field(None, gt=0, le=30 * 86400, description="Pause length; omit to pause until resumed.")
+    reason: str | None = Field(None, max_length=300)
+
+
+class GetTargetInput(WireModel):
+    id: str = Field(description="Target id (tgt_…).")
+
+
+class ListTargetsInput(WireModel):
+    limit: int = LIMIT
+    cursor: str | None = CURSOR
+    channel: str | None = Field(None, description="Only targets of this channel.")
+    label: str | None = Field(None, description="Only targets carrying this label.")
+
+
+class TargetPayload(MutationResult):
+    target: TargetRead | None
+    revealed_secrets: dict[str, str] | None = Field(
+        None, description="Secrets Herald generated (e.g. signingSecret), shown only in this response."
+    )
+
+
+class TargetResult(WireModel):
+    target: TargetRead
+    recommended_next_action: NextAction
+
+
+class TargetList(WireModel):
+    items: list[TargetRead]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
+    recommended_next_action: NextAction
+
+
+class TestTargetResult(MutationResult):
+    target: TargetRead
+    ok: bool | None = Field(description="Whether the test delivery succeeded; null in a dry run.")
+    status_code: int | None = None
+    duration_ms: float | None = None
+    error_class: str | None = None
+    error: str | None = None
+    external_id: str | None = None
+    preview: dict[str, Any] | None = Field(None, description="The test payload that is (or would be) sent.")

@@ -1,0 +1,279 @@
+"""Target operations: create, read, list, update, pause, resume, test."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from adapters import ConfigError, DeliveryContext, DeliveryError, check_url, get_adapter
+from adapters.base import Content, Policy
+from server.context import OpContext
+from server.delivery.scheduling import requeue_target_jobs
+from server.errors import Conflict, HeraldError, ValidationFailed
+from server.hints import hint
+from server.ids import new_id
+from server.models import Job, Target
+from server.models.base import utcnow
+from server.redaction import redact
+from server.targets import repository as repo
+from server.targets.schemas import (
+    CreateTargetInput,
+    GetTargetInput,
+    ListTargetsInput,
+    PauseTargetInput,
+    TargetIdInput,
+    TargetList,
+    TargetPayload,
+    TargetResult,
+    TestTargetResult,
+    UpdateTargetInput,
+)
+
+
+def _validated(ctx: OpContext, channel: str, config: dict, credentials: dict | None):  # type: ignore[no-untyped-def]
+    try:
+        adapter = get_adapter(channel)
+        validated = adapter.validate_config(config, credentials)
+        destination = adapter.destination(validated.config)
+        if destination:
+            check_url(destination, ctx.runtime.settings.allowed_network_list)
+    except ConfigError as exc:
+        raise repo.config_error(exc) from exc
+    return validated
+
+
+def _check_name_free(session: Session, workspace_id: str, name: str, exclude_id: str | None = None) -> None:
+    query = select(Target.id).where(Target.workspace_id == workspace_id, Target.name == name)
+    existing = session.exec(query).first()
+    if existing and existing != exclude_id:
+        raise Conflict(
+            f"A target named {name!r} already exists ({existing}).",
+            field="name",
+            remediation="Choose another name, or update the existing target.",
+            next_action=hint("get_distribution_target", "Inspect the existing target.", id=existing),
+        )
+
+
+def _store_credentials(ctx: OpContext, target: Target, credentials: object) -> None:
+    if credentials is None:
+        target.credentials_blob = None
+        return
+    dumped = credentials.model_dump(mode="json", by_alias=True)  # type: ignore[attr-defined]
+    target.credentials_blob = ctx.runtime.box.encrypt_json(dumped, f"target:{target.id}")
+
+
+def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> TargetPayload:
+    labels = repo.check_labels(data.labels)
+    validated = _validated(ctx, data.channel, data.config, data.credentials)
+    _check_name_free(session, ctx.workspace_id, data.name)
+    target = Target(
+        id=new_id("target"),
+        workspace_id=ctx.workspace_id,
+        name=data.name,
+        channel=data.channel,
+        config=validated.config.model_dump(mode="json", by_alias=True),
+        labels=labels,
+        active=data.active,
+        retry_policy=data.retry_policy.wire() if data.retry_policy else None,
+    )
+    if data.dry_run:
+        return TargetPayload(
+            target=repo.to_read(target, ctx.runtime.settings, persisted=False),
+            dry_run=True,
+            recommended_next_action=hint(
+                "create_distribution_target",
+                "The target is valid; create it for real.",
+                **data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True),
+            ),
+        )
+    _store_credentials(ctx, target, validated.credentials)
+    session.add(target)
+    session.flush()
+    return TargetPayload(
+        target=repo.to_read(target, ctx.runtime.settings),
+        revealed_secrets=validated.revealed or None,
+        recommended_next_action=hint(
+            "test_distribution_target", "Send a test delivery to confirm the target works.", id=target.id
+        ),
+    )
+
+
+def get_target(ctx: OpContext, session: Session, data: GetTargetInput) -> TargetResult:
+    target = repo.load_target(session, ctx.workspace_id, data.id)
+    return TargetResult(target=repo.to_read(target, ctx.runtime.settings), recommended_next_action=_health_hint(target))
+
+
+def _health_hint(target: Target):  # type: ignore[no-untyped-def]
+    if repo.is_paused(target):
+        wait = (target.paused_until - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
+        return hint(
+            "resume_distribution_target",
+            f"Paused: {target.pause_reason}. It resumes by itself after the pause; resume now only if fixed.",
+            after_seconds=round(wait, 1),
+            id=target.id,
+        )
+    if not target.active:
+        return hint("update_distribution_target", "The target is inactive; activate it to deliver.", id=target.id, active=True)
+    return hint("create_distribution_plan", "The target is ready for plans.", targetIds=[target.id])
+
+
+def list_targets(ctx: OpContext, session: Session, data: ListTargetsInput) -> TargetList:
+    query = select(Target).where(Target.workspace_id == ctx.workspace_id)
+    if data.channel:
+        query = query.where(Target.channel == data.channel)
+    if data.cursor:
+        query = query.where(Target.id > data.cursor)
+    rows = list(session.exec(query.order_by(col(Target.id)).limit(500 if data.label else data.limit + 1)).all())
+    if data.label:
+        rows = [row for row in rows if data.label in row.labels]
+    page, more = rows[: data.limit], len(rows) > data.limit
+    next_cursor = page[-1].id if more and page else None
+    action = (
+        hint("list_distribution_targets", "More targets follow.", cursor=next_cursor, limit=data.limit)
+        if next_cursor
+        else hint("create_distribution_target", "All targets listed; create one if a destination is missing.")
+    )
+    items = [repo.to_read(row, ctx.runtime.settings) for row in page]
+    return TargetList(items=items, next_cursor=next_cursor, recommended_next_action=action)
+
+
+def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> TargetPayload:
+    target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
+    if data.name is not None and data.name != target.name:
+        _check_name_free(session, ctx.workspace_id, data.name, exclude_id=target.id)
+        target.name = data.name
+    if data.config is not None or data.credentials is not None:
+        config = data.config if data.config is not None else target.config
+        credentials = data.credentials if data.credentials is not None else repo.credentials_of(target, ctx.runtime.box)
+        validated = _validated(ctx, target.channel, config, credentials)
+        target.config = validated.config.model_dump(mode="json", by_alias=True)
+        if not data.dry_run:
+            _store_credentials(ctx, target, validated.credentials)
+    if data.labels is not None:
+        target.labels = repo.check_labels(data.labels)
+    if data.retry_policy is not None:
+        target.retry_policy = data.retry_policy.wire()
+    if data.active is not None:
+        target.active = data.active
+    target.updated_at = utcnow()
+    read = repo.to_read(target, ctx.runtime.settings)
+    if data.dry_run:
+        session.rollback()
+        return TargetPayload(
+            target=read,
+            dry_run=True,
+            recommended_next_action=hint(
+                "update_distribution_target",
+                "The update is valid; apply it.",
+                **data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True),
+            ),
+        )
+    session.add(target)
+    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target.id))
+
+
+def _after_fix_hint(session: Session, target_id: str):  # type: ignore[no-untyped-def]
+    """After a fix, the jobs that failed on this target are what to retry; else confirm with a test."""
+    failed = session.exec(
+        select(Job.plan_id).where(Job.target_id == target_id, col(Job.status).in_(("failed", "dead")))
+        .order_by(col(Job.id).desc()).limit(1)
+    ).first()
+    if failed:
+        return hint("retry_failed_jobs", "Target updated; retry the jobs that failed on it.", planId=failed)
+    return hint("test_distribution_target", "Send a test delivery with the new settings.", id=target_id)
+
+
+def pause_target(ctx: OpContext, session: Session, data: PauseTargetInput) -> TargetPayload:
+    target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
+    seconds = data.seconds if data.seconds is not None else 100 * 365 * 86400
+    target.paused_until = utcnow() + timedelta(seconds=seconds)
+    target.pause_reason = data.reason or f"paused by {ctx.principal.name}"
+    return _finish_pause_change(ctx, session, target, data.dry_run, "resume_distribution_target", "Resume it when ready.")
+
+
+def resume_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TargetPayload:
+    target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
+    target.paused_until = None
+    target.pause_reason = None
+    target.consecutive_rate_limits = 0
+    if not data.dry_run:
+        ctx.after_commit(lambda: _requeue_waiting(ctx, target.id))
+    return _finish_pause_change(ctx, session, target, data.dry_run, "get_distribution_target", "Check its state.")
+
+
+def _finish_pause_change(
+    ctx: OpContext, session: Session, target: Target, dry_run: bool, tool: str, reason: str
+) -> TargetPayload:
+    read = repo.to_read(target, ctx.runtime.settings)
+    if dry_run:
+        session.rollback()
+    else:
+        target.updated_at = utcnow()
+        session.add(target)
+    return TargetPayload(target=read, dry_run=dry_run, recommended_next_action=hint(tool, reason, id=target.id))
+
+
+def _requeue_waiting(ctx: OpContext, target_id: str) -> None:
+    requeue_target_jobs(ctx.runtime, target_id)
+
+
+def count_targets(session: Session, workspace_id: str) -> int:
+    return session.exec(select(func.count()).select_from(Target).where(Target.workspace_id == workspace_id)).one()
+
+
+TEST_CONTENT = Content(id="herald-test", version="1", title="Herald test delivery", body="This is a test from Herald.")
+
+
+def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTargetResult:
+    target = repo.load_target(session, ctx.workspace_id, data.id)
+    if repo.is_paused(target):
+        raise HeraldError(
+            f"Target {target.id} is paused until {target.paused_until:%Y-%m-%dT%H:%M:%SZ}: {target.pause_reason}.",
+            code="TARGET_PAUSED",
+            remediation="Wait for the pause to end, or resume the target if the cause is fixed.",
+            next_action=hint("resume_distribution_target", "Resume the target, then test again.", id=target.id),
+        )
+    view = repo.target_view(target, ctx.runtime.box)
+    adapter = get_adapter(target.channel)
+    payload = adapter.transform(TEST_CONTENT, Policy(), view)
+    read = repo.to_read(target, ctx.runtime.settings)
+    if data.dry_run:
+        return TestTargetResult(
+            target=read, ok=None, dry_run=True, preview={"body": payload.body, "contentType": payload.content_type},
+            recommended_next_action=hint("test_distribution_target", "Send the test delivery for real.", id=target.id),
+        )
+    delivery = DeliveryContext(delivery_id=new_id("job"), attempt=1, plan_id="test", timestamp=utcnow())
+    started = time.perf_counter()
+    secrets = _secret_values(ctx, target)
+    try:
+        outcome = adapter.deliver(payload, view, ctx.runtime.http, delivery)
+    except DeliveryError as exc:
+        return TestTargetResult(
+            target=read, ok=False, status_code=exc.status_code, error_class=exc.error_class,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2), error=redact(exc.message, secrets),
+            preview={"body": payload.body, "contentType": payload.content_type},
+            recommended_next_action=_fix_hint(target.id, exc.error_class),
+        )
+    return TestTargetResult(
+        target=read, ok=True, status_code=outcome.status_code, external_id=outcome.external_id,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        preview={"body": payload.body, "contentType": payload.content_type},
+        recommended_next_action=hint("create_distribution_plan", "The target works; distribute content to it.", targetIds=[target.id]),
+    )
+
+
+def _secret_values(ctx: OpContext, target: Target) -> list[str]:
+    credentials = repo.credentials_of(target, ctx.runtime.box) or {}
+    return [value for value in credentials.values() if isinstance(value, str)]
+
+
+def _fix_hint(target_id: str, error_class: str):  # type: ignore[no-untyped-def]
+    if error_class == "rate_limited":
+        return hint("get_distribution_target", "The provider rate-limited the test; try again later.", after_seconds=60, id=target_id)
+    if error_class == "transient":
+        return hint("test_distribution_target", "A transient failure; test again shortly.", after_seconds=30, id=target_id)
+    return hint("update_distribution_target", "Fix the target's config or credentials, then test again.", id=target_id)
+

@@ -1,0 +1,35 @@
+"""Broker setup: Redis in production, Dramatiq's in-memory broker for the embedded worker."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from server.config import Settings
+from server.models.base import utcnow
+
+QUEUE = "deliveries"
+JOBS_PER_MESSAGE = 1
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    if settings.redis_url:
+        return RedisBroker(url=settings.redis_url, namespace=f"{settings.redis_namespace}:dramatiq")
+    return StubBroker()
+
+
+class DramatiqQueue:
+    """The ``JobQueue`` the core sends to: messages carry job ids only."""
+
+    def __init__(self, actor: dramatiq.Actor) -> None:
+        self._actor = actor
+
+    def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None:
+        delay_ms = None
+        if eta is not None:
+            delay_ms = max(int((eta - utcnow()).total_seconds() * 1000), 0) or None
+        for start in range(0, len(job_ids), JOBS_PER_MESSAGE):
+            self._actor.send_with_options(args=(job_ids[start : start + JOBS_PER_MESSAGE],), delay=delay_ms)

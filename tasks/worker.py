@@ -1,0 +1,59 @@
+"""A delivery worker: Dramatiq worker threads plus the sweeper, in a process of its own or embedded."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import dramatiq
+
+from server import idempotency
+from server.delivery.scheduling import sweep
+from server.runtime import Runtime
+from tasks.actors import declare_deliver_jobs
+from tasks.broker import DramatiqQueue, make_broker
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(self, rt: Runtime, consume: bool = True) -> None:
+        self.rt = rt
+        self.consume = consume
+        self.broker = make_broker(rt.settings)
+        self.actor = declare_deliver_jobs(self.broker, rt)
+        rt.queue = DramatiqQueue(self.actor)
+        self._worker: dramatiq.Worker | None = None
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.consume:
+            return
+        self._worker = dramatiq.Worker(self.broker, worker_threads=self.rt.settings.worker_threads, worker_timeout=100)
+        self._worker.start()
+        if self.rt.settings.embedded:
+            sweep(self.rt, grace_seconds=0)  # the in-memory queue starts empty: recover what is due
+        self._sweeper = threading.Thread(target=self._sweep_forever, name="herald-sweeper", daemon=True)
+        self._sweeper.start()
+        log.info("delivery worker started (%d threads, %s)", self.rt.settings.worker_threads,
+                 "embedded" if self.rt.settings.embedded else "redis")
+
+    def _sweep_forever(self) -> None:
+        ticks = 0
+        while not self._stop.wait(self.rt.settings.sweep_interval_seconds):
+            try:
+                sweep(self.rt)
+                ticks += 1
+                if ticks % 100 == 0:
+                    idempotency.purge_expired(self.rt)
+            except Exception:
+                log.exception("sweeper tick failed; next tick in %.0fs", self.rt.settings.sweep_interval_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        self.broker.close()

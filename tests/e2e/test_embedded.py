@@ -1,0 +1,76 @@
+"""Embedded mode as `make run` starts it: SQLite, in-process worker, one port."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.e2e import flows
+from tests.support.live import ROOT, LiveHerald, herald_env, live_herald
+from tests.support.receiver import Receiver
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHerald]:
+    with live_herald(herald_env(tmp_path_factory.mktemp("embedded"))) as server:
+        yield server
+
+
+async def test_agent_over_mcp_gets_signed_delivery_and_receipt(live: LiveHerald, receiver: Receiver) -> None:
+    outcome = await flows.mcp_webhook_delivery(live, receiver)
+    print(f"awaitDelivery round trip, one webhook target (embedded): {outcome['await_ms']:.1f} ms")
+
+
+def test_frontend_over_graphql_same_flow(live: LiveHerald, receiver: Receiver) -> None:
+    flows.graphql_webhook_delivery(live, receiver)
+
+
+def test_429_pauses_only_that_target(live: LiveHerald, receiver: Receiver) -> None:
+    flows.rate_limited_target_is_left_alone(live, receiver)
+
+
+@pytest.mark.parametrize("path", ["/graphql", "/mcp"])
+def test_missing_or_wrong_key_is_401_with_how_to(live: LiveHerald, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer hk_wrong"}):
+        response = httpx.post(live.url + path, json={"query": "{ __typename }"}, headers=headers)
+        assert response.status_code == 401
+        error = response.json()["error"]
+        assert error["code"] == "UNAUTHORIZED"
+        assert "herald keys create" in error["remediation"]
+
+
+def test_healthz_and_graphiql_page(live: LiveHerald) -> None:
+    assert httpx.get(live.url + "/healthz").json()["mode"] == "embedded"
+    page = httpx.get(live.url + "/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
+    env = {**live.env, "HERALD_API_KEY": live.key}
+    params = StdioServerParameters(command=str(Path(ROOT, ".venv/bin/herald")) if Path(ROOT, ".venv/bin/herald").exists()
+                                   else "herald", args=["mcp", "--no-worker"], env=env, cwd=str(ROOT))
+    async with Client(params) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        listed = await client.call_tool("list_distribution_targets", {"limit": 5})
+    assert "create_distribution_plan" in tools
+    assert not listed.is_error
+    assert json.loads(listed.content[0].text)["items"] is not None
+
+
+def test_agent_example_follows_hints_to_delivery(live: LiveHerald) -> None:
+    import subprocess
+    import sys
+
+    env = {**live.env, "HERALD_URL": live.url, "HERALD_API_KEY": live.key}
+    out = subprocess.run([sys.executable, "agent_examples/mcp_agent.py"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "-> update_distribution_target: ok; next: retry_failed_jobs" in out.stdout
+    assert out.stdout.strip().endswith("succeeded")

@@ -1,0 +1,155 @@
+"""The delivery state machine, called directly (no broker): claim, deliver, classify, record."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from standardwebhooks.webhooks import Webhook
+
+from server.context import OpContext
+from server.db import session_scope
+from server.delivery.engine import process_job
+from server.dispatch import run_operation
+from server.models import Attempt, Job, Plan, Receipt, Target
+from server.models.base import utcnow
+from server.operations import BY_TOOL
+from server.runtime import Runtime
+from tests.support import factories
+from tests.support.receiver import Receiver, Reply
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[str], object]] = []
+
+    def enqueue(self, job_ids: list[str], eta: object = None) -> None:
+        self.batches.append((list(job_ids), eta))
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Runtime:
+    runtime = factories.runtime(tmp_path)
+    runtime.queue = Recorder()
+    yield runtime
+    runtime.close()
+
+
+def call(rt: Runtime, tool: str, **arguments: object):  # type: ignore[no-untyped-def]
+    principal, _ = factories.principal(rt, f"p-{time.monotonic_ns()}")
+    op = BY_TOOL[tool]
+    ctx = OpContext(runtime=rt, principal=principal, request_id="req_test")
+    return run_operation(op, ctx, op.input_model.model_validate(arguments))
+
+
+def webhook_target(rt: Runtime, receiver: Receiver, path: str = "/hook", **extra: object) -> tuple[str, str]:
+    result = call(rt, "create_distribution_target", name=f"wh{path}", channel="webhook",
+                  config={"url": receiver.url + path}, **extra)
+    return result.target.id, result.revealed_secrets["signingSecret"]
+
+
+def plan_for(rt: Runtime, *target_ids: str) -> tuple[str, list[str]]:
+    result = call(rt, "create_distribution_plan", content=factories.content(), targetIds=list(target_ids))
+    return result.plan.id, [job.id for job in result.plan.jobs]
+
+
+def load(rt: Runtime, model: type, id_: str):  # type: ignore[no-untyped-def]
+    with session_scope(rt.engine) as session:
+        return session.get(model, id_)
+
+
+def attempts(rt: Runtime, job_id: str) -> list[Attempt]:
+    with session_scope(rt.engine) as session:
+        return list(session.exec(select(Attempt).where(Attempt.job_id == job_id).order_by(Attempt.number)).all())
+
+
+def test_delivers_signed_webhook_and_stores_receipt(rt: Runtime, receiver: Receiver) -> None:
+    target_id, secret = webhook_target(rt, receiver)
+    plan_id, [job_id] = plan_for(rt, target_id)
+    assert rt.queue.batches == [([job_id], None)]
+    process_job(rt, job_id)
+    [request] = receiver.at("/hook")
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload["type"] == "content.published"
+    assert request.headers["webhook-id"] == job_id
+    job = load(rt, Job, job_id)
+    assert (job.status, job.attempts) == ("delivered", 1)
+    assert load(rt, Plan, plan_id).status == "succeeded"
+    with session_scope(rt.engine) as session:
+        receipt = session.exec(select(Receipt).where(Receipt.job_id == job_id)).one()
+    assert receipt.response_meta["statusCode"] == 200
+    [attempt] = attempts(rt, job_id)
+    assert (attempt.outcome, attempt.status_code, attempt.error) == ("delivered", 200, None)
+
+
+def test_duplicate_message_does_not_deliver_twice(rt: Runtime, receiver: Receiver) -> None:
+    target_id, _ = webhook_target(rt, receiver)
+    _, [job_id] = plan_for(rt, target_id)
+    process_job(rt, job_id)
+    process_job(rt, job_id)
+    assert len(receiver.at("/hook")) == 1
+
+
+def test_transient_failures_retry_with_same_webhook_id_then_succeed(rt: Runtime, receiver: Receiver) -> None:
+    receiver.script["/hook"] = [Reply(503), Reply(500), Reply(200)]
+    target_id, _ = webhook_target(rt, receiver)
+    _, [job_id] = plan_for(rt, target_id)
+    for _ in range(3):
+        process_job(rt, job_id)
+        job = load(rt, Job, job_id)
+        if job.status == "scheduled":
+            assert job.error_class == "transient"
+            time.sleep(max((job.next_attempt_at - utcnow()).total_seconds(), 0))
+    assert load(rt, Job, job_id).status == "delivered"
+    assert {r.headers["webhook-id"] for r in receiver.at("/hook")} == {job_id}
+    assert [a.status_code for a in attempts(rt, job_id)] == [503, 500, 200]
+
+
+def test_exhausted_retries_become_dead_letter(rt: Runtime, receiver: Receiver) -> None:
+    receiver.script["/hook"] = [Reply(500)]
+    policy = {"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01}
+    target_id, _ = webhook_target(rt, receiver, retryPolicy=policy)
+    plan_id, [job_id] = plan_for(rt, target_id)
+    process_job(rt, job_id)
+    time.sleep(0.02)
+    process_job(rt, job_id)
+    job = load(rt, Job, job_id)
+    assert (job.status, job.attempts, job.error_class) == ("dead", 2, "transient")
+    assert "HTTP 500" in job.last_error or "500" in job.last_error
+    assert load(rt, Plan, plan_id).status == "failed"
+
+
+def test_permanent_4xx_fails_at_once(rt: Runtime, receiver: Receiver) -> None:
+    receiver.script["/hook"] = [Reply(422, body='{"error": "bad payload"}')]
+    target_id, _ = webhook_target(rt, receiver)
+    plan_id, [job_id] = plan_for(rt, target_id)
+    process_job(rt, job_id)
+    job = load(rt, Job, job_id)
+    assert (job.status, job.attempts, job.error_class) == ("failed", 1, "permanent")
+    result = call(rt, "get_distribution_plan", id=plan_id)
+    assert result.plan.status == "failed"
+    assert result.recommended_next_action.tool == "update_distribution_target"
+    assert result.recommended_next_action.arguments == {"id": target_id}
+
+
+def test_429_pauses_target_without_spending_attempts(rt: Runtime, receiver: Receiver) -> None:
+    receiver.script["/hook"] = [Reply(429, headers={"Retry-After": "30"}), Reply(200)]
+    target_id, _ = webhook_target(rt, receiver)
+    _, jobs = plan_for(rt, target_id)
+    process_job(rt, jobs[0])
+    target = load(rt, Target, target_id)
+    assert target.paused_until - utcnow() > timedelta(seconds=28)
+    job = load(rt, Job, jobs[0])
+    assert (job.status, job.retries_used, job.error_class) == ("scheduled", 0, "rate_limited")
+    assert job.next_attempt_at == target.paused_until
+    process_job(rt, jobs[0])  # early: the pause holds it back, no request sent
+    assert len(receiver.at("/hook")) == 1
+    read = call(rt, "get_distribution_target", id=target_id)
+    assert read.target.pause_reason.startswith("rate limited")
+    assert read.recommended_next_action.tool == "resume_distribution_target"
+    call(rt, "resume_distribution_target", id=target_id)
+    process_job(rt, jobs[0])
+    assert load(rt, Job, jobs[0]).status == "delivered"

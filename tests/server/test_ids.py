@@ -1,0 +1,18 @@
+import pytest
+
+from server.errors import ValidationFailed
+from server.ids import check_id, new_id
+
+
+def test_ids_are_prefixed_unique_and_time_sorted() -> None:
+    ids = [new_id("plan") for _ in range(500)]
+    assert all(i.startswith("pln_") and len(i) == 30 for i in ids)
+    assert len(set(ids)) == 500
+    assert [i[:14] for i in ids] == sorted(i[:14] for i in ids)
+
+
+def test_wrong_prefix_names_the_expected_one() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        check_id("target", "pln_123", "targetIds")
+    assert err.value.field == "targetIds"
+    assert "expected an id starting with 'tgt_'" in err.value.message

@@ -29,7 +29,7 @@ class MutationResult(WireModel):
     recommended_next_action: NextAction
 
 
-class ErrorBody(WireModel):
+class OperationError(WireModel):
     code: str
     message: str
     remediation: str

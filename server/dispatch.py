@@ -15,7 +15,7 @@ import anyio
 from pydantic import ValidationError
 
 from server import audit, idempotency
-from server.common import ErrorBody
+from server.common import OperationError
 from server.context import OpContext, Principal, ProgressCallback
 from server.db import session_scope
 from server.errors import HeraldError, InternalError, Unauthorized, ValidationFailed
@@ -109,9 +109,9 @@ def _on_failure(op: Operation, ctx: OpContext, arguments: dict, key: str | None,
         log.error("request %s: %s failed unexpectedly", ctx.request_id, op.tool, exc_info=exc)
 
 
-def error_body(exc: HeraldError, request_id: str | None = None) -> ErrorBody:
+def error_body(exc: HeraldError, request_id: str | None = None) -> OperationError:
     """The structured error both doors return."""
-    return ErrorBody(
+    return OperationError(
         code=exc.code,
         message=exc.message,
         remediation=exc.remediation,

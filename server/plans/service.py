@@ -190,7 +190,8 @@ def _dry_run(
         recommended_next_action=hint(
             "create_distribution_plan",
             "Preview looks right? Create the plan; keep the idempotency key so a retry cannot deliver twice.",
-            **{"idempotencyKey": f"{data.content.id}@{data.content.version}", "awaitDelivery": True, **arguments},
+            **{**arguments, "idempotencyKey": data.idempotency_key or f"{data.content.id}@{data.content.version}",
+               "awaitDelivery": True},
         ),
     )
 

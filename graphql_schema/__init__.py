@@ -1,0 +1,1 @@
+"""The GraphQL door: generated from the operation registry, a thin twin of ``mcp_tools``."""

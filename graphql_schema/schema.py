@@ -1,0 +1,79 @@
+"""Query and Mutation built from ``server.operations``: one field per operation, same arguments.
+
+Each field returns ``<Name>Result = <Payload> | OperationError``: expected errors are data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Annotated, Any, Optional, Union
+
+import strawberry
+from strawberry.extensions import MaskErrors
+from strawberry.types import Info
+
+from graphql_schema.types import graphql_type, output_type, to_graphql, to_plain
+from server.common import OperationError
+from server.dispatch import error_body, execute
+from server.errors import HeraldError
+from server.operations import OPERATIONS, Operation
+
+log = logging.getLogger(__name__)
+OperationErrorType = output_type(OperationError)
+
+
+def _result_type(op: Operation) -> Any:
+    name = op.graphql[0].upper() + op.graphql[1:] + "Result"
+    members = (output_type(op.output_model), OperationErrorType)
+    return Annotated[Union[members], strawberry.union(name)]  # noqa: UP007
+
+
+def _resolver(op: Operation) -> Any:
+    async def resolve(info: Info, **arguments: Any) -> Any:
+        context = info.context
+        given = {name: to_plain(value) for name, value in arguments.items() if value is not strawberry.UNSET}
+        try:
+            result = await execute(context["runtime"], context["principal"], op.tool, given,
+                                   request_id=context["request_id"])
+        except HeraldError as exc:
+            return to_graphql(error_body(exc, context["request_id"]))
+        return to_graphql(result)
+
+    params = [inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info)]
+    annotations: dict[str, Any] = {"info": Info}
+    for name, field in op.input_model.model_fields.items():
+        annotation = graphql_type(field.annotation, is_input=True)
+        default = inspect.Parameter.empty
+        if not field.is_required():
+            annotation, default = Optional[annotation], strawberry.UNSET  # noqa: UP045
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        annotations[name] = annotation
+    annotations["return"] = _result_type(op)
+    resolve.__signature__ = inspect.Signature(params, return_annotation=annotations["return"])  # type: ignore[attr-defined]
+    resolve.__annotations__ = annotations
+    resolve.__name__ = op.graphql
+    return resolve
+
+
+def _root(name: str, kind: str) -> type:
+    namespace = {
+        op.graphql: strawberry.field(resolver=_resolver(op), name=op.graphql, description=op.summary)
+        for op in OPERATIONS
+        if op.kind == kind
+    }
+    return strawberry.type(type(name, (), namespace))
+
+
+def _unexpected(error: Exception) -> bool:
+    log.error("unexpected GraphQL error", exc_info=error)
+    return True
+
+
+schema = strawberry.Schema(
+    query=_root("Query", "query"),
+    mutation=_root("Mutation", "mutation"),
+    extensions=[MaskErrors(should_mask_error=lambda error: not isinstance(error.original_error, HeraldError)
+                           and error.original_error is not None and _unexpected(error.original_error),
+                           error_message="Internal error.")],
+)

@@ -1,0 +1,94 @@
+"""Strawberry types generated from the wire models, so GraphQL cannot drift from MCP.
+
+Output types drop an ``Input`` or ``Read`` suffix (``TargetRead`` is ``Target``) (``ContentInput`` read back is ``Content``); input types
+get one (``RetryPolicy`` as an argument is ``RetryPolicyInput``). Free-form JSON is ``JSON``.
+"""
+
+from __future__ import annotations
+
+import types
+from datetime import datetime
+from typing import Any, Literal, Optional, Union, get_args, get_origin
+
+import strawberry
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+from strawberry.scalars import JSON
+
+_SCALARS = (str, int, float, bool, datetime)
+_outputs: dict[type[BaseModel], type] = {}
+_inputs: dict[type[BaseModel], type] = {}
+
+
+def graphql_type(annotation: Any, is_input: bool) -> Any:
+    if annotation in _SCALARS:
+        return annotation
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        present = [arg for arg in args if arg is not type(None)]
+        inner = graphql_type(present[0], is_input) if len(present) == 1 else JSON
+        return Optional[inner]  # noqa: UP045 (strawberry needs the typing form here)
+    if origin is list and args:
+        return list[graphql_type(args[0], is_input)]
+    if origin is Literal:
+        return str
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return input_type(annotation) if is_input else output_type(annotation)
+    return JSON
+
+
+def output_type(model: type[BaseModel]) -> type:
+    if model not in _outputs:
+        _outputs[model] = _build(model, model.__name__.removesuffix("Input").removesuffix("Read"), is_input=False)
+    return _outputs[model]
+
+
+def input_type(model: type[BaseModel]) -> type:
+    if model not in _inputs:
+        name = model.__name__ if model.__name__.endswith("Input") else model.__name__ + "Input"
+        _inputs[model] = _build(model, name, is_input=True)
+    return _inputs[model]
+
+
+def _build(model: type[BaseModel], name: str, is_input: bool) -> type:
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    for field_name, field in model.model_fields.items():
+        annotation = graphql_type(field.annotation, is_input)
+        if is_input and not field.is_required():
+            annotation = Optional[annotation]  # noqa: UP045
+            namespace[field_name] = strawberry.field(description=field.description, default=strawberry.UNSET)
+        else:
+            namespace[field_name] = strawberry.field(description=field.description)
+        annotations[field_name] = annotation
+    cls = type(name, (), {"__annotations__": annotations, "__module__": __name__, **namespace})
+    decorate = strawberry.input if is_input else strawberry.type
+    return decorate(cls, name=name, description=(model.__doc__ or "").strip() or None)
+
+
+def to_graphql(value: Any) -> Any:
+    """A wire model instance → its strawberry object (JSON fields stay plain JSON)."""
+    if isinstance(value, BaseModel):
+        cls = output_type(type(value))
+        fields = type(value).model_fields
+        return cls(**{name: _field_value(getattr(value, name), fields[name].annotation) for name in fields})
+    return value
+
+
+def _field_value(value: Any, annotation: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return to_graphql(value)
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        return [to_graphql(item) for item in value]
+    if graphql_type(annotation, is_input=False) in (JSON, Optional[JSON]):  # noqa: UP045
+        return to_jsonable_python(value)
+    return value
+
+
+def to_plain(value: Any) -> Any:
+    """A strawberry input value → plain Python (UNSET fields dropped), for the service layer."""
+    if hasattr(value, "__strawberry_definition__"):
+        return {k: to_plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET}
+    if isinstance(value, list):
+        return [to_plain(item) for item in value]
+    return value

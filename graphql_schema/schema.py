@@ -10,6 +10,7 @@ import logging
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.types import Info
 
@@ -65,15 +66,17 @@ def _root(name: str, kind: str) -> type:
     return strawberry.type(type(name, (), namespace))
 
 
-def _unexpected(error: Exception) -> bool:
-    log.error("unexpected GraphQL error", exc_info=error)
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask everything that is not a domain error; log it with its traceback first."""
+    original = error.original_error
+    if original is None or isinstance(original, HeraldError):
+        return False
+    log.error("unexpected GraphQL error", exc_info=original)
     return True
 
 
 schema = strawberry.Schema(
     query=_root("Query", "query"),
     mutation=_root("Mutation", "mutation"),
-    extensions=[MaskErrors(should_mask_error=lambda error: not isinstance(error.original_error, HeraldError)
-                           and error.original_error is not None and _unexpected(error.original_error),
-                           error_message="Internal error.")],
+    extensions=[lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error.")],
 )

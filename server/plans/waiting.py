@@ -52,7 +52,7 @@ async def _report(ctx: OpContext, plan: PlanRead) -> None:
 
 async def with_delivery_wait(ctx: OpContext, payload: PlanPayload, await_delivery: bool, timeout: float | None) -> PlanPayload:
     """The after-step of create_distribution_plan (fresh or replayed)."""
-    if payload.plan is None or not await_delivery:
+    if payload.plan is None or not await_delivery or payload.plan.status in FINAL_PLAN_STATUSES:
         return payload
     settings = ctx.runtime.settings
     seconds = min(timeout or settings.await_default_seconds, settings.await_max_seconds)

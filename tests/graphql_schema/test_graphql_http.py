@@ -1,0 +1,112 @@
+"""The GraphQL door over HTTP (ASGI, in process): typed payloads, typed errors, masking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.keys.service import create_key
+from server.operations import BY_TOOL
+from tests.support import factories
+
+CREATE_STUB = """
+mutation($name: String!, $config: JSON, $dry: Boolean, $key: String) {
+  createDistributionTarget(name: $name, channel: "stub", config: $config, dryRun: $dry, idempotencyKey: $key) {
+    __typename
+    ... on TargetPayload { dryRun replayed target { id name channel config active pausedUntil hasCredentials }
+                           recommendedNextAction { tool graphql arguments reason afterSeconds } }
+    ... on OperationError { code message remediation field requestId recommendedNextAction { tool graphql arguments } }
+  }
+}"""
+
+GET_TARGET = """
+query($id: String!) {
+  distributionTarget(id: $id) {
+    __typename
+    ... on TargetResult { target { id name } }
+    ... on OperationError { code field message recommendedNextAction { tool graphql } }
+  }
+}"""
+
+PLAN = """
+mutation($content: ContentInput!, $ids: [String!]) {
+  createDistributionPlan(content: $content, targetIds: $ids, awaitDelivery: true) {
+    __typename
+    ... on PlanPayload { plan { status jobs { status attempts receipt { externalId } } } }
+    ... on OperationError { code requestId message }
+  }
+}"""
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(factories.test_settings(tmp_path))
+    with TestClient(app) as test_client:
+        key = create_key(app.state.runtime, "gql")
+        test_client.headers["Authorization"] = f"Bearer {key.secret}"
+        yield test_client
+
+
+def gql(client: TestClient, query: str, **variables: object) -> dict:
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def test_create_and_read_back(client: TestClient) -> None:
+    created = gql(client, CREATE_STUB, name="a", config={"latencyMs": 1})["createDistributionTarget"]
+    assert created["__typename"] == "TargetPayload"
+    target = created["target"]
+    assert (target["name"], target["channel"], target["config"]["latencyMs"]) == ("a", "stub", 1.0)
+    assert created["recommendedNextAction"]["tool"] == "test_distribution_target"
+    assert created["recommendedNextAction"]["graphql"] == "testDistributionTarget"
+    read = gql(client, GET_TARGET, id=target["id"])["distributionTarget"]
+    assert read == {"__typename": "TargetResult", "target": {"id": target["id"], "name": "a"}}
+
+
+def test_typed_errors_in_the_payload(client: TestClient) -> None:
+    missing = gql(client, GET_TARGET, id="tgt_missing")["distributionTarget"]
+    assert missing["__typename"] == "OperationError"
+    assert (missing["code"], missing["field"]) == ("NOT_FOUND", "id")
+    assert missing["recommendedNextAction"] == {"tool": "list_distribution_targets", "graphql": "distributionTargets"}
+    wrong_kind = gql(client, GET_TARGET, id="pln_123")["distributionTarget"]
+    assert wrong_kind["code"] == "VALIDATION_ERROR" and "tgt_" in wrong_kind["message"]
+    bad = gql(client, CREATE_STUB, name="a", config={"failTimes": -1})["createDistributionTarget"]
+    assert (bad["code"], bad["field"]) == ("VALIDATION_ERROR", "config.failTimes")
+    assert bad["requestId"].startswith("req_")
+
+
+def test_idempotency_and_dry_run_on_graphql(client: TestClient) -> None:
+    dry = gql(client, CREATE_STUB, name="d", dry=True, key="k1")["createDistributionTarget"]
+    assert dry["dryRun"] is True and dry["target"]["id"] is None
+    first = gql(client, CREATE_STUB, name="d", key="k1")["createDistributionTarget"]
+    again = gql(client, CREATE_STUB, name="d", key="k1")["createDistributionTarget"]
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert again["target"]["id"] == first["target"]["id"]
+    reused = gql(client, CREATE_STUB, name="other", key="k1")["createDistributionTarget"]
+    assert reused["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_await_delivery_over_graphql(client: TestClient) -> None:
+    target = gql(client, CREATE_STUB, name="p")["createDistributionTarget"]["target"]["id"]
+    plan = gql(client, PLAN, content=factories.content(), ids=[target])["createDistributionPlan"]
+    assert plan["plan"]["status"] == "succeeded"
+    assert plan["plan"]["jobs"][0]["receipt"]["externalId"].startswith("stub_job_")
+
+
+def test_unexpected_errors_are_masked_with_a_request_id(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_args: object) -> None:
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setitem(BY_TOOL, "get_distribution_target", replace(BY_TOOL["get_distribution_target"], handler=explode))
+    error = gql(client, GET_TARGET, id="tgt_x")["distributionTarget"]
+    assert error["code"] == "INTERNAL_ERROR"
+    assert "hunter2" not in str(error)
+    assert error["message"].startswith("Internal error (request id req_")

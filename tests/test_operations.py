@@ -1,0 +1,236 @@
+"""Every operation's behaviour through the MCP door (the parity test proves GraphQL has the same)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from server import idempotency
+from server.db import session_scope
+from server.models import IdempotencyRecord, Target
+from tests.support import factories
+from tests.support.doors import Doors, doors
+from tests.support.receiver import Receiver
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def d(tmp_path: Path) -> AsyncIterator[Doors]:
+    async with doors(tmp_path) as opened:
+        yield opened
+
+
+async def stub(d: Doors, name: str = "stub", **config: object) -> str:
+    return (await d.ok("create_distribution_target", name=name, channel="stub", config=config))["target"]["id"]
+
+
+async def deliver(d: Doors, *target_ids: str, **extra: object) -> dict:
+    body = await d.ok("create_distribution_plan", content=factories.content(), targetIds=list(target_ids),
+                      awaitDelivery=True, awaitTimeoutSeconds=15, **extra)
+    return body["plan"]
+
+
+MUTATIONS = [
+    ("create_distribution_target", lambda ids: {"name": "new", "channel": "stub"}),
+    ("update_distribution_target", lambda ids: {"id": ids["target"], "name": "renamed", "labels": ["x"]}),
+    ("pause_distribution_target", lambda ids: {"id": ids["target"], "seconds": 60}),
+    ("resume_distribution_target", lambda ids: {"id": ids["target"]}),
+    ("test_distribution_target", lambda ids: {"id": ids["target"]}),
+    ("create_distribution_plan", lambda ids: {"content": factories.content(), "targetIds": [ids["target"]]}),
+    ("cancel_distribution_plan", lambda ids: {"id": ids["scheduled"]}),
+    ("retry_failed_jobs", lambda ids: {"planId": ids["failed"]}),
+    ("replay_dead_letters", lambda ids: {"planId": ids["failed"]}),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  # type: ignore[no-untyped-def]
+    target = await stub(d)
+    broken = await stub(d, "broken", failTimes=1, failWith=400)
+    failed = (await deliver(d, broken))["id"]
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    scheduled = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later))["plan"]["id"]
+    await asyncio.sleep(0.2)
+    before = d.counts()
+    queued_before = d.rt.queue
+    body = await d.ok(tool, dryRun=True, idempotencyKey="dry-key", **arguments({"target": target, "failed": failed, "scheduled": scheduled}))
+    assert body["dryRun"] is True
+    assert body["recommendedNextAction"]["tool"] is not None
+    await asyncio.sleep(0.2)
+    assert d.counts() == before
+    assert d.rt.queue is queued_before
+    target_row = (await d.ok("get_distribution_target", id=target))["target"]
+    assert target_row["name"] == "stub" and target_row["pausedUntil"] is None
+
+
+async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
+    target = await stub(d, failTimes=1, failWith=400)
+    plan = await deliver(d, target)
+    assert plan["status"] == "failed"
+    job = plan["jobs"][0]
+    assert (job["status"], job["errorClass"], job["attempts"]) == ("failed", "permanent", 1)
+    got = await d.ok("get_distribution_plan", id=plan["id"])
+    assert got["recommendedNextAction"]["tool"] == "update_distribution_target"
+    fixed = await d.ok("update_distribution_target", id=target, config={})
+    assert fixed["recommendedNextAction"] == {
+        "tool": "retry_failed_jobs", "graphql": "retryFailedJobs", "arguments": {"planId": plan["id"]},
+        "reason": "Target updated; retry the jobs that failed on it.", "afterSeconds": None,
+    }
+    retried = await d.ok("retry_failed_jobs", planId=plan["id"])
+    assert retried["jobIds"] == [job["id"]]
+    for _ in range(100):
+        current = (await d.ok("get_distribution_plan", id=plan["id"]))["plan"]
+        if current["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    assert current["jobs"][0]["status"] == "delivered" and current["jobs"][0]["attempts"] == 2
+
+
+async def test_dead_letters_are_replayed(d: Doors) -> None:
+    target = (await d.ok("create_distribution_target", name="flaky", channel="stub", config={"failTimes": 2},
+                         retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02}))["target"]["id"]
+    plan = await deliver(d, target)
+    assert plan["status"] == "failed" and plan["counts"]["dead"] == 1
+    hint = (await d.ok("get_distribution_plan", id=plan["id"]))["recommendedNextAction"]
+    assert (hint["tool"], hint["arguments"]) == ("replay_dead_letters", {"planId": plan["id"]})
+    replayed = await d.ok(hint["tool"], **hint["arguments"])
+    assert replayed["jobIds"] == [plan["jobs"][0]["id"]]
+    for _ in range(100):
+        current = (await d.ok("get_distribution_plan", id=plan["id"]))["plan"]
+        if current["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    assert current["counts"] == {**current["counts"], "delivered": 1, "dead": 0}
+    assert (await d.ok("replay_dead_letters", planId=plan["id"]))["jobIds"] == []
+
+
+async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receiver: Receiver) -> None:
+    target = (await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/c"}))["target"]["id"]
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=soon))["plan"]
+    assert plan["status"] == "scheduled" and plan["jobs"][0]["status"] == "scheduled"
+    cancelled = await d.ok("cancel_distribution_plan", id=plan["id"])
+    assert cancelled["plan"]["status"] == "cancelled"
+    assert cancelled["plan"]["jobs"][0]["status"] == "cancelled"
+    await asyncio.sleep(1.6)
+    assert receiver.at("/c") == []
+    again = await d.error("cancel_distribution_plan", id=plan["id"])
+    assert again["code"] == "CONFLICT"
+
+
+async def test_scheduled_plan_waits_for_its_time(d: Doors, receiver: Receiver) -> None:
+    target = (await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/s"}))["target"]["id"]
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    plan = await deliver(d, target, scheduledAt=at.isoformat())
+    assert plan["status"] == "succeeded"
+    [request] = receiver.at("/s")
+    assert request.at >= at.timestamp() - 0.05
+
+
+async def test_same_content_version_is_not_sent_twice_unless_asked(d: Doors) -> None:
+    target = await stub(d)
+    content = factories.content(id="once")
+    first = await d.ok("create_distribution_plan", content=content, targetIds=[target], awaitDelivery=True)
+    second = await d.ok("create_distribution_plan", content=content, targetIds=[target], awaitDelivery=True)
+    assert first["plan"]["status"] == "succeeded"
+    assert second["plan"]["jobs"][0]["status"] == "skipped"
+    assert first["plan"]["id"] in second["plan"]["jobs"][0]["skipReason"]
+    assert second["recommendedNextAction"]["arguments"]["redistribute"] is True
+    third = await d.ok("create_distribution_plan", content=content, targetIds=[target], awaitDelivery=True, redistribute=True)
+    assert third["plan"]["jobs"][0]["status"] == "delivered"
+
+
+async def test_pause_and_resume(d: Doors) -> None:
+    target = await stub(d)
+    paused = await d.ok("pause_distribution_target", id=target, seconds=600, reason="maintenance")
+    assert paused["target"]["pauseReason"] == "maintenance"
+    plan = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True, awaitTimeoutSeconds=1)
+    assert plan["timedOut"] is True and plan["plan"]["jobs"][0]["attempts"] == 0
+    assert plan["recommendedNextAction"]["tool"] == "get_distribution_plan"
+    test = await d.error("test_distribution_target", id=target)
+    assert test["code"] == "TARGET_PAUSED"
+    await d.ok("resume_distribution_target", id=target)
+    for _ in range(100):
+        current = (await d.ok("get_distribution_plan", id=plan["plan"]["id"]))["plan"]
+        if current["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    assert current["jobs"][0]["attempts"] == 1
+
+
+async def test_list_pagination_is_bounded_and_has_a_cursor(d: Doors) -> None:
+    ids = [await stub(d, f"t{i}") for i in range(5)]
+    first = await d.ok("list_distribution_targets", limit=2)
+    assert [t["id"] for t in first["items"]] == ids[:2]
+    assert first["recommendedNextAction"]["arguments"] == {"cursor": ids[1], "limit": 2}
+    second = await d.ok("list_distribution_targets", limit=2, cursor=first["nextCursor"])
+    third = await d.ok("list_distribution_targets", limit=2, cursor=second["nextCursor"])
+    assert [t["id"] for t in second["items"] + third["items"]] == ids[2:]
+    assert third["nextCursor"] is None
+    too_many = await d.error("list_distribution_targets", limit=101)
+    assert (too_many["code"], too_many["field"]) == ("VALIDATION_ERROR", "limit")
+
+
+async def test_test_target_reports_and_hints(d: Doors, receiver: Receiver) -> None:
+    ok = (await d.ok("create_distribution_target", name="ok", channel="webhook", config={"url": receiver.url + "/t"}))["target"]["id"]
+    result = await d.ok("test_distribution_target", id=ok)
+    assert result["ok"] is True and result["statusCode"] == 200
+    bad = await stub(d, "bad", failTimes=5, failWith=401)
+    result = await d.ok("test_distribution_target", id=bad)
+    assert (result["ok"], result["errorClass"]) == (False, "systemic")
+    assert result["recommendedNextAction"]["tool"] == "update_distribution_target"
+
+
+async def test_ssrf_guard_refuses_private_addresses_at_create(tmp_path: Path) -> None:
+    async with doors(tmp_path, allowed_networks="") as d:
+        for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]/x", "http://169.254.169.254/latest"):
+            for dry in (True, False):
+                error = await d.error("create_distribution_target", name="evil", channel="webhook", config={"url": url}, dryRun=dry)
+                assert (error["code"], error["field"]) == ("TARGET_ADDRESS_FORBIDDEN", "config.url")
+                assert "HERALD_ALLOWED_NETWORKS" in error["message"]
+        assert d.counts()["distribution_targets"] == 0
+
+
+async def test_credentials_are_write_only_and_encrypted(d: Doors, receiver: Receiver) -> None:
+    token = "tok-very-secret-4242"
+    created = await d.ok("create_distribution_target", name="partner", channel="http", config={"url": receiver.url + "/p"},
+                         credentials={"bearerToken": token})
+    assert created["target"]["hasCredentials"] is True
+    assert token not in str(created) and token not in str(await d.ok("list_distribution_targets"))
+    with session_scope(d.rt.engine) as session:
+        blob = session.exec(select(Target.credentials_blob)).one()
+    assert token.encode() not in blob
+    await deliver(d, created["target"]["id"])
+    assert receiver.at("/p")[0].headers["Authorization"] == f"Bearer {token}"
+
+
+async def test_idempotency_key_in_use_and_expiry(d: Doors) -> None:
+    arguments = {"name": "x", "channel": "stub"}
+    digest = idempotency.request_hash("create_distribution_target", {**arguments, "config": {}, "credentials": None, "labels": [],
+                                                                     "retryPolicy": None, "active": True})
+    assert idempotency.claim(d.rt, "ws_default", "busy", "create_distribution_target", digest) is None
+    busy = await d.error("create_distribution_target", idempotencyKey="busy", **arguments)
+    assert busy["code"] == "IDEMPOTENCY_KEY_IN_USE"
+    assert busy["recommendedNextAction"]["tool"] == "create_distribution_target"
+    assert busy["recommendedNextAction"]["afterSeconds"] == 5.0
+    assert d.counts()["distribution_targets"] == 0
+    with session_scope(d.rt.engine) as session:
+        record = session.exec(select(IdempotencyRecord).where(IdempotencyRecord.key == "busy")).one()
+        record.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(record)
+    fresh = await d.ok("create_distribution_target", idempotencyKey="busy", name="y", channel="stub")
+    assert fresh["replayed"] is False
+
+
+async def test_failed_request_releases_its_key(d: Doors) -> None:
+    bad = await d.error("create_distribution_target", idempotencyKey="k", name="x", channel="nope")
+    assert bad["code"] == "UNKNOWN_CHANNEL"
+    good = await d.ok("create_distribution_target", idempotencyKey="k", name="x", channel="stub")
+    assert good["replayed"] is False
+    assert (await d.ok("create_distribution_target", idempotencyKey="k", name="x", channel="stub"))["replayed"] is True

@@ -58,13 +58,21 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  
     scheduled = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later))["plan"]["id"]
     await asyncio.sleep(0.2)
     before = d.counts()
-    queued_before = d.rt.queue
+    sent: list[list[str]] = []
+    real_queue = d.rt.queue
+
+    class Counting:
+        def enqueue(self, job_ids: list[str], eta: object = None) -> None:
+            sent.append(job_ids)
+            real_queue.enqueue(job_ids, eta)  # type: ignore[arg-type]
+
+    d.rt.queue = Counting()
     body = await d.ok(tool, dryRun=True, idempotencyKey="dry-key", **arguments({"target": target, "failed": failed, "scheduled": scheduled}))
     assert body["dryRun"] is True
     assert body["recommendedNextAction"]["tool"] is not None
     await asyncio.sleep(0.2)
     assert d.counts() == before
-    assert d.rt.queue is queued_before
+    assert sent == []
     target_row = (await d.ok("get_distribution_target", id=target))["target"]
     assert target_row["name"] == "stub" and target_row["pausedUntil"] is None
 

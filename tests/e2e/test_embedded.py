@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +56,8 @@ def test_healthz_and_graphiql_page(live: LiveHerald) -> None:
 
 async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
     env = {**live.env, "HERALD_API_KEY": live.key}
-    params = StdioServerParameters(command=str(Path(ROOT, ".venv/bin/herald")) if Path(ROOT, ".venv/bin/herald").exists()
-                                   else "herald", args=["mcp", "--no-worker"], env=env, cwd=str(ROOT))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "mcp", "--no-worker"], env=env,
+                                   cwd=str(ROOT))
     async with Client(params) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         listed = await client.call_tool("list_distribution_targets", {"limit": 5})
@@ -65,12 +67,24 @@ async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
 
 
 def test_agent_example_follows_hints_to_delivery(live: LiveHerald) -> None:
-    import subprocess
-    import sys
-
     env = {**live.env, "HERALD_URL": live.url, "HERALD_API_KEY": live.key}
     out = subprocess.run([sys.executable, "agent_examples/mcp_agent.py"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "-> update_distribution_target: ok; next: retry_failed_jobs" in out.stdout
     assert out.stdout.strip().endswith("succeeded")
+
+
+def test_graphql_client_example(live: LiveHerald) -> None:
+    env = {**live.env, "HERALD_URL": live.url, "HERALD_API_KEY": live.key}
+    out = subprocess.run([sys.executable, "agent_examples/graphql_client.py"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert ": deliver " in out.stdout
+    assert "delivered after 1 attempt(s)" in out.stdout
+
+
+def test_example_configs_are_valid_json() -> None:
+    for name in ("mcp_http.json", "claude_desktop_stdio.json"):
+        config = json.loads(Path(ROOT, "agent_examples", name).read_text())
+        assert "herald" in config["mcpServers"]

@@ -153,3 +153,19 @@ def test_429_pauses_target_without_spending_attempts(rt: Runtime, receiver: Rece
     call(rt, "resume_distribution_target", id=target_id)
     process_job(rt, jobs[0])
     assert load(rt, Job, jobs[0]).status == "delivered"
+
+
+def test_credentials_echoed_by_a_receiver_are_redacted(rt: Runtime, receiver: Receiver) -> None:
+    token = "tok-echo-7f3a9c"
+    receiver.script["/echo"] = [Reply(401, body=f'{{"error": "invalid token {token}"}}')]
+    result = call(rt, "create_distribution_target", name="echo", channel="http",
+                  config={"url": receiver.url + "/echo"}, credentials={"bearerToken": token})
+    _, [job_id] = plan_for(rt, result.target.id)
+    process_job(rt, job_id)
+    job = load(rt, Job, job_id)
+    [attempt] = attempts(rt, job_id)
+    assert (job.status, job.error_class) == ("failed", "systemic")
+    assert token not in job.last_error and token not in attempt.error
+    assert "invalid token [redacted]" in attempt.error
+    plan = call(rt, "get_distribution_plan", id=load(rt, Job, job_id).plan_id)
+    assert token not in plan.model_dump_json()

@@ -18,13 +18,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from graphql_schema.app import make_graphql_app
 from mcp_tools.server import build_mcp_server
 from server import __version__
+from server.auth_middleware import BearerAuthMiddleware
 from server.config import Settings
 from server.db import session_scope
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
 from server.runtime import Runtime, build_runtime
-from server.auth_middleware import BearerAuthMiddleware
 from tasks.worker import DeliveryWorker
 
 log = logging.getLogger("herald")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -61,7 +61,9 @@ def claim(rt: Runtime, workspace_id: str, key: str, operation: str, digest: str)
         return _existing(rt, record, workspace_id, key, operation, digest, now)
 
 
-def _existing(rt: Runtime, record: IdempotencyRecord, workspace_id: str, key: str, operation: str, digest: str, now) -> dict | None:  # type: ignore[no-untyped-def]
+def _existing(
+    rt: Runtime, record: IdempotencyRecord, workspace_id: str, key: str, operation: str, digest: str, now: datetime
+) -> dict[str, Any] | None:
     if record.request_hash != digest:
         raise IdempotencyKeyReused(
             f"Idempotency key {key!r} was already used for a different {record.operation} request.",

@@ -4,7 +4,6 @@ exported schema files match what the code generates (a change must be deliberate
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from graphql import GraphQLNonNull, get_named_type

@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from adapters import ConfigError, DeliveryContext, DeliveryError, check_url, get_adapter
+from adapters import ConfigError, DeliveryContext, DeliveryError, ValidatedTarget, check_url, get_adapter
 from adapters.base import Content, Policy
 from server.context import OpContext
 from server.delivery.scheduling import requeue_target_jobs
-from server.errors import Conflict, HeraldError, ValidationFailed
-from server.hints import hint
+from server.errors import Conflict, HeraldError
+from server.hints import NextAction, hint
 from server.ids import new_id
 from server.models import Job, Target
 from server.models.base import utcnow
@@ -33,7 +32,7 @@ from server.targets.schemas import (
 )
 
 
-def _validated(ctx: OpContext, channel: str, config: dict, credentials: dict | None):  # type: ignore[no-untyped-def]
+def _validated(ctx: OpContext, channel: str, config: dict, credentials: dict | None) -> ValidatedTarget:
     try:
         adapter = get_adapter(channel)
         validated = adapter.validate_config(config, credentials)
@@ -106,7 +105,7 @@ def get_target(ctx: OpContext, session: Session, data: GetTargetInput) -> Target
     return TargetResult(target=repo.to_read(target, ctx.runtime.settings), recommended_next_action=_health_hint(target))
 
 
-def _health_hint(target: Target):  # type: ignore[no-untyped-def]
+def _health_hint(target: Target) -> NextAction:
     if repo.is_paused(target):
         wait = (target.paused_until - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
         return hint(
@@ -175,7 +174,7 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
     return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target.id))
 
 
-def _after_fix_hint(session: Session, target_id: str):  # type: ignore[no-untyped-def]
+def _after_fix_hint(session: Session, target_id: str) -> NextAction:
     """After a fix, the jobs that failed on this target are what to retry; else confirm with a test."""
     failed = session.exec(
         select(Job.plan_id).where(Job.target_id == target_id, col(Job.status).in_(("failed", "dead")))
@@ -218,10 +217,6 @@ def _finish_pause_change(
 
 def _requeue_waiting(ctx: OpContext, target_id: str) -> None:
     requeue_target_jobs(ctx.runtime, target_id)
-
-
-def count_targets(session: Session, workspace_id: str) -> int:
-    return session.exec(select(func.count()).select_from(Target).where(Target.workspace_id == workspace_id)).one()
 
 
 TEST_CONTENT = Content(id="herald-test", version="1", title="Herald test delivery", body="This is a test from Herald.")
@@ -270,7 +265,7 @@ def _secret_values(ctx: OpContext, target: Target) -> list[str]:
     return [value for value in credentials.values() if isinstance(value, str)]
 
 
-def _fix_hint(target_id: str, error_class: str):  # type: ignore[no-untyped-def]
+def _fix_hint(target_id: str, error_class: str) -> NextAction:
     if error_class == "rate_limited":
         return hint("get_distribution_target", "The provider rate-limited the test; try again later.", after_seconds=60, id=target_id)
     if error_class == "transient":

@@ -66,22 +66,24 @@ async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
     assert json.loads(listed.content[0].text)["items"] is not None
 
 
-def test_agent_example_follows_hints_to_delivery(live: LiveHerald) -> None:
+def run_example(live: LiveHerald, script: str) -> str:
     env = {**live.env, "HERALD_URL": live.url, "HERALD_API_KEY": live.key}
-    out = subprocess.run([sys.executable, "agent_examples/mcp_agent.py"], env=env, cwd=ROOT,
+    out = subprocess.run([sys.executable, f"agent_examples/{script}"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "-> update_distribution_target: ok; next: retry_failed_jobs" in out.stdout
-    assert out.stdout.strip().endswith("succeeded")
+    return out.stdout
+
+
+def test_agent_example_follows_hints_to_delivery(live: LiveHerald) -> None:
+    out = run_example(live, "mcp_agent.py")
+    assert "-> update_distribution_target: ok; next: retry_failed_jobs" in out
+    assert out.strip().endswith("succeeded")
 
 
 def test_graphql_client_example(live: LiveHerald) -> None:
-    env = {**live.env, "HERALD_URL": live.url, "HERALD_API_KEY": live.key}
-    out = subprocess.run([sys.executable, "agent_examples/graphql_client.py"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert ": deliver " in out.stdout
-    assert "delivered after 1 attempt(s)" in out.stdout
+    out = run_example(live, "graphql_client.py")
+    assert ": deliver " in out
+    assert "delivered after 1 attempt(s)" in out
 
 
 def test_example_configs_are_valid_json() -> None:

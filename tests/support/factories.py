@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
 from server.config import Settings
 from server.context import Principal
 from server.keys.service import authenticate, create_key

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     retry_max_delay_seconds: float = Field(3600.0, gt=0, description="Default cap of one backoff delay.")
     default_pause_seconds: float = Field(60.0, gt=0, description="Pause after a 429 that names no reset time.")
     max_pause_seconds: float = Field(3600.0, gt=0, description="Longest pause a 429 can cause.")
+    circuit_failure_rate: float = Field(0.2, gt=0, le=1, description="Failure rate that opens a target's circuit.")
+    circuit_min_attempts: int = Field(10, ge=1, description="Attempts in the window before the failure rate counts.")
+    circuit_window_seconds: float = Field(300.0, gt=0, description="Rolling window of the circuit's failure rate.")
+    circuit_cooldown_seconds: float = Field(600.0, gt=0, description="How long an open circuit stays open.")
+    limit_recheck_seconds: float = Field(
+        0.25, gt=0, description="How soon a job held back by a rate or concurrency limit is tried again (minimum)."
+    )
+    dead_letter_retention_days: float = Field(30.0, gt=0, description="Dead letters older than this are purged.")
+    dead_letter_max_count: int = Field(100_000, ge=1, description="Most dead letters kept per workspace.")
     idempotency_ttl_hours: float = Field(24.0, gt=0, description="How long an idempotency key is remembered.")
     idempotency_lock_seconds: float = Field(
         120.0, gt=0, description="After this, an unfinished request's idempotency key may be taken over."

@@ -19,6 +19,7 @@ PREFIXES = {
     "receipt": "rcpt",
     "event": "evt",
     "audit": "aud",
+    "dead_letter": "dlq",
 }
 
 

@@ -16,6 +16,7 @@ from adapters.transport import OutboundHttpClient
 from server.config import Settings
 from server.crypto import SecretBox, load_secret_box
 from server.db import make_engine
+from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
 from server.events import EventBus, InProcessEventBus, RedisEventBus
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Runtime:
     engine: Engine
     box: SecretBox
     events: EventBus
+    limiter: Limiter = field(default_factory=LocalLimiter)
     queue: JobQueue = field(default_factory=NullQueue)
     _http: OutboundHttpClient | None = None
 
@@ -58,7 +60,11 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    events: EventBus = (
-        RedisEventBus(settings.redis_url, settings.redis_namespace) if settings.redis_url else InProcessEventBus()
+    if settings.redis_url:
+        events: EventBus = RedisEventBus(settings.redis_url, settings.redis_namespace)
+        limiter: Limiter = RedisLimiter(settings.redis_url, settings.redis_namespace)
+    else:
+        events, limiter = InProcessEventBus(), LocalLimiter()
+    return Runtime(
+        settings=settings, engine=make_engine(settings), box=load_secret_box(settings), events=events, limiter=limiter
     )
-    return Runtime(settings=settings, engine=make_engine(settings), box=load_secret_box(settings), events=events)

@@ -6,6 +6,7 @@ a duplicate message for a job that is finished, in flight or not yet due does no
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,11 +17,14 @@ from sqlmodel import Session, select
 
 from adapters import Content, DeliveryContext, DeliveryError, DeliveryOutcome, Policy, TargetView, get_adapter
 from adapters.base import TransientDeliveryError
+from server.activity.recorder import PLAN_EVENTS, record_event
 from server.db import session_scope
+from server.delivery import circuit
+from server.delivery.holds import Hold, find_hold, next_in_line, target_limits
 from server.delivery.retry import pause_seconds, retry_delay
-from server.delivery.scheduling import enqueue_at
+from server.delivery.scheduling import enqueue_at, requeue_target_jobs
 from server.ids import new_id
-from server.models import Attempt, Job, Plan, Receipt, Target
+from server.models import Attempt, DeadLetter, Job, Plan, Receipt, Target, Workspace
 from server.models.base import utcnow
 from server.plans.progress import mark_running, record_terminal
 from server.redaction import redact
@@ -43,6 +47,7 @@ class Claim:
     view: TargetView
     retry_policy: RetryPolicy
     secrets: list[str]
+    limit_token: str | None = None
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Result:
     duration_ms: float
     outcome: DeliveryOutcome | None = None
     error: DeliveryError | None = None
+    request: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -69,8 +75,12 @@ def process_job(rt: Runtime, job_id: str) -> None:
     claim = claim_job(rt, job_id)
     if claim is None:
         return
-    result = attempt_delivery(rt, claim)
-    record_result(rt, claim, result)
+    try:
+        result = attempt_delivery(rt, claim)
+        record_result(rt, claim, result)
+    finally:
+        if claim.limit_token:
+            rt.limiter.release(claim.view.id, claim.limit_token)
 
 
 def claim_job(rt: Runtime, job_id: str) -> Claim | None:
@@ -88,15 +98,21 @@ def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> C
         return None
     target = session.get(Target, job.target_id)
     plan = session.get(Plan, job.plan_id)
-    assert target is not None and plan is not None
+    workspace = session.get(Workspace, job.workspace_id)
+    assert target is not None and plan is not None and workspace is not None
     if not target.active:
         _finish(rt, session, job, "failed", later, error="Target is inactive; activate it and retry the job.")
         return None
-    if is_paused(target, now):
-        job.status, job.next_attempt_at, job.updated_at = "scheduled", target.paused_until, now
-        later.add(lambda: enqueue_at(rt, [job_id], target.paused_until))
+    hold = find_hold(session, workspace, target, job, now, rt.settings)
+    token = None
+    if hold is None and target_limits(target).any:
+        token, wait = rt.limiter.acquire(target.id, target_limits(target), rt.settings.lease_seconds)
+        if token is None:
+            hold = Hold(now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)), "held by the target's rate or concurrency limit")
+    if hold is not None:
+        _hold(rt, job, hold, now, later)
         return None
-    job.status, job.attempts, job.updated_at = "delivering", job.attempts + 1, now
+    job.status, job.attempts, job.updated_at, job.held_reason = "delivering", job.attempts + 1, now, None
     job.lease_expires_at = now + timedelta(seconds=rt.settings.lease_seconds)
     mark_running(session, plan.id)
     return Claim(
@@ -109,7 +125,17 @@ def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> C
         view=target_view(target, rt.box),
         retry_policy=effective_retry_policy(target, rt.settings),
         secrets=[v for v in (credentials_of(target, rt.box) or {}).values() if isinstance(v, str)],
+        limit_token=token,
     )
+
+
+def _hold(rt: Runtime, job: Job, hold: Hold, now: datetime, later: _AfterCommit) -> None:
+    """The job waits (no attempt spent) until ``hold.until``; None means until an operator resumes."""
+    job.status, job.next_attempt_at, job.held_reason, job.updated_at = "scheduled", hold.until, hold.reason, now
+    job.lease_expires_at = None
+    if hold.until is not None:
+        job_id, until = job.id, hold.until
+        later.add(lambda: enqueue_at(rt, [job_id], until))
 
 
 def _claimable(job: Job, now: datetime) -> bool:
@@ -124,16 +150,26 @@ def attempt_delivery(rt: Runtime, claim: Claim) -> Result:
     adapter = get_adapter(claim.view.channel)
     delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow())
     started_at, started = utcnow(), time.perf_counter()
+    request: dict = {"channel": claim.view.channel, "destination": adapter.destination(claim.view.config)}
     try:
         payload = adapter.transform(claim.content, claim.policy, claim.view)
+        request.update(contentType=payload.content_type, body=_snapshot(payload.body))
         outcome = adapter.deliver(payload, claim.view, rt.http, delivery)
-        return Result(started_at, _elapsed_ms(started), outcome=outcome)
+        return Result(started_at, _elapsed_ms(started), outcome=outcome, request=request)
     except DeliveryError as exc:
-        return Result(started_at, _elapsed_ms(started), error=exc)
+        return Result(started_at, _elapsed_ms(started), error=exc, request=request)
     except Exception:
         log.exception("adapter %s crashed delivering job %s", claim.view.channel, claim.job_id)
         error = TransientDeliveryError("Internal error in the channel adapter; it will be retried.", code="ADAPTER_CRASH")
-        return Result(started_at, _elapsed_ms(started), error=error)
+        return Result(started_at, _elapsed_ms(started), error=error, request=request)
+
+
+def _snapshot(body: object, limit: int = 16_384) -> object:
+    """The payload as stored with a dead letter: whole when small, else a truncated text."""
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    if len(text) <= limit:
+        return body
+    return text[:limit] + "…(truncated)"
 
 
 def _elapsed_ms(started: float) -> float:
@@ -152,14 +188,30 @@ def _record(rt: Runtime, session: Session, claim: Claim, result: Result, later: 
     job = session.exec(select(Job).where(Job.id == claim.job_id).with_for_update()).one()
     if job.status != "delivering" or job.attempts != claim.attempt:
         return  # another worker reclaimed this job after our lease expired; its result wins
+    _update_circuit(rt, session, claim, result, later)
     if result.error is None:
         _delivered(rt, session, job, claim, result, later)
     elif result.error.error_class == "rate_limited":
         _rate_limited(rt, session, job, claim, result.error, later)
     elif result.error.error_class == "transient":
-        _transient(rt, session, job, claim, result.error, later)
+        _transient(rt, session, job, claim, result.error, later, result.request)
     else:
         _finish(rt, session, job, "failed", later, error=_error_text(claim, result.error), error_class=result.error.error_class)
+
+
+def _update_circuit(rt: Runtime, session: Session, claim: Claim, result: Result, later: _AfterCommit) -> None:
+    error_class = result.error.error_class if result.error else None
+    target = session.get(Target, claim.view.id)
+    assert target is not None
+    if target.circuit_state == "closed" and error_class not in circuit.FAILURE_CLASSES:
+        return
+    session.flush()
+    locked = session.exec(
+        select(Target).where(Target.id == target.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    if circuit.after_attempt(session, locked, claim.job_id, error_class, utcnow(), rt.settings) == "closed":
+        target_id = target.id
+        later.add(lambda: requeue_target_jobs(rt, target_id))
 
 
 def _attempt_row(claim: Claim, result: Result) -> Attempt:
@@ -223,19 +275,39 @@ def _rate_limited(
     if target.paused_until is None or target.paused_until < until:
         target.paused_until = until
     target.pause_reason = f"rate limited by the provider (HTTP {error.status_code or 429}); resumes automatically"
+    record_event(session, target.workspace_id, "target.paused", f"{target.name} paused for {seconds:g}s: {target.pause_reason}.",
+                 target_id=target.id, until=target.paused_until.isoformat(), retryAfterSeconds=error.retry_after_seconds)
     job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
     _wait_or_cancel(rt, session, job, target.paused_until, later)
 
 
-def _transient(rt: Runtime, session: Session, job: Job, claim: Claim, error: DeliveryError, later: _AfterCommit) -> None:
+def _transient(
+    rt: Runtime, session: Session, job: Job, claim: Claim, error: DeliveryError, later: _AfterCommit, result_request: dict
+) -> None:
     job.retries_used += 1
     text = _error_text(claim, error)
     if job.retries_used >= claim.retry_policy.max_attempts:
+        _dead_letter(session, job, claim, error, text, result_request)
         _finish(rt, session, job, "dead", later, error=text, error_class="transient")
         return
     job.last_error, job.error_class = text, "transient"
     delay = retry_delay(job.retries_used, claim.retry_policy, error.retry_after_seconds)
     _wait_or_cancel(rt, session, job, utcnow() + timedelta(seconds=delay), later)
+
+
+def _dead_letter(session: Session, job: Job, claim: Claim, error: DeliveryError, text: str, request: dict) -> None:
+    existing = session.exec(select(DeadLetter).where(DeadLetter.job_id == job.id)).first()
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    response = {"statusCode": error.status_code, "errorCode": error.code, "error": text}
+    session.add(
+        DeadLetter(
+            id=new_id("dead_letter"), workspace_id=job.workspace_id, job_id=job.id, plan_id=job.plan_id,
+            target_id=job.target_id, error_class=error.error_class, error=text, attempts=job.attempts,
+            request=request, response=response,
+        )
+    )
 
 
 def _wait_or_cancel(rt: Runtime, session: Session, job: Job, due: datetime, later: _AfterCommit) -> None:
@@ -260,6 +332,15 @@ def _finish(
     session.add(job)
     session.flush()
     plan_final = record_terminal(session, job.plan_id, status)
+    if status == "dead":
+        record_event(session, job.workspace_id, "job.dead", f"Job {job.id} exhausted its attempts: {job.last_error}",
+                     job_id=job.id, plan_id=job.plan_id, target_id=job.target_id)
+    if plan_final in PLAN_EVENTS:
+        record_event(session, job.workspace_id, PLAN_EVENTS[plan_final], f"Plan {job.plan_id} ended {plan_final}.",
+                     plan_id=job.plan_id)
     event = {"type": "job.finished", "planId": job.plan_id, "jobId": job.id, "status": status, "planStatus": plan_final}
     plan_id = job.plan_id
     later.add(lambda: rt.events.publish(plan_id, event))
+    following = next_in_line(session, job)
+    if following:
+        later.add(lambda: enqueue_at(rt, [following], None))

@@ -1,10 +1,14 @@
 """Table models (SQLModel). Never exposed on the wire: services map them to data models."""
 
 from server.models.audit import AuditEvent
-from server.models.delivery import Attempt, Job, Receipt
+from server.models.delivery import Attempt, DeadLetter, Job, Receipt
+from server.models.event import OperationalEvent
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
 from server.models.target import Target
 from server.models.workspace import ApiKey, Workspace
 
-__all__ = ["ApiKey", "Attempt", "AuditEvent", "IdempotencyRecord", "Job", "Plan", "Receipt", "Target", "Workspace"]
+__all__ = [
+    "ApiKey", "Attempt", "AuditEvent", "DeadLetter", "IdempotencyRecord", "Job", "OperationalEvent", "Plan", "Receipt",
+    "Target", "Workspace",
+]

@@ -29,6 +29,7 @@ class Job(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     error_class: str | None = Field(default=None, max_length=20)
     skip_reason: str | None = Field(default=None, max_length=300)
+    held_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     finished_at: datetime | None = None
@@ -36,6 +37,7 @@ class Job(SQLModel, table=True):
 
 class Attempt(SQLModel, table=True):
     __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_attempts_target_started", "target_id", "started_at"),)
 
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
@@ -62,3 +64,24 @@ class Receipt(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=300)
     delivered_at: datetime = created_field()
     response_meta: dict[str, Any] = json_field()
+
+
+class DeadLetter(SQLModel, table=True):
+    """A job that exhausted its attempts, with a sanitized copy of its last request and response."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_workspace_created", "workspace_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    job_id: str = Field(foreign_key="distribution_jobs.id", unique=True, max_length=40)
+    plan_id: str = Field(index=True, max_length=40)
+    target_id: str = Field(index=True, max_length=40)
+    error_class: str = Field(max_length=20)
+    error: str | None = Field(default=None, max_length=1000)
+    attempts: int
+    request: dict[str, Any] = json_field()
+    response: dict[str, Any] = json_field()
+    created_at: datetime = created_field()
+    replayed_at: datetime | None = None
+    replay_count: int = 0

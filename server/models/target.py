@@ -23,5 +23,12 @@ class Target(SQLModel, table=True):
     paused_until: datetime | None = None
     pause_reason: str | None = Field(default=None, max_length=500)
     consecutive_rate_limits: int = Field(default=0)
+    rate_limit: dict[str, Any] | None = json_field(lambda: None)
+    max_concurrency: int | None = None
+    circuit_state: str = Field(default="closed", max_length=20, sa_column_kwargs={"server_default": "closed"})
+    circuit_until: datetime | None = None
+    circuit_reason: str | None = Field(default=None, max_length=500)
+    circuit_changed_at: datetime | None = None
+    circuit_probe_job_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()

@@ -1,0 +1,60 @@
+"""Why a due job may not be sent yet: a halt, a pause, order, or an open circuit.
+
+A held job waits without spending an attempt. ``Hold.until`` None means "until an operator
+resumes" (a halt); otherwise the job is re-enqueued for that time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from server.config import Settings
+from server.delivery import circuit
+from server.delivery.limits import Limits
+from server.models import Job, Target, Workspace
+from server.targets.repository import is_paused
+
+WAITING = ("pending", "scheduled", "delivering")
+
+
+@dataclass(frozen=True)
+class Hold:
+    until: datetime | None
+    reason: str
+
+
+def target_limits(target: Target) -> Limits:
+    rate = target.rate_limit or {}
+    return Limits(requests=rate.get("requests"), per_seconds=rate.get("perSeconds"), max_concurrency=target.max_concurrency)
+
+
+def find_hold(
+    session: Session, workspace: Workspace, target: Target, job: Job, now: datetime, settings: Settings
+) -> Hold | None:
+    if workspace.halted:
+        return Hold(None, "deliveries are halted in this workspace")
+    if is_paused(target, now):
+        return Hold(target.paused_until, f"target paused: {target.pause_reason}")
+    if target.max_concurrency == 1 and _older_waiting(session, job):
+        return Hold(now + timedelta(seconds=settings.lease_seconds), "waiting for earlier deliveries to this target (ordered)")
+    until = circuit.gate(session, target, job.id, now, settings)
+    if until is not None:
+        return Hold(until, f"circuit open: {target.circuit_reason}")
+    return None
+
+
+def _older_waiting(session: Session, job: Job) -> bool:
+    query = select(Job.id).where(Job.target_id == job.target_id, col(Job.status).in_(WAITING), Job.id < job.id).limit(1)
+    return session.exec(query).first() is not None
+
+
+def next_in_line(session: Session, job: Job) -> str | None:
+    """For an ordered target, the job that may go now that ``job`` is done."""
+    target = session.get(Target, job.target_id)
+    if target is None or target.max_concurrency != 1:
+        return None
+    query = select(Job.id).where(Job.target_id == job.target_id, col(Job.status).in_(WAITING)).order_by(col(Job.id)).limit(1)
+    return session.exec(query).first()

@@ -27,6 +27,8 @@ OperationErrorType = output_type(OperationError)
 def _result_type(op: Operation) -> Any:
     name = op.graphql[0].upper() + op.graphql[1:] + "Result"
     members = (output_type(op.output_model), OperationErrorType)
+    clash = members[0].__strawberry_definition__.name == name
+    assert not clash, f"{op.output_model.__name__} would be named like the union {name}; rename the model"
     return Annotated[Union[members], strawberry.union(name)]  # noqa: UP007
 
 

@@ -14,6 +14,11 @@ from sqlmodel import Session
 
 from server import hints
 from server.context import OpContext
+from server.activity import service as activity
+from server.activity.schemas import EventList, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
+from server.deadletters import service as deadletters
+from server.deadletters.schemas import DeadLetterList, DeadLetterPayload, GetDeadLetterInput, ListDeadLettersInput
+from server.plans import report as reports
 from server.plans import service as plans
 from server.plans.schemas import (
     CreatePlanInput,
@@ -23,6 +28,7 @@ from server.plans.schemas import (
     PlanList,
     PlanMutationInput,
     PlanPayload,
+    PlanReportResult,
     PlanResult,
     ReplayDeadLettersInput,
     RetryFailedJobsInput,
@@ -133,7 +139,37 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "replay_dead_letters", "replayDeadLetters", "mutation",
         "Queue dead-lettered jobs again, selected by plan, target or job ids.",
-        ReplayDeadLettersInput, JobsRequeued, plans.replay_dead_letters, scope="admin", open_world=True,
+        ReplayDeadLettersInput, JobsRequeued, deadletters.replay_dead_letters, scope="admin", open_world=True,
+    ),
+    Operation(
+        "list_dead_letters", "deadLetters", "query",
+        "List dead-lettered jobs by plan, target, error class or time range, newest first; paginated.",
+        ListDeadLettersInput, DeadLetterList, deadletters.list_dead_letters,
+    ),
+    Operation(
+        "get_dead_letter", "deadLetter", "query",
+        "Inspect one dead letter: the sanitized request that was sent and the response that came back.",
+        GetDeadLetterInput, DeadLetterPayload, deadletters.get_dead_letter,
+    ),
+    Operation(
+        "get_plan_report", "distributionPlanReport", "query",
+        "A plan's delivery report: first-try and retried deliveries, failures, rates, p95 delivery time, slowest targets.",
+        PlanIdInput, PlanReportResult, reports.get_plan_report,
+    ),
+    Operation(
+        "list_operational_events", "operationalEvents", "query",
+        "List operational events (pauses, circuit changes, dead jobs, plan outcomes, halts), newest first.",
+        ListEventsInput, EventList, activity.list_events,
+    ),
+    Operation(
+        "halt_deliveries", "haltDeliveries", "mutation",
+        "Emergency stop: no new delivery request leaves this workspace until resume_deliveries.",
+        HaltInput, HaltResult, activity.halt_deliveries, scope="admin", destructive=True,
+    ),
+    Operation(
+        "resume_deliveries", "resumeDeliveries", "mutation",
+        "Lift a workspace halt; held jobs are queued again.",
+        ResumeDeliveriesInput, HaltResult, activity.resume_deliveries, scope="admin", open_world=True,
     ),
 )
 

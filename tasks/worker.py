@@ -8,6 +8,7 @@ import threading
 import dramatiq
 
 from server import idempotency
+from server.deadletters.service import enforce_retention
 from server.delivery.scheduling import sweep
 from server.runtime import Runtime
 from tasks.actors import declare_deliver_jobs
@@ -47,6 +48,7 @@ class DeliveryWorker:
                 ticks += 1
                 if ticks % 100 == 0:
                     idempotency.purge_expired(self.rt)
+                    enforce_retention(self.rt)
             except Exception:
                 log.exception("sweeper tick failed; next tick in %.0fs", self.rt.settings.sweep_interval_seconds)
 

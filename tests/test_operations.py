@@ -13,6 +13,7 @@ from sqlmodel import select
 from server import idempotency
 from server.db import session_scope
 from server.models import IdempotencyRecord, Target
+from server.targets.schemas import CreateTargetInput
 from tests.support import factories
 from tests.support.doors import Doors, doors
 from tests.support.receiver import Receiver
@@ -220,8 +221,8 @@ async def test_credentials_are_write_only_and_encrypted(d: Doors, receiver: Rece
 
 async def test_idempotency_key_in_use_and_expiry(d: Doors) -> None:
     arguments = {"name": "x", "channel": "stub"}
-    digest = idempotency.request_hash("create_distribution_target", {**arguments, "config": {}, "credentials": None, "labels": [],
-                                                                     "retryPolicy": None, "active": True})
+    normalized = CreateTargetInput.model_validate(arguments).model_dump(mode="json", by_alias=True)
+    digest = idempotency.request_hash("create_distribution_target", normalized)
     assert idempotency.claim(d.rt, "ws_default", "busy", "create_distribution_target", digest) is None
     busy = await d.error("create_distribution_target", idempotencyKey="busy", **arguments)
     assert busy["code"] == "IDEMPOTENCY_KEY_IN_USE"

@@ -341,6 +341,6 @@ def _finish(
     event = {"type": "job.finished", "planId": job.plan_id, "jobId": job.id, "status": status, "planStatus": plan_final}
     plan_id = job.plan_id
     later.add(lambda: rt.events.publish(plan_id, event))
-    following = next_in_line(session, job)
+    following = next_in_line(session, job, now)
     if following:
         later.add(lambda: enqueue_at(rt, [following], None))

@@ -51,10 +51,16 @@ def _older_waiting(session: Session, job: Job) -> bool:
     return session.exec(query).first() is not None
 
 
-def next_in_line(session: Session, job: Job) -> str | None:
-    """For an ordered target, the job that may go now that ``job`` is done."""
+def next_in_line(session: Session, job: Job, now: datetime) -> str | None:
+    """For an ordered target, the job that may go now that ``job`` is done (made due now)."""
     target = session.get(Target, job.target_id)
     if target is None or target.max_concurrency != 1:
         return None
-    query = select(Job.id).where(Job.target_id == job.target_id, col(Job.status).in_(WAITING)).order_by(col(Job.id)).limit(1)
-    return session.exec(query).first()
+    query = select(Job).where(Job.target_id == job.target_id, col(Job.status).in_(WAITING)).order_by(col(Job.id)).limit(1)
+    following = session.exec(query).first()
+    if following is None or following.status != "scheduled" or following.held_reason is None:
+        return None
+    if following.next_attempt_at is not None and following.next_attempt_at > now:
+        following.next_attempt_at = now
+        session.add(following)
+    return following.id

@@ -76,6 +76,7 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
         last_error=job.last_error,
         error_class=job.error_class,
         skip_reason=job.skip_reason,
+        held_reason=job.held_reason if job.status == "scheduled" else None,
         receipt=ReceiptRead(
             id=receipt.id, external_id=receipt.external_id, delivered_at=receipt.delivered_at,
             response_meta=receipt.response_meta,

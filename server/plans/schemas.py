@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
+from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
 from server.wire import WireModel
 
@@ -59,6 +60,7 @@ class JobRead(WireModel):
     last_error: str | None
     error_class: str | None = Field(description="transient, rate_limited, permanent or systemic.")
     skip_reason: str | None
+    held_reason: str | None = Field(description="Why a due job waits: a pause, a halt, a limit, an open circuit.")
     receipt: ReceiptRead | None
 
 
@@ -149,13 +151,41 @@ class RetryFailedJobsInput(MutationInput):
     plan_id: str = Field(description="Plan id (pln_…) whose failed and dead jobs to retry.")
 
 
-class ReplayDeadLettersInput(MutationInput):
-    plan_id: str | None = Field(None, description="Only dead jobs of this plan.")
-    target_id: str | None = Field(None, description="Only dead jobs to this target.")
+class ReplayDeadLettersInput(MutationInput, DeadLetterFilter):
     job_ids: list[str] | None = Field(None, max_length=100, description="Only these jobs.")
-    limit: int = Field(100, ge=1, le=100, description="Replay at most this many.")
+    limit: int = Field(100, ge=1, le=100, description="Replay at most this many (oldest first).")
 
 
 class JobsRequeued(MutationResult):
     job_ids: list[str] = Field(description="Jobs put back in the queue (or that would be, in a dry run).")
     plan_ids: list[str]
+
+
+class SlowTarget(WireModel):
+    target_id: str
+    target_name: str | None
+    delivery_ms: float
+    attempts: int
+
+
+class PlanReport(WireModel):
+    plan_id: str
+    status: str
+    total_targets: int
+    delivered_first_try: int
+    delivered_after_retries: int
+    failed: int
+    dead: int
+    skipped: int
+    cancelled: int
+    pending: int
+    delivery_rate: float | None = Field(description="Delivered / (targets that were to be delivered: not skipped or cancelled).")
+    first_attempt_success_rate: float | None = Field(description="Jobs delivered on their first attempt / jobs attempted.")
+    avg_delivery_ms: float | None = Field(description="Mean time from due to delivered, over delivered jobs.")
+    p95_delivery_ms: float | None
+    slowest_targets: list[SlowTarget] = Field(description="Up to 5 delivered jobs that took longest.")
+
+
+class PlanReportResult(WireModel):
+    report: PlanReport
+    recommended_next_action: NextAction

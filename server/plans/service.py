@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, or_, update
 from sqlmodel import Session, col, select
 
 from adapters import Content, Policy, get_adapter
@@ -17,6 +17,7 @@ from server.hints import hint
 from server.ids import check_id, new_id
 from server.models import Job, Plan, Target
 from server.models.base import utcnow
+from server.pagination import page
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
 from server.plans.progress import FINAL_PLAN_STATUSES, finish_if_done, record_terminal
@@ -30,11 +31,10 @@ from server.plans.schemas import (
     PlanPayload,
     PlanPreview,
     PlanResult,
-    ReplayDeadLettersInput,
     RetryFailedJobsInput,
     TargetPreview,
 )
-from server.targets.repository import check_labels, is_paused, target_view
+from server.targets.repository import check_labels, has_label, is_paused, target_view
 
 MAX_TARGETS_PER_PLAN = 10_000
 ACTIVE_JOB_STATUSES = ("pending", "scheduled", "delivering", "delivered")
@@ -75,9 +75,8 @@ def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) ->
 
 
 def _labelled(session: Session, workspace_id: str, labels: list[str], exclude: set[str]) -> list[Target]:
-    query = select(Target).where(Target.workspace_id == workspace_id, Target.active == True).order_by(col(Target.id))  # noqa: E712
-    wanted = set(labels)
-    return [t for t in session.exec(query).all() if t.id not in exclude and wanted.intersection(t.labels)]
+    query = select(Target).where(Target.workspace_id == workspace_id, col(Target.active).is_(True), or_(*map(has_label, labels)))
+    return [t for t in session.exec(query.order_by(col(Target.id))).all() if t.id not in exclude]
 
 
 def _already_delivered(session: Session, workspace_id: str, content_key: str, target_ids: list[str]) -> dict[str, str]:
@@ -219,17 +218,13 @@ def list_plans(ctx: OpContext, session: Session, data: ListPlansInput) -> PlanLi
     query = select(Plan).where(Plan.workspace_id == ctx.workspace_id)
     if data.status:
         query = query.where(Plan.status == data.status)
-    if data.cursor:
-        query = query.where(Plan.id < data.cursor)
-    rows = list(session.exec(query.order_by(col(Plan.id).desc()).limit(data.limit + 1)).all())
-    page = rows[: data.limit]
-    next_cursor = page[-1].id if len(rows) > data.limit else None
+    rows, next_cursor = page(session, query, Plan.id, data.limit, data.cursor, newest_first=True)
     action = (
         hint("list_distribution_plans", "Older plans follow.", cursor=next_cursor, limit=data.limit)
         if next_cursor
         else hint("create_distribution_plan", "All plans listed.")
     )
-    return PlanList(items=[repo.plan_summary(p) for p in page], next_cursor=next_cursor, recommended_next_action=action)
+    return PlanList(items=[repo.plan_summary(p) for p in rows], next_cursor=next_cursor, recommended_next_action=action)
 
 
 def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> PlanPayload:
@@ -269,23 +264,10 @@ def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInp
     if plan.status == "cancelled":
         raise Conflict(f"Plan {plan.id} was cancelled; create a new plan instead.", field="planId")
     jobs = list(session.exec(select(Job).where(Job.plan_id == plan.id, col(Job.status).in_(("failed", "dead")))).all())
-    return _requeue(ctx, session, jobs, data.dry_run, "retry_failed_jobs", {"planId": plan.id})
+    return requeue_jobs(ctx, session, jobs, data.dry_run, "retry_failed_jobs", {"planId": plan.id})
 
 
-def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLettersInput) -> JobsRequeued:
-    query = select(Job).where(Job.workspace_id == ctx.workspace_id, Job.status == "dead")
-    if data.plan_id:
-        query = query.where(Job.plan_id == check_id("plan", data.plan_id, "planId"))
-    if data.target_id:
-        query = query.where(Job.target_id == check_id("target", data.target_id, "targetId"))
-    if data.job_ids:
-        query = query.where(col(Job.id).in_([check_id("job", j, "jobIds") for j in data.job_ids]))
-    jobs = list(session.exec(query.order_by(col(Job.id)).limit(data.limit)).all())
-    arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run", "idempotency_key"}, exclude_none=True)
-    return _requeue(ctx, session, jobs, data.dry_run, "replay_dead_letters", arguments)
-
-
-def _requeue(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, tool: str, arguments: dict) -> JobsRequeued:
+def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, tool: str, arguments: dict) -> JobsRequeued:
     ids = [job.id for job in jobs]
     plan_ids = sorted({job.plan_id for job in jobs})
     if not jobs:
@@ -303,7 +285,7 @@ def _requeue(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, t
         _reopen_plan(session, plan_id, [job for job in jobs if job.plan_id == plan_id])
     session.execute(
         update(Job).where(col(Job.id).in_(ids)).values(
-            status="pending", retries_used=0, next_attempt_at=now, finished_at=None, updated_at=now
+            status="pending", retries_used=0, next_attempt_at=now, finished_at=None, updated_at=now, held_reason=None
         )
     )
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from sqlalchemy import ColumnElement, String, cast
 from sqlmodel import Session, select
 
 from adapters import ConfigError, TargetView, get_adapter
@@ -14,7 +15,7 @@ from server.errors import NotFound, ValidationFailed
 from server.hints import hint
 from server.ids import check_id
 from server.models import Target
-from server.targets.schemas import RetryPolicy, TargetRead
+from server.targets.schemas import CircuitRead, RateLimit, RetryPolicy, TargetRead
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
@@ -61,9 +62,21 @@ def to_read(target: Target, settings: Settings, *, persisted: bool = True) -> Ta
         pause_reason=target.pause_reason if paused else None,
         has_credentials=target.credentials_blob is not None,
         retry_policy=effective_retry_policy(target, settings),
+        rate_limit=RateLimit.model_validate(target.rate_limit) if target.rate_limit else None,
+        max_concurrency=target.max_concurrency,
+        circuit=CircuitRead(
+            state=target.circuit_state, until=target.circuit_until, reason=target.circuit_reason,
+            changed_at=target.circuit_changed_at,
+        ),
         created_at=target.created_at if persisted else None,
         updated_at=target.updated_at if persisted else None,
     )
+
+
+def has_label(label: str) -> ColumnElement[bool]:
+    """Portable JSON-list membership: labels cannot contain quotes, so '"label"' matches exactly."""
+    escaped = label.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(Target.labels, String).like(f'%"{escaped}"%', escape="\\")
 
 
 def check_labels(labels: list[str], field: str = "labels") -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
@@ -18,6 +18,33 @@ class RetryPolicy(WireModel):
     max_attempts: int = Field(ge=1, le=50, description="Attempts before the job becomes a dead letter.")
     base_delay_seconds: float = Field(gt=0, le=3600, description="Backoff base: attempt n waits up to base*2^(n-1).")
     max_delay_seconds: float = Field(gt=0, le=86400, description="Cap of one backoff delay.")
+    schedule_seconds: list[float] | None = Field(
+        None, max_length=49,
+        description="Explicit delays after failure 1, 2, … (each jittered ±20%); replaces the exponential backoff.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RetryPolicy:
+        if self.base_delay_seconds > self.max_delay_seconds:
+            raise ValueError("baseDelaySeconds must not exceed maxDelaySeconds")
+        if self.schedule_seconds is not None:
+            if any(not 0 < delay <= self.max_delay_seconds for delay in self.schedule_seconds):
+                raise ValueError("every scheduleSeconds entry must be > 0 and <= maxDelaySeconds")
+            if len(self.schedule_seconds) < self.max_attempts - 1:
+                raise ValueError("scheduleSeconds needs maxAttempts - 1 entries (one delay per retry)")
+        return self
+
+
+class RateLimit(WireModel):
+    requests: int = Field(ge=1, le=100_000, description="At most this many requests…")
+    per_seconds: float = Field(gt=0, le=86_400, description="…per this many seconds (sliding window), across all workers.")
+
+
+class CircuitRead(WireModel):
+    state: str = Field(description="closed, open or half_open.")
+    until: datetime | None = Field(description="When an open circuit lets a probe through.")
+    reason: str | None
+    changed_at: datetime | None
 
 
 class TargetRead(WireModel):
@@ -31,6 +58,9 @@ class TargetRead(WireModel):
     pause_reason: str | None
     has_credentials: bool
     retry_policy: RetryPolicy
+    rate_limit: RateLimit | None
+    max_concurrency: int | None
+    circuit: CircuitRead
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -44,6 +74,8 @@ class CreateTargetInput(MutationInput):
     )
     labels: list[str] = Field(default_factory=list, max_length=20, description="Labels for selecting targets in plans.")
     retry_policy: RetryPolicy | None = Field(None, description="Overrides the server's default retry policy.")
+    rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
+    max_concurrency: int | None = Field(None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order.")
     active: bool = True
 
 
@@ -54,6 +86,8 @@ class UpdateTargetInput(MutationInput):
     credentials: dict[str, Any] | None = Field(None, description="Replaces the stored credentials when given.")
     labels: list[str] | None = Field(None, max_length=20)
     retry_policy: RetryPolicy | None = None
+    rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
+    max_concurrency: int | None = Field(None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order.")
     active: bool | None = None
 
 

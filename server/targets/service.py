@@ -9,13 +9,16 @@ from sqlmodel import Session, col, select
 
 from adapters import ConfigError, DeliveryContext, DeliveryError, ValidatedTarget, check_url, get_adapter
 from adapters.base import Content, Policy
+from server.activity.recorder import record_event
 from server.context import OpContext
+from server.delivery import circuit
 from server.delivery.scheduling import requeue_target_jobs
 from server.errors import Conflict, HeraldError
 from server.hints import NextAction, hint
 from server.ids import new_id
 from server.models import Job, Target
 from server.models.base import utcnow
+from server.pagination import page
 from server.redaction import redact
 from server.targets import repository as repo
 from server.targets.schemas import (
@@ -77,6 +80,8 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
         labels=labels,
         active=data.active,
         retry_policy=data.retry_policy.wire() if data.retry_policy else None,
+        rate_limit=data.rate_limit.wire() if data.rate_limit else None,
+        max_concurrency=data.max_concurrency,
     )
     if data.dry_run:
         return TargetPayload(
@@ -123,19 +128,15 @@ def list_targets(ctx: OpContext, session: Session, data: ListTargetsInput) -> Ta
     query = select(Target).where(Target.workspace_id == ctx.workspace_id)
     if data.channel:
         query = query.where(Target.channel == data.channel)
-    if data.cursor:
-        query = query.where(Target.id > data.cursor)
-    rows = list(session.exec(query.order_by(col(Target.id)).limit(500 if data.label else data.limit + 1)).all())
     if data.label:
-        rows = [row for row in rows if data.label in row.labels]
-    page, more = rows[: data.limit], len(rows) > data.limit
-    next_cursor = page[-1].id if more and page else None
+        query = query.where(repo.has_label(data.label))
+    rows, next_cursor = page(session, query, Target.id, data.limit, data.cursor, newest_first=False)
     action = (
         hint("list_distribution_targets", "More targets follow.", cursor=next_cursor, limit=data.limit)
         if next_cursor
         else hint("create_distribution_target", "All targets listed; create one if a destination is missing.")
     )
-    items = [repo.to_read(row, ctx.runtime.settings) for row in page]
+    items = [repo.to_read(row, ctx.runtime.settings) for row in rows]
     return TargetList(items=items, next_cursor=next_cursor, recommended_next_action=action)
 
 
@@ -155,6 +156,10 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         target.labels = repo.check_labels(data.labels)
     if data.retry_policy is not None:
         target.retry_policy = data.retry_policy.wire()
+    if data.rate_limit is not None:
+        target.rate_limit = data.rate_limit.wire()
+    if data.max_concurrency is not None:
+        target.max_concurrency = data.max_concurrency
     if data.active is not None:
         target.active = data.active
     target.updated_at = utcnow()
@@ -190,6 +195,9 @@ def pause_target(ctx: OpContext, session: Session, data: PauseTargetInput) -> Ta
     seconds = data.seconds if data.seconds is not None else 100 * 365 * 86400
     target.paused_until = utcnow() + timedelta(seconds=seconds)
     target.pause_reason = data.reason or f"paused by {ctx.principal.name}"
+    if not data.dry_run:
+        record_event(session, ctx.workspace_id, "target.paused", f"{target.name} paused by {ctx.principal.name}: {target.pause_reason}.",
+                     target_id=target.id, until=target.paused_until.isoformat())
     return _finish_pause_change(ctx, session, target, data.dry_run, "resume_distribution_target", "Resume it when ready.")
 
 
@@ -199,6 +207,8 @@ def resume_target(ctx: OpContext, session: Session, data: TargetIdInput) -> Targ
     target.pause_reason = None
     target.consecutive_rate_limits = 0
     if not data.dry_run:
+        circuit.reset(session, target, utcnow())
+        record_event(session, ctx.workspace_id, "target.resumed", f"{target.name} resumed by {ctx.principal.name}.", target_id=target.id)
         ctx.after_commit(lambda: _requeue_waiting(ctx, target.id))
     return _finish_pause_change(ctx, session, target, data.dry_run, "get_distribution_target", "Check its state.")
 

@@ -39,3 +39,13 @@ def test_provider_hint_is_a_floor_but_capped() -> None:
 )
 def test_pause_follows_provider_then_doubles(retry_after: float | None, consecutive: int, expected: float) -> None:
     assert pause_seconds(retry_after, consecutive, default_seconds=60, max_seconds=3600) == expected
+
+
+def test_explicit_schedule_with_jitter() -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay_seconds=1, max_delay_seconds=100, schedule_seconds=[10, 50])
+    rng = random.Random(3)
+    first = [retry_delay(1, policy, rng=rng) for _ in range(500)]
+    second = [retry_delay(2, policy, rng=rng) for _ in range(500)]
+    assert 8 <= min(first) and max(first) <= 12
+    assert 40 <= min(second) and max(second) <= 60
+    assert len({round(x, 3) for x in first}) > 100

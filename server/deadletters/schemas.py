@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from server.common import CURSOR, LIMIT
+from server.hints import NextAction
+from server.wire import WireModel
+
+
+class DeadLetterFilter(WireModel):
+    plan_id: str | None = Field(None, description="Only dead letters of this plan.")
+    target_id: str | None = Field(None, description="Only dead letters of this target.")
+    error_class: str | None = Field(None, description="transient, rate_limited, permanent or systemic.")
+    since: datetime | None = Field(None, description="Dead-lettered at or after this time.")
+    until: datetime | None = Field(None, description="Dead-lettered before this time.")
+
+
+class ListDeadLettersInput(DeadLetterFilter):
+    limit: int = LIMIT
+    cursor: str | None = CURSOR
+
+
+class DeadLetterRead(WireModel):
+    id: str
+    job_id: str
+    plan_id: str
+    target_id: str
+    error_class: str
+    error: str | None
+    attempts: int
+    created_at: datetime
+    replay_count: int
+    replayed_at: datetime | None
+
+
+class DeadLetterDetail(DeadLetterRead):
+    request: dict[str, Any] = Field(description="What was sent (sanitized: no credentials, no signatures).")
+    response: dict[str, Any] = Field(description="What came back (status, error code, redacted excerpt).")
+
+
+class DeadLetterList(WireModel):
+    items: list[DeadLetterRead]
+    next_cursor: str | None
+    recommended_next_action: NextAction
+
+
+class GetDeadLetterInput(WireModel):
+    id: str = Field(description="Dead letter id (dlq_…).")
+
+
+class DeadLetterPayload(WireModel):
+    dead_letter: DeadLetterDetail
+    recommended_next_action: NextAction

@@ -1,0 +1,64 @@
+"""A plan's delivery report: outcomes, rates, delivery times and the slowest targets."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from server.context import OpContext
+from server.hints import hint
+from server.models import Job, Plan, Target
+from server.plans import repository as repo
+from server.plans.hints import plan_hint
+from server.plans.schemas import PlanIdInput, PlanReport, PlanReportResult, SlowTarget
+
+
+def _percentile(sorted_values: list[float], share: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(share * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[index], 3)
+
+
+def build_report(session: Session, plan: Plan) -> PlanReport:
+    rows = session.exec(
+        select(Job, Target.name).join(Target, col(Target.id) == Job.target_id).where(Job.plan_id == plan.id)  # type: ignore[call-overload]
+    ).all()
+    jobs = [job for job, _ in rows]
+    names = {job.target_id: name for job, name in rows}
+    due = plan.scheduled_at or plan.created_at
+    delivered = [job for job in jobs if job.status == "delivered"]
+    times = [(job, (job.finished_at - due).total_seconds() * 1000) for job in delivered if job.finished_at]  # type: ignore[operator]
+    durations = sorted(ms for _, ms in times)
+    count = {status: sum(job.status == status for job in jobs) for status in ("failed", "dead", "skipped", "cancelled")}
+    expected = len(jobs) - count["skipped"] - count["cancelled"]
+    attempted = [job for job in jobs if job.attempts > 0]
+    first_try = sum(job.attempts == 1 for job in delivered)
+    slowest = sorted(times, key=lambda pair: pair[1], reverse=True)[:5]
+    return PlanReport(
+        plan_id=plan.id,
+        status=plan.status,
+        total_targets=len(jobs),
+        delivered_first_try=first_try,
+        delivered_after_retries=len(delivered) - first_try,
+        failed=count["failed"],
+        dead=count["dead"],
+        skipped=count["skipped"],
+        cancelled=count["cancelled"],
+        pending=sum(job.status in ("pending", "scheduled", "delivering") for job in jobs),
+        delivery_rate=round(len(delivered) / expected, 4) if expected else None,
+        first_attempt_success_rate=round(first_try / len(attempted), 4) if attempted else None,
+        avg_delivery_ms=round(sum(durations) / len(durations), 3) if durations else None,
+        p95_delivery_ms=_percentile(durations, 0.95),
+        slowest_targets=[
+            SlowTarget(target_id=job.target_id, target_name=names.get(job.target_id), delivery_ms=round(ms, 3), attempts=job.attempts)
+            for job, ms in slowest
+        ],
+    )
+
+
+def get_plan_report(ctx: OpContext, session: Session, data: PlanIdInput) -> PlanReportResult:
+    plan = repo.load_plan(session, ctx.workspace_id, data.id)
+    report = build_report(session, plan)
+    action = plan_hint(repo.plan_read(session, plan)) if report.pending == 0 else hint(
+        "get_plan_report", "Deliveries are still in progress; the report will change.", after_seconds=2, id=plan.id)
+    return PlanReportResult(report=report, recommended_next_action=action)

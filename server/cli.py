@@ -79,7 +79,7 @@ def mcp_stdio(args: argparse.Namespace) -> int:
 
 
 def keys_create(args: argparse.Namespace) -> int:
-    from server.keys.service import DEFAULT_WORKSPACE, create_key
+    from server.keys.service import ALL_SCOPES, DEFAULT_WORKSPACE, create_key
     from server.migrate import upgrade
     from server.runtime import build_runtime
 
@@ -87,10 +87,57 @@ def keys_create(args: argparse.Namespace) -> int:
     rt = build_runtime(settings)
     if settings.auto_migrate:
         upgrade(rt.engine)
-    key = create_key(rt, args.name, workspace_id=args.workspace or DEFAULT_WORKSPACE)
+    scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip()) if args.scopes else ALL_SCOPES
+    unknown = set(scopes) - set(ALL_SCOPES)
+    if unknown:
+        print(f"Unknown scope(s) {sorted(unknown)}; choose from {', '.join(ALL_SCOPES)}.", file=sys.stderr)
+        return 2
+    key = create_key(rt, args.name, workspace_id=args.workspace or DEFAULT_WORKSPACE, scopes=scopes, read_only=args.read_only)
     rt.close()
-    print(f"Created API key {key.id} ({key.name}) in workspace {key.workspace_id}. It is shown only once:")
+    print(f"Created API key {key.id} ({key.name}) in workspace {key.workspace_id}, scopes {','.join(scopes)}"
+          f"{', read-only' if args.read_only else ''}. It is shown only once:")
     print(key.secret)
+    return 0
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from server.db import session_scope
+    from server.models import ApiKey
+    from server.runtime import build_runtime
+
+    rt = build_runtime(_settings(args))
+    with session_scope(rt.engine) as session:
+        query = select(ApiKey).order_by(ApiKey.id)
+        if args.workspace:
+            query = query.where(ApiKey.workspace_id == args.workspace)
+        for key in session.exec(query).all():
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            print(f"{key.id}  {key.workspace_id}  {key.prefix}…  {','.join(key.scopes)}"
+                  f"{' read-only' if key.read_only else ''}  {state}  {key.name}")
+    rt.close()
+    return 0
+
+
+def keys_revoke(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from server.db import session_scope
+    from server.models import ApiKey
+    from server.models.base import utcnow
+    from server.runtime import build_runtime
+
+    rt = build_runtime(_settings(args))
+    with session_scope(rt.engine) as session:
+        key = session.exec(select(ApiKey).where(ApiKey.id == args.id)).first()
+        if key is None:
+            print(f"No API key {args.id}.", file=sys.stderr)
+            return 2
+        key.revoked_at = key.revoked_at or utcnow()
+        session.add(key)
+    rt.close()
+    print(f"Revoked {args.id}.")
     return 0
 
 
@@ -111,7 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("create", help="Create an API key and print it once.")
     p.add_argument("--name", required=True)
     p.add_argument("--workspace")
+    p.add_argument("--scopes", help="Comma-separated: read,write,deliver,admin (default: all).")
+    p.add_argument("--read-only", action="store_true", help="Refuse every mutation except dry runs.")
     p.set_defaults(run=keys_create)
+    p = keys.add_parser("list", help="List API keys (never their secrets).")
+    p.add_argument("--workspace")
+    p.set_defaults(run=keys_list)
+    p = keys.add_parser("revoke", help="Revoke an API key.")
+    p.add_argument("id")
+    p.set_defaults(run=keys_revoke)
     return parser
 
 

@@ -68,7 +68,11 @@ async def execute(
     op = BY_TOOL[tool]
     ctx = OpContext(runtime=rt, principal=principal, request_id=request_id or new_request_id(), progress=progress)
     data = parse_input(op, arguments)
-    check_access(op, principal, data)
+    try:
+        check_access(op, principal, data)
+    except Unauthorized as exc:
+        await anyio.to_thread.run_sync(audit.record_failure, ctx, op.tool, data.model_dump(mode="json", by_alias=True), exc.code)
+        raise
     result = await anyio.to_thread.run_sync(partial(run_operation, op, ctx, data))
     if op.after is not None:
         result = await op.after(ctx, data, result)

@@ -18,8 +18,12 @@ class NextAction(WireModel):
     after_seconds: float | None = None
 
 
-def hint(tool: str | None, reason: str, after_seconds: float | None = None, **arguments: Any) -> NextAction:
-    """A hint naming the MCP tool; its GraphQL twin comes from the operation registry."""
+def hint(tool: str | None, reason: str, /, after_seconds: float | None = None, **arguments: Any) -> NextAction:
+    """A hint naming the MCP tool; its GraphQL twin comes from the operation registry.
+
+    ``arguments`` are the next call's camelCase arguments, so they never collide with these
+    snake_case parameters.
+    """
     return NextAction(
         tool=tool,
         graphql=GRAPHQL_NAMES.get(tool) if tool else None,

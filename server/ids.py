@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from server.errors import ValidationFailed
@@ -31,10 +32,24 @@ def _encode(number: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = [0, 0]  # (millis, random part) of the previous id made by this process
+
+
 def new_id(kind: str) -> str:
-    """48 bits of milliseconds then 80 random bits: sorts by creation time."""
-    millis = int(time.time() * 1000)
-    return f"{PREFIXES[kind]}_{_encode(millis, 10)}{_encode(int.from_bytes(os.urandom(10)), 16)}"
+    """48 bits of milliseconds then 80 random bits: sorts by creation time.
+
+    Within one process ids are strictly increasing (monotonic ULID): in the same millisecond
+    the random part is incremented, so events written together keep their order.
+    """
+    with _lock:
+        millis = int(time.time() * 1000)
+        if millis <= _last[0]:
+            millis, rand = _last[0], (_last[1] + 1) % (1 << 80)
+        else:
+            rand = int.from_bytes(os.urandom(10)) >> 1  # headroom for increments
+        _last[0], _last[1] = millis, rand
+    return f"{PREFIXES[kind]}_{_encode(millis, 10)}{_encode(rand, 16)}"
 
 
 def check_id(kind: str, value: str, field: str = "id") -> str:

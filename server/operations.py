@@ -15,9 +15,12 @@ from sqlmodel import Session
 from server import hints
 from server.context import OpContext
 from server.activity import service as activity
+from server.activity.audit_ops import AuditList, ListAuditInput, list_audit_events
 from server.activity.schemas import EventList, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
 from server.deadletters import service as deadletters
 from server.deadletters.schemas import DeadLetterList, DeadLetterPayload, GetDeadLetterInput, ListDeadLettersInput
+from server.keys import operations as keys
+from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
 from server.plans import report as reports
 from server.plans import service as plans
 from server.plans.schemas import (
@@ -170,6 +173,26 @@ OPERATIONS: tuple[Operation, ...] = (
         "resume_deliveries", "resumeDeliveries", "mutation",
         "Lift a workspace halt; held jobs are queued again.",
         ResumeDeliveriesInput, HaltResult, activity.resume_deliveries, scope="admin", open_world=True,
+    ),
+    Operation(
+        "create_api_key", "createApiKey", "mutation",
+        "Create an API key in this workspace with chosen scopes; the secret is shown once.",
+        CreateApiKeyInput, ApiKeyPayload, keys.create_api_key, scope="admin",
+    ),
+    Operation(
+        "list_api_keys", "apiKeys", "query",
+        "List this workspace's API keys (prefix, scopes, last use; never the secret).",
+        ListApiKeysInput, ApiKeyList, keys.list_api_keys, scope="admin",
+    ),
+    Operation(
+        "revoke_api_key", "revokeApiKey", "mutation",
+        "Revoke an API key: it stops authenticating at once.",
+        RevokeApiKeyInput, ApiKeyPayload, keys.revoke_api_key, scope="admin", destructive=True,
+    ),
+    Operation(
+        "list_audit_events", "auditEvents", "query",
+        "Read the audit trail: who did what and when, with redacted input; filter by operation, key, outcome, time.",
+        ListAuditInput, AuditList, list_audit_events, scope="admin",
     ),
 )
 

@@ -25,7 +25,9 @@ from server.models import DeadLetter, Job
 from server.models.base import utcnow
 from server.pagination import page
 from server.plans.schemas import JobsRequeued, ReplayDeadLettersInput
+from server.plans.repository import load_plan
 from server.plans.service import requeue_jobs
+from server.targets.repository import load_target
 from server.runtime import Runtime
 
 
@@ -49,7 +51,16 @@ def filtered(workspace_id: str, data: DeadLetterFilter):  # noqa: ANN201  (a sel
     return query
 
 
+def _check_refs(session: Session, workspace_id: str, data: DeadLetterFilter) -> None:
+    """A filter naming a plan or target the caller cannot see is an error, not an empty result."""
+    if data.plan_id:
+        load_plan(session, workspace_id, data.plan_id, "planId")
+    if data.target_id:
+        load_target(session, workspace_id, data.target_id, "targetId")
+
+
 def list_dead_letters(ctx: OpContext, session: Session, data: ListDeadLettersInput) -> DeadLetterList:
+    _check_refs(session, ctx.workspace_id, data)
     rows, next_cursor = page(session, filtered(ctx.workspace_id, data), DeadLetter.id, data.limit, data.cursor, newest_first=True)
     arguments = data.model_dump(mode="json", by_alias=True, exclude={"limit", "cursor"}, exclude_none=True)
     if next_cursor:
@@ -90,6 +101,7 @@ def enforce_retention(rt: Runtime) -> int:
 
 
 def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLettersInput) -> JobsRequeued:
+    _check_refs(session, ctx.workspace_id, data)
     query = filtered(ctx.workspace_id, data)
     if data.job_ids:
         query = query.where(col(DeadLetter.job_id).in_([check_id("job", j, "jobIds") for j in data.job_ids]))

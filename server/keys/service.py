@@ -43,17 +43,23 @@ def ensure_workspace(session: Session, workspace_id: str = DEFAULT_WORKSPACE, na
     return workspace
 
 
+def new_key_row(workspace_id: str, name: str, scopes: list[str], read_only: bool) -> tuple[ApiKey, str]:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id("api_key"), workspace_id=workspace_id, name=name, prefix=secret[:10],
+        key_hash=hash_key(secret), scopes=sorted(set(scopes)), read_only=read_only,
+    )
+    return key, secret
+
+
 def create_key(
     rt: Runtime, name: str, workspace_id: str = DEFAULT_WORKSPACE, scopes: tuple[str, ...] = ALL_SCOPES,
     read_only: bool = False,
 ) -> NewKey:
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    """The CLI's path (any workspace); the API's is ``create_api_key`` (own workspace only)."""
     with session_scope(rt.engine) as session:
         ensure_workspace(session, workspace_id)
-        key = ApiKey(
-            id=new_id("api_key"), workspace_id=workspace_id, name=name, prefix=secret[:10],
-            key_hash=hash_key(secret), scopes=list(scopes), read_only=read_only,
-        )
+        key, secret = new_key_row(workspace_id, name, list(scopes), read_only)
         session.add(key)
     return NewKey(id=key.id, workspace_id=workspace_id, name=name, secret=secret)
 

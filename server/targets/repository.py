@@ -20,8 +20,8 @@ from server.targets.schemas import CircuitRead, RateLimit, RetryPolicy, TargetRe
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
 
-def load_target(session: Session, workspace_id: str, target_id: str, *, lock: bool = False) -> Target:
-    check_id("target", target_id)
+def load_target(session: Session, workspace_id: str, target_id: str, field: str = "id", *, lock: bool = False) -> Target:
+    check_id("target", target_id, field)
     query = select(Target).where(Target.id == target_id, Target.workspace_id == workspace_id)
     if lock:
         query = query.with_for_update()
@@ -29,7 +29,7 @@ def load_target(session: Session, workspace_id: str, target_id: str, *, lock: bo
     if target is None:
         raise NotFound(
             f"No target {target_id} in this workspace.",
-            field="id",
+            field=field,
             next_action=hint("list_distribution_targets", "List the targets to find the right id."),
         )
     return target

@@ -16,3 +16,8 @@ def test_wrong_prefix_names_the_expected_one() -> None:
         check_id("target", "pln_123", "targetIds")
     assert err.value.field == "targetIds"
     assert "expected an id starting with 'tgt_'" in err.value.message
+
+
+def test_ids_from_one_process_strictly_increase() -> None:
+    ids = [new_id("event") for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

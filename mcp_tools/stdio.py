@@ -25,7 +25,7 @@ def run_stdio(settings: Settings, worker: bool = True) -> int:
     delivery = DeliveryWorker(rt, consume=worker)
     delivery.start()
     try:
-        build_mcp_server(rt, fixed_principal(principal)).run("stdio")
+        build_mcp_server(rt, fixed_principal(principal), include_mutations=not settings.mcp_hide_mutations).run("stdio")
     finally:
         delivery.stop()
         rt.close()

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
     if settings.auto_migrate:
         upgrade(rt.engine)
     delivery = DeliveryWorker(rt, consume=worker)
-    mcp = build_mcp_server(rt)
+    mcp = build_mcp_server(rt, include_mutations=not settings.mcp_hide_mutations)
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=_transport_security(settings))
     graphql_app = make_graphql_app(rt)
 

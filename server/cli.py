@@ -141,6 +141,21 @@ def keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def secrets_rotate(args: argparse.Namespace) -> int:
+    from server.runtime import build_runtime
+    from server.secrets_rotation import progress_bar, rotate_all
+
+    settings = _settings(args)
+    if not settings.secret_keys:
+        print("Set HERALD_SECRET_KEYS to 'NEW,OLD' (newest first) before rotating.", file=sys.stderr)
+        return 2
+    rt = build_runtime(settings)
+    count = rotate_all(rt, progress_bar())
+    rt.close()
+    print(f"Re-encrypted {count} secret(s) under the newest key; older keys can be removed from HERALD_SECRET_KEYS.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="herald", description="Herald distribution orchestrator.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("revoke", help="Revoke an API key.")
     p.add_argument("id")
     p.set_defaults(run=keys_revoke)
+    secrets = commands.add_parser("secrets", help="Manage credential encryption.").add_subparsers(dest="secrets_command", required=True)
+    secrets.add_parser("rotate", help="Re-encrypt every stored secret under the newest key.").set_defaults(run=secrets_rotate)
     return parser
 
 

@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     )
     await_default_seconds: float = Field(10.0, gt=0, description="Default awaitTimeoutSeconds.")
     await_max_seconds: float = Field(30.0, gt=0, description="Cap of awaitTimeoutSeconds.")
+    mcp_hide_mutations: bool = Field(
+        False, description="List only read-only tools over MCP (for agents that must never change anything)."
+    )
+    max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body /graphql and /mcp accept.")
+    graphql_max_depth: int = Field(12, ge=2, description="Deepest GraphQL selection accepted.")
+    graphql_max_aliases: int = Field(30, ge=1, description="Most aliases in one GraphQL document.")
+    graphql_max_tokens: int = Field(5000, ge=100, description="Largest GraphQL document, in tokens.")
+    confirm_above_targets: int = Field(
+        100, ge=1, description="Plans reaching more targets need a confirmationToken from a dry run of the same request."
+    )
+    quota_plans_per_hour: int = Field(1000, ge=1, description="Plans one API key may create per hour.")
+    quota_targets_per_plan: int = Field(10_000, ge=1, description="Most targets one plan may reach.")
+    signing_overlap_hours: float = Field(24.0, ge=0, description="Default overlap of old and new webhook signing secrets.")
     bootstrap_key: bool = Field(
         True, description="On first start with no API key at all, create one and print it once."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ class SecretBox:
             if len(key) != 32:
                 raise SecretBoxError("each HERALD_SECRET_KEYS entry must be 32 bytes, base64-encoded")
         self._keys = {_key_id(key): AESGCM(key) for key in keys}
+        self._raw = {_key_id(key): key for key in keys}
         self._newest = _key_id(keys[0])
 
     def encrypt(self, plaintext: bytes, bound_to: str) -> bytes:
@@ -53,6 +55,22 @@ class SecretBox:
             return aead.decrypt(blob[5:17], blob[17:], bound_to.encode())
         except InvalidTag as exc:
             raise SecretBoxError("secret failed authentication (wrong key or wrong row)") from exc
+
+    def sign(self, message: str) -> str:
+        """An HMAC (newest key) for short-lived tokens such as plan confirmations."""
+        mac = hmac.new(hashlib.sha256(b"herald-sign|" + self._raw[self._newest]).digest(), message.encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+
+    def verify(self, message: str, signature: str) -> bool:
+        return any(
+            hmac.compare_digest(
+                base64.urlsafe_b64encode(
+                    hmac.new(hashlib.sha256(b"herald-sign|" + raw).digest(), message.encode(), hashlib.sha256).digest()
+                ).decode().rstrip("="),
+                signature,
+            )
+            for raw in self._raw.values()
+        )
 
     def encrypt_json(self, value: Any, bound_to: str) -> bytes:
         return self.encrypt(json.dumps(value, separators=(",", ":")).encode(), bound_to)

@@ -22,7 +22,7 @@ from server.models import IdempotencyRecord
 from server.models.base import utcnow
 from server.runtime import Runtime
 
-IGNORED_FIELDS = ("idempotencyKey", "dryRun", "awaitDelivery", "awaitTimeoutSeconds")
+IGNORED_FIELDS = ("idempotencyKey", "dryRun", "awaitDelivery", "awaitTimeoutSeconds", "confirmationToken")
 
 
 def request_hash(operation: str, arguments: dict[str, Any]) -> str:

@@ -41,6 +41,9 @@ class CreatePlanInput(MutationInput):
     )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
     await_timeout_seconds: float | None = Field(None, gt=0, le=30, description="Wait at most this long (default 10, max 30).")
+    confirmation_token: str | None = Field(
+        None, max_length=200, description="Required above the fan-out threshold: issued by a dry run of this same request."
+    )
 
 
 class ReceiptRead(WireModel):
@@ -108,6 +111,9 @@ class PlanPayload(MutationResult):
     plan: PlanRead | None = Field(description="The plan; null in a dry run.")
     preview: PlanPreview | None = Field(None, description="Per-target preview (dry run only).")
     timed_out: bool | None = Field(None, description="With awaitDelivery: true when the wait ended before every job.")
+    confirmation_token: str | None = Field(
+        None, description="Dry run of a large plan: pass this to the real call within 10 minutes."
+    )
 
 
 class PlanIdInput(WireModel):

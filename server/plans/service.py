@@ -18,6 +18,7 @@ from server.ids import check_id, new_id
 from server.models import Job, Plan, Target
 from server.models.base import utcnow
 from server.pagination import page
+from server.plans import guardrails
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
 from server.plans.progress import FINAL_PLAN_STATUSES, finish_if_done, record_terminal
@@ -36,7 +37,6 @@ from server.plans.schemas import (
 )
 from server.targets.repository import check_labels, has_label, is_paused, target_view
 
-MAX_TARGETS_PER_PLAN = 10_000
 ACTIVE_JOB_STATUSES = ("pending", "scheduled", "delivering", "delivered")
 
 
@@ -69,8 +69,6 @@ def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) ->
         targets += _labelled(session, ctx.workspace_id, labels, set(ids))
     if not targets:
         raise ValidationFailed(f"No active target carries any of the labels {labels}.", field="targetLabels")
-    if len(targets) > MAX_TARGETS_PER_PLAN:
-        raise ValidationFailed(f"A plan reaches at most {MAX_TARGETS_PER_PLAN} targets; this one selects {len(targets)}.", field="targetLabels")
     return targets
 
 
@@ -99,6 +97,9 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     now = utcnow()
     scheduled_at = _scheduled_at(data.scheduled_at, now)
     targets = _resolve_targets(ctx, session, data)
+    guardrails.check_quotas(ctx, session, len(targets))
+    if guardrails.needs_confirmation(ctx, len(targets)) and not data.dry_run:
+        guardrails.check_confirmation(ctx, data, len(targets))
     content_key = f"{data.content.id}@{data.content.version}"
     duplicates = {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
     if data.dry_run:
@@ -182,9 +183,13 @@ def _dry_run(
         targets=previews, scheduled_at=scheduled_at, jobs_to_create=sum(p.verdict != "skip" for p in previews)
     )
     arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True)
+    token = guardrails.confirmation_token(ctx, data) if guardrails.needs_confirmation(ctx, len(targets)) else None
+    if token:
+        arguments["confirmationToken"] = token
     return PlanPayload(
         plan=None,
         preview=preview,
+        confirmation_token=token,
         dry_run=True,
         recommended_next_action=hint(
             "create_distribution_plan",

@@ -128,3 +128,16 @@ async def test_errors_are_structured_tool_errors(env: tuple[Client, Runtime]) ->
     wrong = await client.call_tool("create_distribution_target", {"name": "x", "channel": "carrier-pigeon"})
     assert wrong.structured_content["code"] == "UNKNOWN_CHANNEL"
     assert rows(rt, Target) == 0
+
+
+async def test_server_setting_hides_mutating_tools(tmp_path: Path) -> None:
+    rt = factories.runtime(tmp_path, mcp_hide_mutations=True)
+    principal, _ = factories.principal(rt)
+    try:
+        server = build_mcp_server(rt, fixed_principal(principal), include_mutations=not rt.settings.mcp_hide_mutations)
+        async with Client(server) as client:
+            tools = (await client.list_tools()).tools
+    finally:
+        rt.close()
+    assert tools and all(tool.annotations.read_only_hint for tool in tools)
+    assert "create_distribution_plan" not in {tool.name for tool in tools}

@@ -10,15 +10,13 @@ import pytest
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
-from server.context import OpContext
 from server.db import session_scope
 from server.delivery.engine import process_job
-from server.dispatch import run_operation
 from server.models import Attempt, Job, Plan, Receipt, Target
 from server.models.base import utcnow
-from server.operations import BY_TOOL
 from server.runtime import Runtime
 from tests.support import factories
+from tests.support.factories import call
 from tests.support.receiver import Receiver, Reply
 
 
@@ -36,13 +34,6 @@ def rt(tmp_path: Path) -> Runtime:
     runtime.queue = Recorder()
     yield runtime
     runtime.close()
-
-
-def call(rt: Runtime, tool: str, **arguments: object):  # type: ignore[no-untyped-def]
-    principal, _ = factories.principal(rt, f"p-{time.monotonic_ns()}")
-    op = BY_TOOL[tool]
-    ctx = OpContext(runtime=rt, principal=principal, request_id="req_test")
-    return run_operation(op, ctx, op.input_model.model_validate(arguments))
 
 
 def webhook_target(rt: Runtime, receiver: Receiver, path: str = "/hook", **extra: object) -> tuple[str, str]:

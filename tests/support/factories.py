@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from server.config import Settings
+from server.context import OpContext
+from server.dispatch import run_operation
 from server.context import Principal
 from server.keys.service import authenticate, create_key
 from server.migrate import upgrade
+from server.operations import BY_TOOL
 from server.runtime import Runtime, build_runtime
 
 FAST = {
@@ -38,6 +41,14 @@ def principal(rt: Runtime, name: str = "tester") -> tuple[Principal, str]:
     return authenticate(rt, f"Bearer {key.secret}"), key.secret
 
 
+def call(rt: Runtime, tool: str, **arguments: Any) -> Any:
+    """Run one operation through the dispatch pipeline (sync), as a fresh principal."""
+    principal_, _ = principal(rt, f"p-{uuid.uuid4().hex[:8]}")
+    op = BY_TOOL[tool]
+    ctx = OpContext(runtime=rt, principal=principal_, request_id="req_test")
+    return run_operation(op, ctx, op.input_model.model_validate(arguments))
+
+
 def content(**overrides: Any) -> dict[str, Any]:
     return {
         "id": overrides.pop("id", f"note-{uuid.uuid4().hex[:8]}"),
@@ -48,4 +59,4 @@ def content(**overrides: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["content", "principal", "runtime", "test_settings"]
+__all__ = ["call", "content", "principal", "runtime", "test_settings"]

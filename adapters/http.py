@@ -35,6 +35,7 @@ class HttpConfig(ChannelModel):
     headers: dict[str, str] = {}
     body_template: dict[str, Any] | list[Any] | str | None = None
     content_type: str | None = None
+    allow_redirects: bool = False
 
     @field_validator("headers")
     @classmethod
@@ -142,7 +143,7 @@ class HttpAdapter:
             "Content-Type": payload.content_type,
             "Idempotency-Key": delivery.delivery_id,
         }
-        return client.send(config.method, config.url, headers=headers, content=body)
+        return client.send(config.method, config.url, headers=headers, content=body, allow_redirects=config.allow_redirects)
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
         return http_receipt(outcome)

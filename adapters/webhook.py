@@ -40,6 +40,7 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
 class WebhookConfig(ChannelModel):
     url: str
     headers: dict[str, str] = {}
+    allow_redirects: bool = False
 
     @field_validator("headers")
     @classmethod
@@ -107,7 +108,7 @@ class WebhookAdapter:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(credentials.signing_secret, delivery.delivery_id, timestamp, body),
         }
-        return client.send("POST", config.url, headers=headers, content=body)
+        return client.send("POST", config.url, headers=headers, content=body, allow_redirects=config.allow_redirects)
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
         return http_receipt(outcome)

@@ -165,3 +165,11 @@ def test_429_and_503_carry_the_provider_hint() -> None:
     with pytest.raises(TransientDeliveryError) as unavailable:
         classify_response(503, {"Retry-After": "7"}, "")
     assert unavailable.value.retry_after_seconds == 7.0
+
+
+def test_redirects_followed_only_when_allowed_and_each_hop_checked(receiver: Receiver) -> None:
+    receiver.script["/start"] = [Reply(307, headers={"Location": "/final"})]
+    client = OutboundHttpClient(allowed_networks=["127.0.0.0/8"])
+    outcome = client.send("POST", receiver.url + "/start", headers={}, content=b"{}", allow_redirects=True)
+    assert outcome.status_code == 200 and len(receiver.at("/final")) == 1
+    client.close()

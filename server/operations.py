@@ -43,6 +43,7 @@ from server.targets.schemas import (
     GetTargetInput,
     ListTargetsInput,
     PauseTargetInput,
+    RotateSecretInput,
     TargetIdInput,
     TargetList,
     TargetPayload,
@@ -108,6 +109,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "resume_distribution_target", "resumeDistributionTarget", "mutation",
         "Lift a target's pause (manual or after a 429) so its waiting jobs deliver now.",
         TargetIdInput, TargetPayload, targets.resume_target, scope="write",
+    ),
+    Operation(
+        "rotate_target_signing_secret", "rotateTargetSigningSecret", "mutation",
+        "Issue a new webhook signing secret; the old one keeps signing alongside it for an overlap (default 24 h).",
+        RotateSecretInput, TargetPayload, targets.rotate_signing_secret, scope="admin",
     ),
     Operation(
         "test_distribution_target", "testDistributionTarget", "mutation",

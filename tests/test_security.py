@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -57,6 +56,8 @@ class World:
 
     def _seed(self) -> dict[str, str]:
         ok = self.call(self.admin, "create_distribution_target", name="t", channel="stub")["target"]["id"]
+        hook = self.call(self.admin, "create_distribution_target", name="w", channel="webhook",
+                         config={"url": "http://127.0.0.1:9/hook"})["target"]["id"]
         dead = self.call(self.admin, "create_distribution_target", name="d", channel="stub", config={"failTimes": 9},
                          retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01})["target"]["id"]
         failed = self.call(self.admin, "create_distribution_plan", content=factories.content(), targetIds=[dead],
@@ -66,7 +67,7 @@ class World:
                               scheduledAt=later)["plan"]["id"]
         with session_scope(self.rt.engine) as session:
             letter = session.exec(select(DeadLetter.id)).one()
-        return {"target": ok, "failed": failed, "scheduled": scheduled, "dead_letter": letter}
+        return {"target": ok, "webhook": hook, "failed": failed, "scheduled": scheduled, "dead_letter": letter}
 
     def state(self) -> str:
         """Everything in workspace A that an operation could change."""
@@ -74,8 +75,8 @@ class World:
             rows = [session.exec(select(m).where(m.workspace_id == "ws_default").order_by(m.id)).all()
                     for m in (Target, Plan, Job, ApiKey, DeadLetter)]
             halted = session.get(Workspace, "ws_default").halted
-        return json.dumps([[r.model_dump(mode="json", exclude={"last_used_at", "updated_at"}) for r in group] for group in rows] + [halted],
-                          sort_keys=True, default=str)
+        return json.dumps([[r.model_dump(exclude={"last_used_at", "updated_at"}) for r in group] for group in rows] + [halted],
+                          sort_keys=True, default=repr)
 
 
 def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[str, Any]:
@@ -86,6 +87,7 @@ def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[st
         "pause_distribution_target": {"id": ids["target"]},
         "resume_distribution_target": {"id": ids["target"]},
         "test_distribution_target": {"id": ids["target"]},
+        "rotate_target_signing_secret": {"id": ids.get("webhook", "tgt_")},
         "create_distribution_plan": {"content": factories.content(id="sec"), "targetIds": [ids["target"]]},
         "get_distribution_plan": {"id": ids["failed"]},
         "get_plan_report": {"id": ids["failed"]},

@@ -29,7 +29,7 @@ from server.models.base import utcnow
 from server.plans.progress import mark_running, record_terminal
 from server.redaction import redact
 from server.runtime import Runtime
-from server.targets.repository import credentials_of, effective_retry_policy, is_paused, target_view
+from server.targets.repository import credentials_of, effective_retry_policy, target_view
 from server.targets.schemas import RetryPolicy
 
 log = logging.getLogger(__name__)

@@ -100,6 +100,12 @@ class PauseTargetInput(TargetIdInput):
     reason: str | None = Field(None, max_length=300)
 
 
+class RotateSecretInput(TargetIdInput):
+    overlap_hours: float | None = Field(
+        None, ge=0, le=720, description="How long the old secret keeps signing too (default 24 h; 0 drops it now)."
+    )
+
+
 class GetTargetInput(WireModel):
     id: str = Field(description="Target id (tgt_…).")
 

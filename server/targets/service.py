@@ -13,7 +13,7 @@ from server.activity.recorder import record_event
 from server.context import OpContext
 from server.delivery import circuit
 from server.delivery.scheduling import requeue_target_jobs
-from server.errors import Conflict, HeraldError
+from server.errors import Conflict, HeraldError, ValidationFailed
 from server.hints import NextAction, hint
 from server.ids import new_id
 from server.models import Job, Target
@@ -26,6 +26,7 @@ from server.targets.schemas import (
     GetTargetInput,
     ListTargetsInput,
     PauseTargetInput,
+    RotateSecretInput,
     TargetIdInput,
     TargetList,
     TargetPayload,
@@ -227,6 +228,27 @@ def _finish_pause_change(
 
 def _requeue_waiting(ctx: OpContext, target_id: str) -> None:
     requeue_target_jobs(ctx.runtime, target_id)
+
+
+def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretInput) -> TargetPayload:
+    target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
+    adapter = get_adapter(target.channel)
+    if not hasattr(adapter, "rotate_secret"):
+        raise ValidationFailed(f"Target {target.id} is a {target.channel} target; only webhook targets sign deliveries.", field="id")
+    hours = data.overlap_hours if data.overlap_hours is not None else ctx.runtime.settings.signing_overlap_hours
+    read = repo.to_read(target, ctx.runtime.settings)
+    if data.dry_run:
+        return TargetPayload(target=read, dry_run=True, recommended_next_action=hint(
+            "rotate_target_signing_secret", f"Rotate for real; the old secret keeps signing for {hours:g} h.", id=target.id,
+            overlapHours=hours))
+    config = adapter.config_model.model_validate(target.config)
+    rotated, revealed = adapter.rotate_secret(config, repo.credentials_of(target, ctx.runtime.box) or {}, utcnow() + timedelta(hours=hours))
+    target.credentials_blob = ctx.runtime.box.encrypt_json(rotated, f"target:{target.id}")
+    target.updated_at = utcnow()
+    session.add(target)
+    return TargetPayload(target=read, revealed_secrets=revealed, recommended_next_action=hint(
+        "test_distribution_target", f"Give the receiver the new secret; both sign deliveries for {hours:g} h. Then test.",
+        id=target.id))
 
 
 TEST_CONTENT = Content(id="herald-test", version="1", title="Herald test delivery", body="This is a test from Herald.")

@@ -7,8 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
-from graphql_schema.schema import schema
+from graphql_schema.schema import configure_limits, schema
 from server.runtime import Runtime
 
 
@@ -28,5 +30,27 @@ class HeraldGraphQL(GraphQL):
         }
 
 
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+        """Request-level refusals (depth, aliases, size, syntax, unknown fields) get a stable code too."""
+        response = await super().process_result(request, result)
+        for error in response.get("errors", []):
+            error.setdefault("extensions", {})["code"] = _code(error["message"])
+        return response
+
+
+_CODES = (
+    ("maximum operation depth", "QUERY_TOO_DEEP"),
+    ("aliases found", "TOO_MANY_ALIASES"),
+    ("more than", "QUERY_TOO_LARGE"),
+    ("Internal error", "INTERNAL_ERROR"),
+    ("Syntax Error", "GRAPHQL_SYNTAX_ERROR"),
+)
+
+
+def _code(message: str) -> str:
+    return next((code for fragment, code in _CODES if fragment in message), "GRAPHQL_VALIDATION_ERROR")
+
+
 def make_graphql_app(runtime: Runtime) -> HeraldGraphQL:
+    configure_limits(runtime.settings)
     return HeraldGraphQL(runtime)

@@ -10,12 +10,14 @@ import logging
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
+from pydantic.alias_generators import to_camel
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
 from graphql_schema.types import graphql_type, output_type, to_graphql, to_plain
 from server.common import OperationError
+from server.config import Settings
 from server.dispatch import error_body, execute
 from server.errors import HeraldError
 from server.operations import OPERATIONS, Operation
@@ -35,7 +37,7 @@ def _result_type(op: Operation) -> Any:
 def _resolver(op: Operation) -> Any:
     async def resolve(info: Info, **arguments: Any) -> Any:
         context = info.context
-        given = {name: to_plain(value) for name, value in arguments.items() if value is not strawberry.UNSET}
+        given = {to_camel(name): to_plain(value) for name, value in arguments.items() if value is not strawberry.UNSET}
         try:
             result = await execute(context["runtime"], context["principal"], op.tool, given,
                                    request_id=context["request_id"])
@@ -77,8 +79,21 @@ def _should_mask(error: GraphQLError) -> bool:
     return True
 
 
+LIMITS = {"settings": Settings()}
+
+
+def configure_limits(settings: Settings) -> None:
+    """Depth, alias and size limits come from the serving app's settings (read per request)."""
+    LIMITS["settings"] = settings
+
+
 schema = strawberry.Schema(
     query=_root("Query", "query"),
     mutation=_root("Mutation", "mutation"),
-    extensions=[lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error.")],
+    extensions=[
+        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+        lambda: QueryDepthLimiter(max_depth=LIMITS["settings"].graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=LIMITS["settings"].graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=LIMITS["settings"].graphql_max_tokens),
+    ],
 )

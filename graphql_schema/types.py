@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 import strawberry
 from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
 from pydantic_core import to_jsonable_python
 from strawberry.scalars import JSON
 
@@ -86,9 +87,9 @@ def _field_value(value: Any, annotation: Any) -> Any:
 
 
 def to_plain(value: Any) -> Any:
-    """A strawberry input value → plain Python (UNSET fields dropped), for the service layer."""
+    """A strawberry input value → plain Python with wire (camelCase) keys, UNSET fields dropped."""
     if hasattr(value, "__strawberry_definition__"):
-        return {k: to_plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET}
+        return {to_camel(k): to_plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET}
     if isinstance(value, list):
         return [to_plain(item) for item in value]
     return value

@@ -19,6 +19,7 @@ from graphql_schema.app import make_graphql_app
 from mcp_tools.server import build_mcp_server
 from server import __version__
 from server.auth_middleware import BearerAuthMiddleware
+from server.body_limit import BodyLimitMiddleware
 from server.config import Settings
 from server.db import session_scope
 from server.keys.service import create_key, has_any_key
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
         upgrade(rt.engine)
     delivery = DeliveryWorker(rt, consume=worker)
     mcp = build_mcp_server(rt, include_mutations=not settings.mcp_hide_mutations)
-    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=_transport_security(settings))
+    mcp_app = mcp.streamable_http_app(
+        streamable_http_path="/mcp", transport_security=_transport_security(settings), max_request_body_size=settings.max_request_bytes
+    )
     graphql_app = make_graphql_app(rt)
 
     @asynccontextmanager
@@ -92,7 +95,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),
         ],
-        middleware=[Middleware(BearerAuthMiddleware, runtime=rt)],
+        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes), Middleware(BearerAuthMiddleware, runtime=rt)],
         lifespan=lifespan,
     )
     app.state.runtime = rt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 MASK = "[redacted]"
@@ -14,6 +15,21 @@ def redact(text: str | None, secrets: list[str]) -> str | None:
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def secret_values(credentials: Any) -> list[str]:
+    """Every string leaf of a credentials document (header maps and lists included)."""
+    if isinstance(credentials, str):
+        return [credentials]
+    if isinstance(credentials, dict):
+        values = [value for item in credentials.values() for value in secret_values(item)]
+        if isinstance(credentials.get("username"), str) and isinstance(credentials.get("password"), str):
+            pair = f"{credentials['username']}:{credentials['password']}".encode()
+            values.append(base64.b64encode(pair).decode())  # what a Basic auth header carries
+        return values
+    if isinstance(credentials, list):
+        return [value for item in credentials for value in secret_values(item)]
+    return []
 
 
 def redact_input(arguments: dict[str, Any]) -> dict[str, Any]:

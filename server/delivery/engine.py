@@ -27,7 +27,7 @@ from server.ids import new_id
 from server.models import Attempt, DeadLetter, Job, Plan, Receipt, Target, Workspace
 from server.models.base import utcnow
 from server.plans.progress import mark_running, record_terminal
-from server.redaction import redact
+from server.redaction import redact, secret_values
 from server.runtime import Runtime
 from server.targets.repository import credentials_of, effective_retry_policy, target_view
 from server.targets.schemas import RetryPolicy
@@ -124,7 +124,7 @@ def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> C
         policy=Policy.model_validate(plan.policy),
         view=target_view(target, rt.box),
         retry_policy=effective_retry_policy(target, rt.settings),
-        secrets=[v for v in (credentials_of(target, rt.box) or {}).values() if isinstance(v, str)],
+        secrets=secret_values(credentials_of(target, rt.box)),
         limit_token=token,
     )
 

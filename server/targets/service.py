@@ -19,7 +19,7 @@ from server.ids import new_id
 from server.models import Job, Target
 from server.models.base import utcnow
 from server.pagination import page
-from server.redaction import redact
+from server.redaction import redact, secret_values
 from server.targets import repository as repo
 from server.targets.schemas import (
     CreateTargetInput,
@@ -293,8 +293,7 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
 
 
 def _secret_values(ctx: OpContext, target: Target) -> list[str]:
-    credentials = repo.credentials_of(target, ctx.runtime.box) or {}
-    return [value for value in credentials.values() if isinstance(value, str)]
+    return secret_values(repo.credentials_of(target, ctx.runtime.box))
 
 
 def _fix_hint(target_id: str, error_class: str) -> NextAction:

@@ -13,6 +13,7 @@ from mcp import Client
 from sqlmodel import func, select
 
 from mcp_tools.server import build_mcp_server, fixed_principal
+from server.context import Principal
 from server.db import session_scope
 from server.models import Attempt, AuditEvent, IdempotencyRecord, Job, Plan, Receipt, Target
 from server.runtime import Runtime
@@ -27,6 +28,7 @@ class Doors:
     rt: Runtime
     mcp: Client
     key: str
+    principal: Principal
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         """Call a tool; returns the structured body (an error body when isError)."""
@@ -59,7 +61,7 @@ async def doors(data_dir: Path, **settings: Any) -> AsyncIterator[Doors]:
     worker.start()
     try:
         async with Client(build_mcp_server(rt, fixed_principal(principal))) as client:
-            yield Doors(rt=rt, mcp=client, key=key)
+            yield Doors(rt=rt, mcp=client, key=key, principal=principal)
     finally:
         worker.stop()
         rt.close()

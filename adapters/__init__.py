@@ -9,13 +9,23 @@ from adapters.base import (
     DeliveryContext,
     DeliveryError,
     DeliveryOutcome,
+    OutboundClient,
+    PermanentDeliveryError,
     Policy,
+    RateLimitedError,
     Receipt,
+    SystemicDeliveryError,
     TargetView,
+    TransientDeliveryError,
     ValidatedTarget,
 )
+from adapters.classify import classify_response, parse_retry_after
+from adapters.http import HttpAdapter
 from adapters.netguard import check_url
 from adapters.registry import ADAPTERS, get_adapter
+from adapters.stub import StubAdapter
+from adapters.transport import OutboundHttpClient
+from adapters.webhook import WebhookAdapter
 
 __all__ = [
     "ADAPTERS",
@@ -27,10 +37,21 @@ __all__ = [
     "DeliveryContext",
     "DeliveryError",
     "DeliveryOutcome",
+    "HttpAdapter",
+    "OutboundClient",
+    "OutboundHttpClient",
+    "PermanentDeliveryError",
     "Policy",
+    "RateLimitedError",
     "Receipt",
+    "StubAdapter",
+    "SystemicDeliveryError",
     "TargetView",
+    "TransientDeliveryError",
     "ValidatedTarget",
+    "WebhookAdapter",
     "check_url",
+    "classify_response",
     "get_adapter",
+    "parse_retry_after",
 ]

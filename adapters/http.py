@@ -1,13 +1,12 @@
-"""Partner HTTP push: method, URL, headers, a body template, and bearer, basic or header auth."""
+"""Partner HTTP push: method, URL, headers, an optional body template, and bearer, basic or header auth."""
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from adapters.base import (
     ChannelName,
@@ -22,32 +21,59 @@ from adapters.base import (
     TargetView,
     ValidatedTarget,
 )
-from adapters.render import ChannelModel, content_fields, envelope, http_receipt, json_bytes, validate_model
-from adapters.webhook import check_headers
+from adapters.headers import RESERVED, check_headers, merge_headers
+from adapters.render import (
+    ChannelModel,
+    checked_url,
+    content_fields,
+    envelope,
+    http_receipt,
+    json_bytes,
+    validate_model,
+)
+from adapters.templates import check_template, render_template
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
-FIELDS = ("id", "version", "title", "body", "excerpt", "url")
+HTTP_RESERVED = RESERVED | {"idempotency-key"}
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+([ \t]*;[\x20-\x7e]*)?")
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/=-]+")
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
 
 
 class HttpConfig(ChannelModel):
     url: str
     method: Literal["POST", "PUT", "PATCH"] = "POST"
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
     body_template: dict[str, Any] | list[Any] | str | None = None
     content_type: str | None = None
     allow_redirects: bool = False
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return checked_url(value)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_headers(value)
+        return check_headers(value, HTTP_RESERVED)
 
     @field_validator("body_template")
     @classmethod
-    def _placeholders(cls, value: Any) -> Any:
-        for name in _placeholders_in(value):
-            if name not in FIELDS and not name.startswith("metadata."):
-                raise ValueError(f"unknown placeholder {{{{{name}}}}}; use one of {', '.join(FIELDS)} or metadata.<key>")
+    def _template(cls, value: Any) -> Any:
+        return check_template(value)
+
+    @field_validator("content_type")
+    @classmethod
+    def _content_type(cls, value: str | None) -> str | None:
+        if value is not None and not _MEDIA_TYPE.fullmatch(value):
+            raise ValueError("must be a media type such as application/json or text/plain; charset=utf-8")
         return value
 
 
@@ -55,70 +81,70 @@ class HttpCredentials(ChannelModel):
     bearer_token: str | None = None
     username: str | None = None
     password: str | None = None
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("bearer_token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not _TOKEN68.fullmatch(value):
+            raise ValueError("must be a non-empty token of letters, digits and -._~+/= (without the 'Bearer ' prefix)")
+        return value
+
+    @field_validator("username", "password")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not _PRINTABLE.fullmatch(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_headers(value, HTTP_RESERVED)
 
     @model_validator(mode="after")
     def _one_scheme(self) -> HttpCredentials:
         if (self.username is None) != (self.password is None):
             raise ValueError("basic auth needs both username and password")
-        if self.bearer_token and self.username:
+        if self.username is not None and ":" in self.username:
+            raise ValueError("a basic-auth username cannot contain ':'")
+        if self.bearer_token is not None and self.username is not None:
             raise ValueError("give either bearerToken or username/password, not both")
+        if (self.bearer_token is not None or self.username is not None) and "authorization" in map(str.lower, self.headers):
+            raise ValueError("an Authorization header cannot be combined with bearerToken or username/password")
         return self
 
     def auth_headers(self) -> dict[str, str]:
-        headers = dict(self.headers)
-        if self.bearer_token:
-            headers["Authorization"] = f"Bearer {self.bearer_token}"
-        elif self.username is not None:
+        if self.bearer_token is not None:
+            return {**self.headers, "Authorization": f"Bearer {self.bearer_token}"}
+        if self.username is not None:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        return headers
+            return {**self.headers, "Authorization": f"Basic {token}"}
+        return dict(self.headers)
 
 
-def _placeholders_in(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return _PLACEHOLDER.findall(value)
-    if isinstance(value, dict):
-        return [name for item in value.values() for name in _placeholders_in(item)]
-    if isinstance(value, list):
-        return [name for item in value for name in _placeholders_in(item)]
-    return []
-
-
-def render_template(template: Any, values: dict[str, Any]) -> Any:
-    """Fill ``{{name}}`` placeholders in every string leaf of a JSON template (or a string template)."""
-    if isinstance(template, str):
-        return _PLACEHOLDER.sub(lambda m: _value(values, m.group(1)), template)
-    if isinstance(template, dict):
-        return {key: render_template(item, values) for key, item in template.items()}
-    if isinstance(template, list):
-        return [render_template(item, values) for item in template]
-    return template
-
-
-def _value(values: dict[str, Any], name: str) -> str:
-    if name.startswith("metadata."):
-        found = values["metadata"].get(name.split(".", 1)[1])
-    else:
-        found = values.get(name)
-    if found is None:
-        return ""
-    return found if isinstance(found, str) else json.dumps(found)
+def _checked_credentials(config: HttpConfig, credentials: dict[str, Any] | None) -> HttpCredentials | None:
+    if not credentials:
+        return None
+    validated = validate_model(HttpCredentials, credentials, "credentials")
+    clash = {name.lower() for name in config.headers} & {name.lower() for name in validated.headers}
+    if clash:
+        raise ConfigError(
+            f"credentials.headers: {', '.join(sorted(clash))} is also in config.headers; keep each header in one place.",
+            field="credentials.headers",
+        )
+    return validated
 
 
 class HttpAdapter:
     channel: ClassVar[ChannelName] = ChannelName.HTTP
     config_model: ClassVar[type[ChannelModel]] = HttpConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = HttpCredentials
-    description: ClassVar[str] = "Partner HTTP push with a body template and bearer, basic or header auth."
+    description: ClassVar[str] = "Partner HTTP push (POST, PUT or PATCH) with an optional body template and bearer, basic or header auth."
 
     def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
         validated = validate_model(HttpConfig, config, "config")
-        creds = validate_model(HttpCredentials, credentials, "credentials") if credentials else None
-        clash = set(map(str.lower, validated.headers)) & set(map(str.lower, creds.headers if creds else {}))  # type: ignore[attr-defined]
-        if clash:
-            raise ConfigError(f"Header(s) {sorted(clash)} are set in both config and credentials.", field="credentials.headers")
-        return ValidatedTarget(validated, creds)
+        return ValidatedTarget(validated, _checked_credentials(validated, credentials))
 
     def destination(self, config: HttpConfig) -> str | None:  # type: ignore[override]
         return config.url
@@ -126,10 +152,9 @@ class HttpAdapter:
     def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
         config: HttpConfig = target.config  # type: ignore[assignment]
         if config.body_template is None:
-            return ChannelPayload(body=envelope(content, policy), content_type=config.content_type or "application/json")
+            return ChannelPayload(body=envelope(content, policy), content_type=config.content_type or JSON)
         body = render_template(config.body_template, content_fields(content, policy))
-        default_type = "text/plain; charset=utf-8" if isinstance(body, str) else "application/json"
-        return ChannelPayload(body=body, content_type=config.content_type or default_type)
+        return ChannelPayload(body=body, content_type=config.content_type or (TEXT if isinstance(body, str) else JSON))
 
     def deliver(
         self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
@@ -137,12 +162,8 @@ class HttpAdapter:
         config: HttpConfig = target.config  # type: ignore[assignment]
         credentials: HttpCredentials | None = target.credentials  # type: ignore[assignment]
         body = payload.body.encode() if isinstance(payload.body, str) else json_bytes(payload.body)
-        headers = {
-            **config.headers,
-            **(credentials.auth_headers() if credentials else {}),
-            "Content-Type": payload.content_type,
-            "Idempotency-Key": delivery.delivery_id,
-        }
+        own = {"Content-Type": payload.content_type, "Idempotency-Key": delivery.delivery_id}
+        headers = merge_headers(config.headers, credentials.auth_headers() if credentials else {}, own)
         return client.send(config.method, config.url, headers=headers, content=body, allow_redirects=config.allow_redirects)
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:

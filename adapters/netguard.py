@@ -1,81 +1,138 @@
-"""Which addresses outbound delivery may reach: the SSRF guard, shared by create-time checks and sends."""
+"""Which addresses outbound delivery may reach: the SSRF guard shared by create-time checks and sends."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from adapters.base import ConfigError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_RFC1918 = tuple(ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_ULA = ipaddress.ip_network("fc00::/7")
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """The parts of an http(s) URL the guard and the pinned connection need."""
+
+    scheme: str
+    host: str
+    port: int
+    explicit_port: bool
+
+    @property
+    def authority(self) -> str:
+        """``host[:port]`` as the Host header carries it (IPv6 literals bracketed)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.explicit_port else host
+
+
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, NAT64 or 6to4), if any."""
+    if address.version == 4:
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
 
 
 def address_class(address: Address) -> str | None:
-    """The reason an address is refused by default, or None when it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address_class(address.ipv4_mapped)
+    """Why an address is refused by default ("loopback", "private", ...), or None for a public address."""
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        return address_class(inner)
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("carrier-grade NAT", address in _CGNAT if address.version == 4 else False),
-        ("unique-local", address in _ULA if address.version == 6 else False),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved),
+        ("carrier-grade NAT", address in _CGNAT),
+        ("unique-local", address in _UNIQUE_LOCAL),
+        ("private", any(address in network for network in _RFC1918)),
+        ("site-local", address.version == 6 and address.is_site_local),
+        ("reserved", address.is_reserved or address.is_private or not address.is_global),
     )
     return next((name for name, hit in checks if hit), None)
 
 
-def parse_networks(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
+def parse_networks(cidrs: list[str]) -> list[Network]:
+    try:
+        return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs if cidr.strip()]
+    except ValueError as exc:
+        raise ValueError(f"HERALD_ALLOWED_NETWORKS holds an invalid network: {exc}") from None
 
 
-def refusal(address: Address, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+def _allowed(address: Address, allowed: list[Network]) -> bool:
+    candidates = [address, *filter(None, [embedded_ipv4(address)])]
+    return any(candidate in network for candidate in candidates for network in allowed if network.version == candidate.version)
+
+
+def refusal(address: Address, allowed: list[Network]) -> str | None:
+    """The address class that forbids this address, or None when it may be reached."""
     kind = address_class(address)
-    if kind is None or any(address in network for network in allowed if network.version == address.version):
-        return None
-    return kind
+    return None if kind is None or _allowed(address, allowed) else kind
 
 
 def resolve(host: str, port: int) -> list[Address]:
-    """Every address the host resolves to (a literal IP resolves to itself)."""
+    """Every address the host resolves to, in resolver order (a literal IP resolves to itself)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
-def split_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL, or a ConfigError saying what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"URL {url!r} must be an absolute http:// or https:// URL.", field="config.url")
+def _invalid(url: str | None, why: str) -> ConfigError:
+    return ConfigError(f"URL {url!r} {why}" if url is not None else f"The URL {why}", field="config.url")
+
+
+def split_url(url: str) -> Destination:
+    """The destination of an absolute http(s) URL, or a ConfigError saying what to fix."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise ConfigError(f"URL {url!r} has an invalid port.", field="config.url") from exc
-    return parts.scheme, parts.hostname, port
+        parts = urlsplit(url.strip())
+    except ValueError:
+        raise _invalid(None, "is not valid; check its brackets and characters.") from None
+    if parts.username is not None or parts.password is not None:
+        # Not quoted: the password is right there in it.
+        raise _invalid(None, "must not carry a user or password; put secrets in the target's credentials.")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid(url, "must be an absolute http:// or https:// URL, e.g. https://hooks.example.com/herald.")
+    try:
+        port = parts.port
+        host = parts.hostname.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise _invalid(url, "has an invalid host or port.") from None
+    default = 443 if parts.scheme == "https" else 80
+    return Destination(parts.scheme, host, port or default, port is not None)
 
 
 def forbidden_message(host: str, address: Address, kind: str) -> str:
+    subject = f"{host} is" if host == str(address) else f"{host} resolves to {address},"
     return (
-        f"{host} resolves to {address}, a {kind} address; Herald does not deliver to {kind} addresses. "
-        "Use a public address, or allow the range with HERALD_ALLOWED_NETWORKS."
+        f"{subject} a {kind} address; Herald does not deliver to {kind} addresses by default. "
+        "Use a public address, or allow the range by adding it to HERALD_ALLOWED_NETWORKS "
+        f"(e.g. {address}/{address.max_prefixlen})."
     )
 
 
 def check_url(url: str, allowed_networks: list[str]) -> None:
-    """Create-time check (and dry run): refuse URLs that resolve to a forbidden address."""
-    _scheme, host, port = split_url(url)
+    """Create-time check (and dry run): refuse a URL that is malformed or resolves to a forbidden address."""
+    destination = split_url(url)
     allowed = parse_networks(allowed_networks)
     try:
-        addresses = resolve(host, port)
-    except OSError as exc:
-        raise ConfigError(f"Host {host!r} does not resolve ({exc.strerror or exc}).", field="config.url") from exc
+        addresses = resolve(destination.host, destination.port)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(
+            f"Host {destination.host!r} does not resolve ({getattr(exc, 'strerror', None) or exc}); check the URL's host name.",
+            field="config.url",
+        ) from None
     for address in addresses:
         kind = refusal(address, allowed)
         if kind:
-            raise ConfigError(forbidden_message(host, address, kind), field="config.url", code="TARGET_ADDRESS_FORBIDDEN")
+            raise ConfigError(forbidden_message(destination.host, address, kind), field="config.url", code="TARGET_ADDRESS_FORBIDDEN")

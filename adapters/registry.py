@@ -19,4 +19,6 @@ def get_adapter(channel: str) -> ChannelAdapter:
         return ADAPTERS[ChannelName(channel)]
     except ValueError:
         available = ", ".join(name.value for name in ADAPTERS)
-        raise ConfigError(f"Unknown channel {channel!r}; available: {available}.", field="channel", code="UNKNOWN_CHANNEL") from None
+        raise ConfigError(
+            f"Unknown channel {channel!r}; the available channels are {available}.", field="channel", code="UNKNOWN_CHANNEL"
+        ) from None

@@ -1,17 +1,24 @@
-"""Rendering content for channels: policy (excerpt, length) and the standard event envelope."""
+"""What the HTTP-speaking channels share: model validation, content policy, the event envelope, receipts."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 from adapters.base import ConfigError, Content, DeliveryOutcome, Policy, Receipt
+from adapters.netguard import split_url
 
 EXCERPT_CHARS = 280
 ELLIPSIS = "…"
+EVENT_TYPE = "content.published"
+RECEIPT_ID_HEADERS = ("x-message-id", "x-request-id")
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ChannelModel(BaseModel):
@@ -20,24 +27,53 @@ class ChannelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-def validate_model(model: type[BaseModel], data: dict[str, Any] | None, prefix: str) -> BaseModel:
+def validate_model(model: type[M], data: dict[str, Any] | None, prefix: str) -> M:
+    """Validate ``data``; a failure becomes a ConfigError naming the field (``config.url``) and the fix."""
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        field = f"{prefix}.{where}" if where else prefix
-        raise ConfigError(f"{field}: {first['msg']}.", field=field) from None
+        errors = exc.errors(include_input=False, include_url=False)
+        fields = [_field(prefix, error) for error in errors]
+        message = " ".join(f"{field}: {_describe(error, model)}" for field, error in zip(fields, errors, strict=True))
+        raise ConfigError(message, field=fields[0]) from None
+
+
+def checked_url(url: str) -> str:
+    """An http(s) URL without surrounding blanks, or a ValueError saying what to fix (no DNS lookup)."""
+    try:
+        split_url(url)
+    except ConfigError as exc:
+        raise ValueError(exc.message.rstrip(".")) from None
+    return url.strip()
+
+
+def _field(prefix: str, error: ErrorDetails) -> str:
+    return ".".join([prefix, *(str(part) for part in error["loc"])])
+
+
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
+    if error["type"] == "missing":
+        return "this field is required."
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(field.alias or name for name, field in model.model_fields.items())
+        return f"unknown field; the fields are {known}."
+    if error["type"] == "value_error":
+        return f"{error.get('ctx', {}).get('error', error['msg'])}."
+    return f"{error['msg']}."
 
 
 def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(limit - 1, 0)] + ELLIPSIS
+    """At most ``limit`` characters, the last one an ellipsis when text was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + ELLIPSIS if limit > 0 else ""
 
 
 def apply_policy(content: Content, policy: Policy) -> str:
     body = content.body
     if policy.excerpt_only:
-        body = content.excerpt or _truncate(content.body, EXCERPT_CHARS)
+        fallback = body if len(body) <= EXCERPT_CHARS else body[:EXCERPT_CHARS] + ELLIPSIS
+        body = content.excerpt or fallback
     if policy.max_length is not None:
         body = _truncate(body, policy.max_length)
     return body
@@ -51,26 +87,34 @@ def content_fields(content: Content, policy: Policy) -> dict[str, Any]:
         "body": apply_policy(content, policy),
         "excerpt": content.excerpt,
         "url": content.url,
-        "metadata": content.metadata,
+        "metadata": dict(content.metadata),
     }
 
 
 def envelope(content: Content, policy: Policy) -> dict[str, Any]:
-    return {"type": "content.published", "data": content_fields(content, policy)}
+    """The Standard-Webhooks-style event, without a timestamp so that transform stays pure."""
+    return {"type": EVENT_TYPE, "data": content_fields(content, policy)}
 
 
 def json_bytes(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def unix_seconds(moment: datetime) -> int:
+    """Seconds since the epoch; a naive datetime is taken as UTC, never as local time."""
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
 def http_receipt(outcome: DeliveryOutcome) -> Receipt:
     """Receipt of an HTTP delivery: the receiver's message id when it names one."""
-    external = outcome.external_id or outcome.headers.get("x-message-id") or outcome.headers.get("x-request-id")
-    if external is None and outcome.body_excerpt:
-        try:
-            body = json.loads(outcome.body_excerpt)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("id"), str | int):
-            external = str(body["id"])
-    return Receipt(external_id=external, meta={"statusCode": outcome.status_code})
+    external = outcome.external_id or next(filter(None, map(outcome.headers.get, RECEIPT_ID_HEADERS)), None)
+    return Receipt(external_id=external or _body_id(outcome.body_excerpt), meta={"statusCode": outcome.status_code})
+
+
+def _body_id(excerpt: str | None) -> str | None:
+    try:
+        body = json.loads(excerpt or "")
+    except ValueError:
+        return None
+    found = body.get("id") if isinstance(body, dict) else None
+    return str(found) if isinstance(found, str | int) and not isinstance(found, bool) and found != "" else None

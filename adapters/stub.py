@@ -1,7 +1,8 @@
 """A scriptable channel for demos, agent examples and tests: no network, behaviour from config.
 
-Attempt n (1-based) answers, in order: 429 for the first ``rateLimitTimes`` attempts, then a
-timeout for ``timeoutTimes``, then ``failWith`` for ``failTimes``, then success.
+Stateless: attempt n (``delivery.attempt``, 1-based) answers, in order, 429 for the first
+``rateLimitTimes`` attempts, then a timeout for the next ``timeoutTimes``, then ``failWith`` for the
+next ``failTimes``, then success. Answers go through ``classify_response`` like real ones.
 """
 
 from __future__ import annotations
@@ -24,24 +25,26 @@ from adapters.base import (
     TransientDeliveryError,
     ValidatedTarget,
 )
+from adapters.classify import classify_response
 from adapters.render import ChannelModel, envelope, validate_model
-from adapters.transport import classify_response
+
+TIMEOUT = None
 
 
 class StubConfig(ChannelModel):
     fail_times: int = Field(0, ge=0, le=1000)
-    fail_with: int = Field(503, ge=300, le=599)
+    fail_with: int = Field(503, ge=400, le=599)
     rate_limit_times: int = Field(0, ge=0, le=1000)
-    retry_after_seconds: float = Field(1.0, ge=0, le=86400)
+    retry_after_seconds: float = Field(1.0, ge=0, le=86400, allow_inf_nan=False)
     timeout_times: int = Field(0, ge=0, le=1000)
-    latency_ms: float = Field(0, ge=0, le=30000)
+    latency_ms: float = Field(0, ge=0, le=30000, allow_inf_nan=False)
 
 
 def scripted_status(config: StubConfig, attempt: int) -> int | None:
-    """The HTTP-like status attempt ``attempt`` answers with; None means a timeout."""
+    """The HTTP-like status attempt ``attempt`` answers with; None stands for a timeout."""
     for count, status in (
         (config.rate_limit_times, 429),
-        (config.timeout_times, None),
+        (config.timeout_times, TIMEOUT),
         (config.fail_times, config.fail_with),
     ):
         if attempt <= count:
@@ -54,7 +57,7 @@ class StubAdapter:
     channel: ClassVar[ChannelName] = ChannelName.STUB
     config_model: ClassVar[type[ChannelModel]] = StubConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = None
-    description: ClassVar[str] = "Scriptable test channel: fail N times, 429, time out, add latency."
+    description: ClassVar[str] = "Scriptable test channel without network: fail N times, answer 429, time out, add latency."
 
     def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
         return ValidatedTarget(validate_model(StubConfig, config, "config"), None)
@@ -72,9 +75,9 @@ class StubAdapter:
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000)
         status = scripted_status(config, delivery.attempt)
-        if status is None:
-            raise TransientDeliveryError("Timed out talking to the stub.", code="TIMEOUT")
-        headers = {"Retry-After": f"{config.retry_after_seconds:g}"} if status == 429 else {}
+        if status is TIMEOUT:
+            raise TransientDeliveryError("Timed out talking to the stub (scripted by timeoutTimes).", code="TIMEOUT")
+        headers = {"Retry-After": repr(config.retry_after_seconds)} if status == 429 else {}
         outcome = classify_response(status, headers, "")
         return DeliveryOutcome(status_code=outcome.status_code, external_id=f"stub_{delivery.delivery_id}")
 

@@ -1,43 +1,91 @@
 """The one hardened outbound HTTP client every channel uses.
 
-Explicit timeouts, no redirects unless asked (then every hop is checked), a fixed User-Agent,
-the SSRF guard with the connection pinned to the address that was checked (no DNS-rebinding
-window), and every httpx failure translated into a classified ``DeliveryError``.
+Explicit timeouts, no redirects unless asked (then every hop is checked), a fixed User-Agent, bounded
+response reads, the SSRF guard pinned where sockets open (``adapters.pinning``), secrets the request
+carried scrubbed from response excerpts, and every httpx failure translated into a classified
+``DeliveryError``: nothing raises a raw httpx error upward.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
+import base64
+import binascii
 import ssl
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit, urlunsplit
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from adapters.base import (
+    ConfigError,
+    DeliveryError,
     DeliveryOutcome,
     PermanentDeliveryError,
-    RateLimitedError,
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from adapters.netguard import Address, forbidden_message, parse_networks, refusal, resolve, split_url
+from adapters.classify import classify_response, parse_retry_after
+from adapters.headers import header_problem
+from adapters.netguard import Destination, check_url, parse_networks, split_url
+from adapters.pinning import guarded_transport
 
-USER_AGENT = "Herald/0.1.0"
-EXCERPT = 512
 MAX_REDIRECTS = 5
-KEPT_HEADERS = ("x-request-id", "x-message-id", "request-id", "location", "content-type")
+MAX_RESPONSE_BYTES = 64 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_TRANSPORT_HEADERS = frozenset({"host", "user-agent", "content-length", "transfer-encoding", "connection", "accept-encoding"})
+_SAFE_HEADERS = frozenset({"content-type", "accept", "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"})
+_MIN_SECRET_CHARS = 6
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One request of a (possibly redirected) send."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+    def follow(self, status_code: int, location: str) -> Hop:
+        """The next hop after a redirect, with the method change browsers and httpx apply."""
+        hop = replace(self, url=urljoin(self.url, location))
+        if status_code in (302, 303) or (status_code == 301 and self.method == "POST"):
+            headers = {name: value for name, value in hop.headers.items() if name.lower() != "content-type"}
+            hop = replace(hop, method="GET", content=b"", headers=headers)
+        if _origin(hop.url) != _origin(self.url):
+            # Credentials may sit in any header a channel sets; only harmless ones cross origins.
+            hop = replace(hop, headers={n: v for n, v in hop.headers.items() if n.lower() in _SAFE_HEADERS})
+        return hop
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    text: str
 
 
 class OutboundHttpClient:
-    def __init__(self, allowed_networks: list[str], timeout_seconds: float = 10.0, user_agent: str = USER_AGENT) -> None:
-        self._allowed = parse_networks(allowed_networks)
-        self._user_agent = user_agent
+    """Implements ``adapters.base.OutboundClient`` on one shared sync ``httpx.Client``."""
+
+    def __init__(
+        self,
+        allowed_networks: list[str],
+        timeout_seconds: float = 10.0,
+        version: str = "0.1.0",
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.user_agent = f"Herald/{version}"
+        self._timeout_seconds = timeout_seconds
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        transport = guarded_transport(parse_networks(allowed_networks), ssl_context or httpx.create_ssl_context(), limits)
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_seconds), follow_redirects=False, trust_env=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            transport=transport, timeout=httpx.Timeout(timeout_seconds), follow_redirects=False, trust_env=False
         )
 
     def close(self) -> None:
@@ -46,139 +94,131 @@ class OutboundHttpClient:
     def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
     ) -> DeliveryOutcome:
-        for _hop in range(MAX_REDIRECTS + 1):
-            response = self._send_once(method, url, headers, content)
-            if not (allow_redirects and response.is_redirect and "location" in response.headers):
-                return classify_response(response.status_code, dict(response.headers), response.text)
-            url = urljoin(url, response.headers["location"])
-        raise PermanentDeliveryError(f"More than {MAX_REDIRECTS} redirects.", code="TOO_MANY_REDIRECTS")
+        hop = Hop(method.upper(), url.strip(), headers, content)
+        secrets = secret_values(headers)
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = self._exchange(hop)
+            location = answer.headers.get("location")
+            if not (allow_redirects and answer.status_code in REDIRECT_STATUSES and location):
+                return classify_response(answer.status_code, answer.headers, redact(answer.text, secrets))
+            hop = hop.follow(answer.status_code, location)
+        raise PermanentDeliveryError(
+            f"The receiver redirected more than {MAX_REDIRECTS} times; set the target's URL to the final address.",
+            code="TOO_MANY_REDIRECTS",
+        )
 
-    def _send_once(self, method: str, url: str, headers: dict[str, str], content: bytes) -> httpx.Response:
-        scheme, host, port = split_url(url)
-        address = self._checked_address(host, port)
-        pinned, extensions = _pin(url, scheme, host, address)
-        request_headers = {**headers, "Host": urlsplit(url).netloc, "User-Agent": self._user_agent}
-        try:
-            return self._client.request(method, pinned, headers=request_headers, content=content, extensions=extensions)
-        except httpx.TimeoutException as exc:
-            raise TransientDeliveryError(f"Timed out talking to {host}.", code="TIMEOUT") from exc
-        except httpx.ConnectError as exc:
-            if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError) or "SSL" in str(exc):
-                raise SystemicDeliveryError(f"TLS handshake with {host} failed.", code="TLS_ERROR") from exc
-            raise TransientDeliveryError(f"Could not connect to {host}:{port}.", code="CONNECTION_ERROR") from exc
-        except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"Network error talking to {host}: {type(exc).__name__}.", code="NETWORK_ERROR") from exc
+    def _exchange(self, hop: Hop) -> Answer:
+        destination = _destination(hop.url)
+        with translated_errors(destination.host):
+            request = self._client.build_request(hop.method, hop.url, headers=self._wire_headers(hop.headers), content=hop.content)
+            response = self._client.send(request, stream=True)
+            try:
+                text = self._read_text(response, destination)
+            finally:
+                response.close()
+        return Answer(response.status_code, {name.lower(): value for name, value in response.headers.items()}, text)
 
-    def _checked_address(self, host: str, port: int) -> Address:
-        try:
-            addresses = resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise SystemicDeliveryError(f"Host {host} does not resolve.", code="DNS_FAILURE") from exc
-        for address in addresses:
-            kind = refusal(address, self._allowed)
-            if kind:
-                raise PermanentDeliveryError(forbidden_message(host, address, kind), code="TARGET_ADDRESS_FORBIDDEN")
-        return addresses[0]
+    def _wire_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        kept = {name: value for name, value in headers.items() if name.lower() not in _TRANSPORT_HEADERS}
+        problem = next(filter(None, (header_problem(name, value) for name, value in kept.items())), None)
+        if problem:
+            raise PermanentDeliveryError(f"Herald cannot send this request: {problem}.", code="INVALID_REQUEST")
+        # Receivers answer in a few hundred bytes; asking for identity keeps decompression bombs out.
+        return {**kept, "User-Agent": self.user_agent, "Accept-Encoding": "identity"}
+
+    def _read_text(self, response: httpx.Response, destination: Destination) -> str:
+        deadline = time.monotonic() + self._timeout_seconds
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) >= MAX_RESPONSE_BYTES:
+                break
+            if time.monotonic() > deadline:
+                raise TransientDeliveryError(f"{destination.host} sent its response too slowly.", code="TIMEOUT")
+        return _decode(bytes(body[:MAX_RESPONSE_BYTES]), response)
 
 
-def _pin(url: str, scheme: str, host: str, address: Address) -> tuple[str, dict]:
+def _destination(url: str) -> Destination:
+    try:
+        return split_url(url)
+    except ConfigError as exc:
+        raise PermanentDeliveryError(exc.message, code="INVALID_URL") from None
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
-    literal = f"[{address}]" if address.version == 6 else str(address)
-    netloc = literal + (f":{parts.port}" if parts.port else "")
-    extensions = {"sni_hostname": host} if scheme == "https" and not _is_ip(host) else {}
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), extensions
+    return parts.scheme, parts.hostname, parts.port
 
 
-def _is_ip(host: str) -> bool:
+def _decode(body: bytes, response: httpx.Response) -> str:
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+        return body.decode(response.encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
-def classify_response(status_code: int, headers: dict[str, str], body_text: str) -> DeliveryOutcome:
-    """A 2xx becomes an outcome; anything else raises the matching classified error."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    excerpt = (body_text or "")[:EXCERPT] or None
-    if 200 <= status_code < 300:
-        kept = {name: lowered[name] for name in KEPT_HEADERS if name in lowered}
-        return DeliveryOutcome(status_code=status_code, headers=kept, body_excerpt=excerpt)
-    message = f"The receiver answered HTTP {status_code}."
-    kwargs = {"status_code": status_code, "response_excerpt": excerpt, "code": f"HTTP_{status_code}"}
-    if status_code == 429:
-        raise RateLimitedError(message, retry_after_seconds=parse_retry_after(lowered, body_text), **kwargs)
-    if status_code == 408 or status_code >= 500:
-        hint = parse_retry_after(lowered, body_text) if status_code == 503 else None
-        raise TransientDeliveryError(message, retry_after_seconds=hint, **kwargs)
-    if status_code in (401, 403):
-        raise SystemicDeliveryError(message + " Check the target's credentials.", **kwargs)
-    if 300 <= status_code < 400:
-        raise PermanentDeliveryError(message + " Redirects are not followed; use the final URL.", **kwargs)
-    raise PermanentDeliveryError(message, **kwargs)
-
-
-def parse_retry_after(headers: dict[str, str], body_text: str | None = None, now: datetime | None = None) -> float | None:
-    """Seconds until the provider allows requests again, from any of the common signals."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    now = now or datetime.now(UTC)
-    for parse in (_retry_after_header, _x_ratelimit_reset, _ratelimit_reset, _ratelimit_structured):
-        seconds = parse(lowered, now)
-        if seconds is not None:
-            return max(seconds, 0.0)
-    seconds = _json_retry_after(body_text)
-    return max(seconds, 0.0) if seconds is not None else None
-
-
-def _number(value: str | None) -> float | None:
+@contextmanager
+def translated_errors(host: str) -> Iterator[None]:
+    """Map httpx and encoding failures to classified errors; our own errors pass through."""
     try:
-        return float(value.strip()) if value is not None else None
-    except ValueError:
-        return None
+        yield
+    except DeliveryError:
+        raise
+    except httpx.TimeoutException as exc:
+        raise TransientDeliveryError(f"Timed out talking to {host}.", code="TIMEOUT") from exc
+    except (httpx.LocalProtocolError, httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
+        # The message of these may quote a header value, which can be a credential: not chained.
+        raise PermanentDeliveryError(
+            f"Herald could not build a valid request for {host}; check the target's URL and header values.",
+            code="INVALID_REQUEST",
+        ) from None
+    except httpx.HTTPError as exc:
+        raise _network_error(exc, host) from exc
 
 
-def _retry_after_header(headers: dict[str, str], now: datetime) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    seconds = _number(value)
-    if seconds is not None:
-        return seconds
-    try:
-        return (parsedate_to_datetime(value) - now).total_seconds()
-    except (TypeError, ValueError):
-        return None
+def _network_error(exc: httpx.HTTPError, host: str) -> DeliveryError:
+    tls = _tls_cause(exc)
+    if tls is not None:
+        reason = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or type(tls).__name__
+        return SystemicDeliveryError(f"TLS with {host} failed ({reason}); check the receiver's certificate.", code="TLS_ERROR")
+    if isinstance(exc, httpx.ConnectError):
+        return TransientDeliveryError(f"Could not connect to {host}.", code="CONNECTION_ERROR")
+    return TransientDeliveryError(f"Network error talking to {host} ({type(exc).__name__}).", code="NETWORK_ERROR")
 
 
-def _x_ratelimit_reset(headers: dict[str, str], now: datetime) -> float | None:
-    value = _number(headers.get("x-ratelimit-reset"))
-    if value is None:
-        return None
-    return value - now.timestamp() if value > 1e9 else value
-
-
-def _ratelimit_reset(headers: dict[str, str], now: datetime) -> float | None:
-    return _number(headers.get("ratelimit-reset"))
-
-
-def _ratelimit_structured(headers: dict[str, str], now: datetime) -> float | None:
-    for item in (headers.get("ratelimit") or "").replace(";", ",").split(","):
-        name, _, value = item.strip().partition("=")
-        if name.strip() in ("reset", "t"):
-            return _number(value)
+def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
     return None
 
 
-def _json_retry_after(body_text: str | None) -> float | None:
+def secret_values(headers: dict[str, str]) -> list[str]:
+    """Header values a response must not echo back: everything but a few harmless headers."""
+    values: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _SAFE_HEADERS:
+            continue
+        scheme, _, token = value.partition(" ")
+        values += [value, token] + _basic_password(scheme, token)
+    return sorted({v for v in values if len(v) >= _MIN_SECRET_CHARS}, key=len, reverse=True)
+
+
+def _basic_password(scheme: str, token: str) -> list[str]:
+    if scheme.lower() != "basic":
+        return []
     try:
-        body = json.loads(body_text or "")
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    nested = body.get("error") if isinstance(body.get("error"), dict) else {}
-    value = body.get("retry_after", nested.get("retry_after"))
-    return float(value) if isinstance(value, int | float) else None
+        return [base64.b64decode(token, validate=True).decode().partition(":")[2]]
+    except (binascii.Error, UnicodeDecodeError):
+        return []
 
 
-__all__ = ["OutboundHttpClient", "classify_response", "parse_retry_after"]
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+__all__ = ["OutboundHttpClient", "check_url", "classify_response", "parse_retry_after"]

@@ -1,175 +1,281 @@
-"""The hardened client: SSRF guard, pinning, classification, rate-limit signals."""
+"""The hardened client against a real receiver on 127.0.0.1: guard, pinning, TLS, redirects, failures."""
 
 from __future__ import annotations
 
-import ipaddress
-from datetime import UTC, datetime
+import base64
+import socket
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from adapters import netguard
-from adapters.base import (
-    ConfigError,
+from adapters import (
+    DeliveryError,
     PermanentDeliveryError,
-    RateLimitedError,
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from adapters.transport import OutboundHttpClient, classify_response, parse_retry_after
-from tests.support.receiver import Receiver, Reply
+from adapters.transport import OutboundHttpClient
+from tests.adapters.support import Receiver, Reply, error_text, fake_dns, make_ca
 
-NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
-
-CLASSES = [
-    ("127.0.0.1", "loopback"),
-    ("::1", "loopback"),
-    ("10.0.0.5", "private"),
-    ("172.16.3.4", "private"),
-    ("192.168.1.1", "private"),
-    ("169.254.169.254", "link-local"),
-    ("fe80::1", "link-local"),
-    ("100.64.0.1", "carrier-grade NAT"),
-    ("0.0.0.0", "unspecified"),
-    ("::", "unspecified"),
-    ("224.0.0.1", "multicast"),
-    ("ff02::1", "multicast"),
-    ("fd00::1", "unique-local"),
-    ("::ffff:127.0.0.1", "loopback"),
-    ("::ffff:10.0.0.1", "private"),
-    ("93.184.216.34", None),
-    ("2606:4700::1111", None),
-]
+LOOPBACK = ["127.0.0.0/8"]
 
 
-@pytest.mark.parametrize(("address", "kind"), CLASSES)
-def test_address_classes(address: str, kind: str | None) -> None:
-    assert netguard.address_class(ipaddress.ip_address(address)) == kind
 
 
-@pytest.mark.parametrize(("address", "kind"), [c for c in CLASSES if c[1]])
-def test_names_resolving_to_forbidden_addresses_are_refused(address: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(netguard, "resolve", lambda host, port: [ipaddress.ip_address(address)])
-    with pytest.raises(ConfigError) as err:
-        netguard.check_url("https://partner.example/hook", [])
+
+
+def post(client: OutboundHttpClient, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    return client.send("POST", url, headers=headers or {}, content=b'{"a":1}', **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_sends_with_fixed_user_agent_and_owns_transport_headers(receiver: Receiver, client: OutboundHttpClient) -> None:
+    outcome = post(client, receiver.url + "/in", {"X-Team": "news", "user-agent": "curl/8", "HOST": "evil.example"})
+    [request] = receiver.at("/in")
+    assert (request.method, request.body) == ("POST", b'{"a":1}')
+    assert request.headers["User-Agent"] == "Herald/0.1.0"
+    assert request.headers["Host"] == f"127.0.0.1:{receiver.port}"
+    assert request.headers["X-Team"] == "news"
+    assert (outcome.status_code, outcome.body_excerpt) == (200, '{"ok": true}')
+
+
+def test_version_sets_the_user_agent(receiver: Receiver) -> None:
+    outbound = OutboundHttpClient(LOOPBACK, version="2.3.4")
+    post(outbound, receiver.url + "/v")
+    outbound.close()
+    assert receiver.at("/v")[0].headers["User-Agent"] == "Herald/2.3.4"
+
+
+def test_one_shared_client_reuses_its_connection(receiver: Receiver, client: OutboundHttpClient) -> None:
+    post(client, receiver.url + "/k")
+    post(client, receiver.url + "/k")
+    first, second = receiver.at("/k")
+    assert first.client_port == second.client_port
+
+
+def test_forbidden_address_is_refused_before_any_request(receiver: Receiver) -> None:
+    outbound = OutboundHttpClient(allowed_networks=[])
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(outbound, receiver.url + "/in")
+    outbound.close()
     assert err.value.code == "TARGET_ADDRESS_FORBIDDEN"
-    assert f"a {kind} address" in err.value.message and "partner.example" in err.value.message
-    client = OutboundHttpClient(allowed_networks=[])
-    monkeypatch.setattr("adapters.transport.resolve", lambda host, port: [ipaddress.ip_address(address)])
-    with pytest.raises(PermanentDeliveryError) as sent:
-        client.send("POST", "https://partner.example/hook", headers={}, content=b"{}")
-    assert sent.value.code == "TARGET_ADDRESS_FORBIDDEN"
+    assert err.value.message.startswith("127.0.0.1 is a loopback address;")
+    assert "HERALD_ALLOWED_NETWORKS" in err.value.message
+    assert receiver.requests == []
 
 
-def test_any_forbidden_address_in_the_answer_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
-    answer = [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.0.0.1")]
-    monkeypatch.setattr(netguard, "resolve", lambda host, port: answer)
-    with pytest.raises(ConfigError, match="private"):
-        netguard.check_url("http://mixed.example/", [])
+def test_a_name_is_resolved_once_and_the_connection_goes_to_the_checked_address(
+    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebinding resolver: the second answer would be a forbidden address.
+    real, answers, lookups = socket.getaddrinfo, iter(["127.0.0.1", "10.0.0.1"]), []
 
+    def rebinding(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "partner.example":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), port))]
 
-def test_allowed_networks_open_a_range() -> None:
-    netguard.check_url("http://127.0.0.1:8080/x", ["127.0.0.0/8"])
-    with pytest.raises(ConfigError):
-        netguard.check_url("http://127.0.0.1:8080/x", ["10.0.0.0/8"])
-
-
-@pytest.mark.parametrize("url", ["ftp://x.example/", "not a url", "http:///nohost", "http://x.example:99999/"])
-def test_malformed_urls(url: str) -> None:
-    with pytest.raises(ConfigError) as err:
-        netguard.check_url(url, [])
-    assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", "config.url")
-
-
-def test_connects_to_the_checked_address_with_original_host(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = receiver.url.rsplit(":", 1)[1]
-    monkeypatch.setattr("adapters.transport.resolve", lambda host, p: [ipaddress.ip_address("127.0.0.1")])
-    client = OutboundHttpClient(allowed_networks=["127.0.0.0/8"])
-    outcome = client.send("POST", f"http://partner.example:{port}/in", headers={"X-A": "1"}, content=b"{}")
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    outcome = post(client, f"http://partner.example:{receiver.port}/in")
     [request] = receiver.at("/in")
     assert outcome.status_code == 200
-    assert request.headers["Host"] == f"partner.example:{port}"
-    assert request.headers["User-Agent"].startswith("Herald/")
-    client.close()
+    assert lookups == ["partner.example"]
+    assert request.headers["Host"] == f"partner.example:{receiver.port}"
 
 
-def test_redirects_are_not_followed(receiver: Receiver) -> None:
-    receiver.script["/r"] = [Reply(302, headers={"Location": "http://10.0.0.1/"})]
-    client = OutboundHttpClient(allowed_networks=["127.0.0.0/8"])
-    with pytest.raises(PermanentDeliveryError, match="Redirects are not followed"):
-        client.send("POST", receiver.url + "/r", headers={}, content=b"")
-    with pytest.raises(PermanentDeliveryError) as hop:
-        client.send("POST", receiver.url + "/r", headers={}, content=b"", allow_redirects=True)
-    assert hop.value.code == "TARGET_ADDRESS_FORBIDDEN"
-    client.close()
+def test_a_new_connection_checks_the_name_again(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"partner.example": ["10.0.0.1"]})
+    outbound = OutboundHttpClient(LOOPBACK)
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(outbound, f"http://partner.example:{receiver.port}/in")
+    outbound.close()
+    assert err.value.message.startswith("partner.example resolves to 10.0.0.1, a private address;")
+    assert receiver.requests == []
 
 
-def test_connection_refused_and_timeouts_are_transient() -> None:
-    client = OutboundHttpClient(allowed_networks=["127.0.0.0/8"], timeout_seconds=0.5)
-    with pytest.raises(TransientDeliveryError) as err:
-        client.send("POST", "http://127.0.0.1:9/", headers={}, content=b"")
-    assert err.value.code == "CONNECTION_ERROR"
-    client.close()
+def test_any_forbidden_address_of_a_name_refuses(receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"mixed.example": ["127.0.0.1", "169.254.169.254"]})
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(client, f"http://mixed.example:{receiver.port}/in")
+    assert (err.value.code, err.value.error_class) == ("TARGET_ADDRESS_FORBIDDEN", "permanent")
+    assert "a link-local address" in err.value.message
+    assert receiver.requests == []
 
 
-def test_unresolvable_host_is_systemic() -> None:
-    client = OutboundHttpClient(allowed_networks=[])
+def test_an_unreachable_address_falls_back_to_the_next(receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"two.example": ["127.0.0.2", "127.0.0.1"]})
+    assert post(client, f"http://two.example:{receiver.port}/in").status_code == 200
+    assert len(receiver.at("/in")) == 1
+
+
+def test_dns_failure_is_systemic(client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"gone.example": None})
     with pytest.raises(SystemicDeliveryError) as err:
-        client.send("POST", "http://does-not-exist.invalid/", headers={}, content=b"")
+        post(client, "https://gone.example/in")
     assert err.value.code == "DNS_FAILURE"
-    client.close()
+    assert err.value.message == "Host gone.example does not resolve; check the target's URL."
 
 
-@pytest.mark.parametrize(
-    ("status", "error"),
-    [(408, TransientDeliveryError), (500, TransientDeliveryError), (503, TransientDeliveryError),
-     (429, RateLimitedError), (401, SystemicDeliveryError), (403, SystemicDeliveryError),
-     (400, PermanentDeliveryError), (404, PermanentDeliveryError), (410, PermanentDeliveryError),
-     (422, PermanentDeliveryError), (301, PermanentDeliveryError)],
-)
-def test_classification(status: int, error: type) -> None:
-    with pytest.raises(error) as raised:
-        classify_response(status, {}, "x" * 2000)
-    assert raised.value.status_code == status
-    assert len(raised.value.response_excerpt) == 512
+def test_connection_refused_is_transient(client: OutboundHttpClient) -> None:
+    with pytest.raises(TransientDeliveryError) as err:
+        post(client, f"http://127.0.0.1:{free_port()}/in")
+    assert err.value.code == "CONNECTION_ERROR"
 
 
-def test_success_keeps_only_safe_headers() -> None:
-    outcome = classify_response(201, {"X-Request-Id": "r1", "Set-Cookie": "s"}, '{"id": 1}')
-    assert outcome.headers == {"x-request-id": "r1"}
+def test_a_slow_answer_times_out_as_transient(receiver: Receiver) -> None:
+    receiver.script["/slow"] = [Reply(delay_seconds=1.0)]
+    outbound = OutboundHttpClient(LOOPBACK, timeout_seconds=0.2)
+    with pytest.raises(TransientDeliveryError) as err:
+        post(outbound, receiver.url + "/slow")
+    outbound.close()
+    assert (err.value.code, err.value.message) == ("TIMEOUT", "Timed out talking to 127.0.0.1.")
 
 
-@pytest.mark.parametrize(
-    ("headers", "body", "seconds"),
-    [
-        ({"Retry-After": "120"}, None, 120.0),
-        ({"retry-after": "Tue, 24 Nov 2026 12:01:30 GMT"}, None, 90.0),
-        ({"X-RateLimit-Reset": str(int(NOW.timestamp()) + 45)}, None, 45.0),
-        ({"X-RateLimit-Reset": "30"}, None, 30.0),
-        ({"RateLimit-Reset": "12"}, None, 12.0),
-        ({"RateLimit": 'limit=100, remaining=0, reset=7'}, None, 7.0),
-        ({}, '{"retry_after": 3.5}', 3.5),
-        ({}, '{"error": {"retry_after": 9}}', 9.0),
-        ({"Retry-After": "Tue, 24 Nov 2026 11:00:00 GMT"}, None, 0.0),
-        ({}, "not json", None),
-        ({}, None, None),
-    ],
-)
-def test_rate_limit_signals(headers: dict, body: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(headers, body, now=NOW) == seconds
+def test_a_dripping_body_is_cut_off_by_the_overall_deadline(receiver: Receiver) -> None:
+    receiver.script["/drip"] = [Reply(body="x" * 200, drip_seconds=0.05)]
+    outbound = OutboundHttpClient(LOOPBACK, timeout_seconds=0.5)
+    started = time.monotonic()
+    with pytest.raises(TransientDeliveryError) as err:
+        post(outbound, receiver.url + "/drip")
+    outbound.close()
+    assert err.value.code == "TIMEOUT"
+    assert time.monotonic() - started < 3
 
 
-def test_429_and_503_carry_the_provider_hint() -> None:
-    with pytest.raises(RateLimitedError) as limited:
-        classify_response(429, {"Retry-After": "5"}, "")
-    assert limited.value.retry_after_seconds == 5.0
-    with pytest.raises(TransientDeliveryError) as unavailable:
-        classify_response(503, {"Retry-After": "7"}, "")
-    assert unavailable.value.retry_after_seconds == 7.0
+def test_a_huge_body_is_read_only_up_to_the_cap(receiver: Receiver) -> None:
+    receiver.script["/huge"] = [Reply(body="y" * 100_000, declared_length=50_000_000, hold_seconds=3)]
+    outbound = OutboundHttpClient(LOOPBACK, timeout_seconds=2)
+    started = time.monotonic()
+    outcome = post(outbound, receiver.url + "/huge")
+    outbound.close()
+    assert (outcome.status_code, outcome.body_excerpt) == (200, "y" * 512)
+    assert time.monotonic() - started < 1.5
 
 
-def test_redirects_followed_only_when_allowed_and_each_hop_checked(receiver: Receiver) -> None:
-    receiver.script["/start"] = [Reply(307, headers={"Location": "/final"})]
-    client = OutboundHttpClient(allowed_networks=["127.0.0.0/8"])
-    outcome = client.send("POST", receiver.url + "/start", headers={}, content=b"{}", allow_redirects=True)
-    assert outcome.status_code == 200 and len(receiver.at("/final")) == 1
-    client.close()
+def test_tls_failure_is_systemic(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path, ["hooks.partner.test"])
+    sink = Receiver(tls=ca.server_context())
+    outbound = OutboundHttpClient(LOOPBACK)
+    with pytest.raises(SystemicDeliveryError) as err:
+        post(outbound, f"https://127.0.0.1:{sink.port}/in")
+    outbound.close()
+    sink.stop()
+    assert err.value.code == "TLS_ERROR"
+    assert "certificate" in err.value.message
+    assert sink.requests == []
+
+
+def test_tls_uses_the_host_name_for_sni_and_verification(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = make_ca(tmp_path, ["hooks.partner.test"])
+    sink = Receiver(tls=ca.server_context())
+    fake_dns(monkeypatch, {"hooks.partner.test": ["127.0.0.1"]})
+    outbound = OutboundHttpClient(LOOPBACK, ssl_context=ca.client_context())
+    outcome = post(outbound, f"https://hooks.partner.test:{sink.port}/in")
+    outbound.close()
+    sink.stop()
+    assert outcome.status_code == 200
+    assert sink.server_names == ["hooks.partner.test"]
+    assert sink.at("/in")[0].headers["Host"] == f"hooks.partner.test:{sink.port}"
+
+
+def test_a_tls_connection_is_never_reused_for_another_host_on_the_same_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = make_ca(tmp_path, ["a.partner.test"])
+    sink = Receiver(tls=ca.server_context())
+    fake_dns(monkeypatch, {"a.partner.test": ["127.0.0.1"], "b.partner.test": ["127.0.0.1"]})
+    outbound = OutboundHttpClient(LOOPBACK, ssl_context=ca.client_context())
+    assert post(outbound, f"https://a.partner.test:{sink.port}/a").status_code == 200
+    with pytest.raises(SystemicDeliveryError) as err:
+        post(outbound, f"https://b.partner.test:{sink.port}/b")
+    outbound.close()
+    sink.stop()
+    assert err.value.code == "TLS_ERROR"
+    assert sink.server_names == ["a.partner.test", "b.partner.test"]
+    assert sink.at("/b") == []
+
+
+def test_redirects_are_not_followed_by_default(receiver: Receiver, client: OutboundHttpClient) -> None:
+    receiver.script["/r"] = [Reply(302, headers={"Location": "/final"})]
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(client, receiver.url + "/r")
+    assert (err.value.status_code, err.value.code) == (302, "HTTP_302")
+    assert "Redirects are not followed" in err.value.message
+    assert receiver.at("/final") == []
+
+
+def test_allowed_redirects_keep_the_method_on_307_and_switch_to_get_on_303(receiver: Receiver, client: OutboundHttpClient) -> None:
+    receiver.script["/r307"] = [Reply(307, headers={"Location": "/kept"})]
+    receiver.script["/r303"] = [Reply(303, headers={"Location": "/got"})]
+    post(client, receiver.url + "/r307", {"Content-Type": "application/json"}, allow_redirects=True)
+    post(client, receiver.url + "/r303", {"Content-Type": "application/json"}, allow_redirects=True)
+    [kept], [got] = receiver.at("/kept"), receiver.at("/got")
+    assert (kept.method, kept.body, kept.headers["Content-Type"]) == ("POST", b'{"a":1}', "application/json")
+    assert (got.method, got.body, "Content-Type" in got.headers) == ("GET", b"", False)
+
+
+def test_a_cross_origin_hop_drops_credential_headers(receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"other.partner.test": ["127.0.0.1"]})
+    receiver.script["/r"] = [Reply(308, headers={"Location": f"http://other.partner.test:{receiver.port}/final"})]
+    sent = {"Authorization": "Bearer tok-abcdef", "X-Api-Key": "key-123456", "webhook-id": "msg_1", "Content-Type": "application/json"}
+    post(client, receiver.url + "/r", sent, allow_redirects=True)
+    [first], [final] = receiver.at("/r"), receiver.at("/final")
+    assert first.headers["Authorization"] == "Bearer tok-abcdef" and first.headers["X-Api-Key"] == "key-123456"
+    assert "Authorization" not in final.headers and "X-Api-Key" not in final.headers
+    assert (final.headers["webhook-id"], final.headers["Host"]) == ("msg_1", f"other.partner.test:{receiver.port}")
+
+
+def test_every_redirect_hop_is_checked(receiver: Receiver, client: OutboundHttpClient) -> None:
+    receiver.script["/r"] = [Reply(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})]
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(client, receiver.url + "/r", allow_redirects=True)
+    assert err.value.code == "TARGET_ADDRESS_FORBIDDEN"
+    assert "169.254.169.254 is a link-local address" in err.value.message
+
+
+def test_redirects_stop_after_five_hops(receiver: Receiver, client: OutboundHttpClient) -> None:
+    receiver.script["/loop"] = [Reply(302, headers={"Location": "/loop"})]
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(client, receiver.url + "/loop", allow_redirects=True)
+    assert err.value.code == "TOO_MANY_REDIRECTS"
+    assert len(receiver.at("/loop")) == 6
+
+
+def test_a_redirect_to_another_scheme_is_refused(receiver: Receiver, client: OutboundHttpClient) -> None:
+    receiver.script["/r"] = [Reply(301, headers={"Location": "file:///etc/passwd"})]
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(client, receiver.url + "/r", allow_redirects=True)
+    assert err.value.code == "INVALID_URL"
+
+
+def test_secrets_echoed_by_the_receiver_are_redacted(receiver: Receiver, client: OutboundHttpClient) -> None:
+    basic = base64.b64encode(b"partner:pa55word-xyz").decode()
+    echo = f'{{"error": "bad key key-123456 / Bearer tok-abcdef / {basic} / pa55word-xyz", "type": "application/json"}}'
+    receiver.script["/e"] = [Reply(403, body=echo)]
+    sent = {"X-Api-Key": "key-123456", "Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+    with pytest.raises(SystemicDeliveryError) as err:
+        post(client, receiver.url + "/e", sent)
+    assert err.value.response_excerpt == (
+        '{"error": "bad key [redacted] / Bearer tok-abcdef / [redacted] / [redacted]", "type": "application/json"}'
+    )
+
+
+@pytest.mark.parametrize("value", ["tok-1\r\nX-Injected: 1", "tök-secret"])
+def test_unsendable_header_values_are_permanent_and_not_quoted(value: str, receiver: Receiver, client: OutboundHttpClient) -> None:
+    with pytest.raises(PermanentDeliveryError) as err:
+        post(client, receiver.url + "/h", {"X-Api-Key": value})
+    assert err.value.code == "INVALID_REQUEST"
+    assert value not in error_text(err.value) and "tok-1" not in error_text(err.value)
+    assert receiver.requests == []
+
+
+def test_no_raw_httpx_error_escapes(client: OutboundHttpClient) -> None:
+    for url in (f"http://127.0.0.1:{free_port()}/", "http://[::1", "https://127.0.0.1:0/"):
+        with pytest.raises(DeliveryError):
+            post(client, url)

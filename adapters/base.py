@@ -46,12 +46,15 @@ class Content(BaseModel):
 
 
 class Policy(BaseModel):
-    """Content policy applied by ``transform`` (issue 4 grows this)."""
+    """Content policy: ``transform`` applies the text rules; the engine enforces ``allowed_channels``."""
 
     model_config = ConfigDict(frozen=True)
 
     excerpt_only: bool = False
     max_length: int | None = None
+    truncate: Literal["ellipsis", "word", "hard"] = "ellipsis"
+    allowed_channels: tuple[str, ...] | None = None
+    attribution: str | None = None
 
 
 @dataclass(frozen=True)

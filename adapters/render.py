@@ -62,11 +62,18 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f"{error['msg']}."
 
 
-def _truncate(text: str, limit: int) -> str:
-    """At most ``limit`` characters, the last one an ellipsis when text was cut."""
+def _truncate(text: str, limit: int, mode: str = "ellipsis") -> str:
+    """At most ``limit`` characters: ``hard`` cuts, ``ellipsis`` ends in "…", ``word`` also avoids cutting a word."""
     if len(text) <= limit:
         return text
-    return text[: limit - 1] + ELLIPSIS if limit > 0 else ""
+    if limit <= 0:
+        return ""
+    if mode == "hard":
+        return text[:limit]
+    cut = text[: limit - 1]
+    if mode == "word" and " " in cut:
+        cut = cut[: cut.rstrip().rfind(" ")].rstrip()
+    return cut + ELLIPSIS
 
 
 def apply_policy(content: Content, policy: Policy) -> str:
@@ -74,9 +81,10 @@ def apply_policy(content: Content, policy: Policy) -> str:
     if policy.excerpt_only:
         fallback = body if len(body) <= EXCERPT_CHARS else body[:EXCERPT_CHARS] + ELLIPSIS
         body = content.excerpt or fallback
+    suffix = f"\n\n— {policy.attribution}" if policy.attribution and policy.attribution not in body else ""
     if policy.max_length is not None:
-        body = _truncate(body, policy.max_length)
-    return body
+        body = _truncate(body, policy.max_length - len(suffix), policy.truncate)
+    return body + suffix
 
 
 def content_fields(content: Content, policy: Policy) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from server.ids import new_id
 from server.models import Attempt, DeadLetter, Job, Plan, Receipt, Target, Workspace
 from server.models.base import utcnow
 from server.plans.progress import mark_running, record_terminal
+from server.policy import effective_policy
 from server.redaction import redact, secret_values
 from server.runtime import Runtime
 from server.targets.repository import credentials_of, effective_retry_policy, target_view
@@ -121,7 +122,7 @@ def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> C
         workspace_id=job.workspace_id,
         attempt=job.attempts,
         content=Content.model_validate(plan.content),
-        policy=Policy.model_validate(plan.policy),
+        policy=effective_policy(plan.policy, target.policy),
         view=target_view(target, rt.box),
         retry_policy=effective_retry_policy(target, rt.settings),
         secrets=secret_values(credentials_of(target, rt.box)),

@@ -24,6 +24,7 @@ class Target(SQLModel, table=True):
     pause_reason: str | None = Field(default=None, max_length=500)
     consecutive_rate_limits: int = Field(default=0)
     rate_limit: dict[str, Any] | None = json_field(lambda: None)
+    policy: dict[str, Any] | None = json_field(lambda: None)
     max_concurrency: int | None = None
     circuit_state: str = Field(default="closed", max_length=20, sa_column_kwargs={"server_default": "closed"})
     circuit_until: datetime | None = None

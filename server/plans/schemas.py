@@ -10,6 +10,7 @@ from pydantic import Field
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
+from server.policy import PolicyInput
 from server.wire import WireModel
 
 
@@ -21,11 +22,6 @@ class ContentInput(WireModel):
     excerpt: str | None = Field(None, max_length=5_000)
     url: str | None = Field(None, max_length=2_000)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form JSON passed to channels.")
-
-
-class PolicyInput(WireModel):
-    excerpt_only: bool = Field(False, description="Send the excerpt instead of the full body.")
-    max_length: int | None = Field(None, ge=1, le=200_000, description="Truncate the body to this many characters.")
 
 
 class CreatePlanInput(MutationInput):
@@ -94,7 +90,7 @@ class TargetPreview(WireModel):
     target_id: str
     target_name: str
     channel: str
-    verdict: str = Field(description="deliver, skip (already delivered) or wait (target paused).")
+    verdict: str = Field(description="deliver, skip (already delivered, or refused by policy) or wait (target paused).")
     reason: str | None
     paused_until: datetime | None
     content_type: str

@@ -19,6 +19,7 @@ from server.models import Job, Plan, Target
 from server.models.base import utcnow
 from server.pagination import page
 from server.plans import guardrails
+from server.policy import channel_refusal, effective_policy
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
 from server.plans.progress import FINAL_PLAN_STATUSES, finish_if_done, record_terminal
@@ -102,19 +103,32 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
         guardrails.check_confirmation(ctx, data, len(targets))
     content_key = f"{data.content.id}@{data.content.version}"
     duplicates = {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
+    skips = _skips(data, targets, duplicates)
     if data.dry_run:
-        return _dry_run(ctx, data, targets, duplicates, scheduled_at)
-    plan, due = _insert_plan(ctx, session, data, targets, duplicates, scheduled_at, now)
+        return _dry_run(ctx, data, targets, skips, scheduled_at)
+    plan, due = _insert_plan(ctx, session, data, targets, skips, scheduled_at, now)
     read = repo.plan_read(session, plan)
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
     return PlanPayload(plan=read, recommended_next_action=plan_hint(read)) if due else PlanPayload(
         plan=read,
         recommended_next_action=hint(
             "create_distribution_plan",
-            "Every target already received this content version; set redistribute=true to send it again.",
+            "Every target was skipped (already received this version, or refused by policy); "
+            "set redistribute=true to send it again.",
             **{**data.model_dump(mode="json", by_alias=True, exclude_none=True), "redistribute": True},
         ),
     )
+
+
+def _skips(data: CreatePlanInput, targets: list[Target], duplicates: dict[str, str]) -> dict[str, str]:
+    """Targets that get no delivery, with the reason: already distributed, or refused by policy."""
+    plan_policy = data.policy.model_dump(mode="json") if data.policy else None
+    skips = {tid: f"already distributed to this target by {plan_id}" for tid, plan_id in duplicates.items()}
+    for target in targets:
+        refusal = channel_refusal(effective_policy(plan_policy, target.policy), target.channel)
+        if refusal and target.id not in skips:
+            skips[target.id] = refusal
+    return skips
 
 
 def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:
@@ -126,7 +140,7 @@ def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:
 
 
 def _insert_plan(
-    ctx: OpContext, session: Session, data: CreatePlanInput, targets: list[Target], duplicates: dict[str, str],
+    ctx: OpContext, session: Session, data: CreatePlanInput, targets: list[Target], skips: dict[str, str],
     scheduled_at: datetime | None, now: datetime,
 ) -> tuple[Plan, list[str]]:
     content = data.content.model_dump(mode="json")
@@ -140,22 +154,22 @@ def _insert_plan(
         scheduled_at=scheduled_at,
         status="scheduled" if scheduled_at else "queued",
         total_jobs=len(targets),
-        skipped_count=len(duplicates),
+        skipped_count=len(skips),
         idempotency_key=data.idempotency_key,
         created_by=ctx.principal.key_id,
     )
     session.add(plan)
     session.flush()
-    rows = [_job_row(ctx, plan, target, duplicates.get(target.id), scheduled_at or now, now) for target in targets]
+    rows = [_job_row(ctx, plan, target, skips.get(target.id), scheduled_at or now, now) for target in targets]
     session.execute(insert(Job), rows)
-    if len(duplicates) == len(targets):
-        finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(duplicates), plan.status)
+    if len(skips) == len(targets):
+        finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
         session.refresh(plan)
     return plan, [row["id"] for row in rows if row["status"] != "skipped"]
 
 
-def _job_row(ctx: OpContext, plan: Plan, target: Target, duplicate_of: str | None, due: datetime, now: datetime) -> dict:
-    skipped = duplicate_of is not None
+def _job_row(ctx: OpContext, plan: Plan, target: Target, skip_reason: str | None, due: datetime, now: datetime) -> dict:
+    skipped = skip_reason is not None
     return {
         "id": new_id("job"),
         "workspace_id": ctx.workspace_id,
@@ -166,7 +180,7 @@ def _job_row(ctx: OpContext, plan: Plan, target: Target, duplicate_of: str | Non
         "attempts": 0,
         "retries_used": 0,
         "next_attempt_at": None if skipped else due,
-        "skip_reason": f"already distributed to this target by {duplicate_of}" if skipped else None,
+        "skip_reason": skip_reason,
         "created_at": now,
         "updated_at": now,
         "finished_at": now if skipped else None,
@@ -174,11 +188,13 @@ def _job_row(ctx: OpContext, plan: Plan, target: Target, duplicate_of: str | Non
 
 
 def _dry_run(
-    ctx: OpContext, data: CreatePlanInput, targets: list[Target], duplicates: dict[str, str], scheduled_at: datetime | None
+    ctx: OpContext, data: CreatePlanInput, targets: list[Target], skips: dict[str, str], scheduled_at: datetime | None
 ) -> PlanPayload:
     content = Content.model_validate(data.content.model_dump(mode="json"))
-    policy = Policy.model_validate(data.policy.model_dump(mode="json") if data.policy else {})
-    previews = [_preview(ctx, target, content, policy, duplicates.get(target.id)) for target in targets]
+    plan_policy = data.policy.model_dump(mode="json") if data.policy else None
+    previews = [
+        _preview(ctx, target, content, effective_policy(plan_policy, target.policy), skips.get(target.id)) for target in targets
+    ]
     preview = PlanPreview(
         targets=previews, scheduled_at=scheduled_at, jobs_to_create=sum(p.verdict != "skip" for p in previews)
     )
@@ -200,12 +216,12 @@ def _dry_run(
     )
 
 
-def _preview(ctx: OpContext, target: Target, content: Content, policy: Policy, duplicate_of: str | None) -> TargetPreview:
+def _preview(ctx: OpContext, target: Target, content: Content, policy: Policy, skip_reason: str | None) -> TargetPreview:
     rendered = get_adapter(target.channel).transform(content, policy, target_view(target, ctx.runtime.box))
     paused = is_paused(target)
     verdict, reason = "deliver", None
-    if duplicate_of:
-        verdict, reason = "skip", f"already distributed to this target by {duplicate_of}; set redistribute=true to send again"
+    if skip_reason:
+        verdict, reason = "skip", skip_reason
     elif paused:
         verdict, reason = "wait", f"target paused: {target.pause_reason}"
     return TargetPreview(

@@ -15,6 +15,7 @@ from server.errors import NotFound, ValidationFailed
 from server.hints import hint
 from server.ids import check_id
 from server.models import Target
+from server.policy import PolicyInput
 from server.targets.schemas import CircuitRead, RateLimit, RetryPolicy, TargetRead
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
@@ -64,6 +65,7 @@ def to_read(target: Target, settings: Settings, *, persisted: bool = True) -> Ta
         retry_policy=effective_retry_policy(target, settings),
         rate_limit=RateLimit.model_validate(target.rate_limit) if target.rate_limit else None,
         max_concurrency=target.max_concurrency,
+        policy=PolicyInput.model_validate(target.policy) if target.policy else None,
         circuit=CircuitRead(
             state=target.circuit_state, until=target.circuit_until, reason=target.circuit_reason,
             changed_at=target.circuit_changed_at,

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
+from server.policy import PolicyInput
 from server.wire import WireModel
 
 NAME = Field(min_length=1, max_length=200, description="Unique name in the workspace.")
@@ -61,6 +62,7 @@ class TargetRead(WireModel):
     rate_limit: RateLimit | None
     max_concurrency: int | None
     circuit: CircuitRead
+    policy: PolicyInput | None = Field(description="Content policy for everything sent to this target.")
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -76,6 +78,7 @@ class CreateTargetInput(MutationInput):
     retry_policy: RetryPolicy | None = Field(None, description="Overrides the server's default retry policy.")
     rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
     max_concurrency: int | None = Field(None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order.")
+    policy: PolicyInput | None = Field(None, description="Content policy applied to every plan sent to this target.")
     active: bool = True
 
 
@@ -88,6 +91,7 @@ class UpdateTargetInput(MutationInput):
     retry_policy: RetryPolicy | None = None
     rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
     max_concurrency: int | None = Field(None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order.")
+    policy: PolicyInput | None = Field(None, description="Content policy applied to every plan sent to this target.")
     active: bool | None = None
 
 

@@ -83,6 +83,7 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
         retry_policy=data.retry_policy.wire() if data.retry_policy else None,
         rate_limit=data.rate_limit.wire() if data.rate_limit else None,
         max_concurrency=data.max_concurrency,
+        policy=data.policy.model_dump(mode="json", by_alias=True, exclude_unset=True) if data.policy else None,
     )
     if data.dry_run:
         return TargetPayload(
@@ -161,6 +162,8 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         target.rate_limit = data.rate_limit.wire()
     if data.max_concurrency is not None:
         target.max_concurrency = data.max_concurrency
+    if data.policy is not None:
+        target.policy = data.policy.model_dump(mode="json", by_alias=True, exclude_unset=True)
     if data.active is not None:
         target.active = data.active
     target.updated_at = utcnow()

@@ -25,12 +25,19 @@ log = logging.getLogger(__name__)
 class JobQueue(Protocol):
     def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None: ...
 
+    def backlog(self) -> int:
+        """Messages waiting to be consumed (0 when unknown)."""
+        ...
+
 
 class NullQueue:
     """Used by processes that only read (and by the CLI): enqueueing is left to the sweeper."""
 
     def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None:
         log.debug("no queue attached; %d job(s) left for the sweeper", len(job_ids))
+
+    def backlog(self) -> int:
+        return 0
 
 
 @dataclass

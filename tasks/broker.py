@@ -27,6 +27,12 @@ class DramatiqQueue:
     def __init__(self, actor: dramatiq.Actor) -> None:
         self._actor = actor
 
+    def backlog(self) -> int:
+        broker = self._actor.broker
+        if isinstance(broker, RedisBroker):
+            return int(broker.client.llen(f"{broker.namespace}:{QUEUE}"))
+        return broker.queues[QUEUE].qsize() if QUEUE in broker.queues else 0  # type: ignore[attr-defined]
+
     def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None:
         delay_ms = None
         if eta is not None:

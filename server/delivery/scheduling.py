@@ -44,19 +44,21 @@ def requeue_target_jobs(rt: Runtime, target_id: str) -> int:
 
 
 def sweep(rt: Runtime, grace_seconds: float | None = None, batch: int = 1000) -> int:
-    """Re-enqueue jobs that are overdue (message lost) or whose delivery lease expired (worker died)."""
+    """Re-enqueue jobs whose delivery lease expired (worker died), and overdue jobs (message lost).
+
+    Overdue jobs count as lost only while the queue is drained: behind a backlog, an overdue job
+    is most likely still queued, and re-sending it would only add duplicate messages.
+    """
     now = utcnow()
     grace = timedelta(seconds=rt.settings.sweep_interval_seconds * 2 if grace_seconds is None else grace_seconds)
+    stale = (col(Job.status) == "delivering") & (col(Job.lease_expires_at) < now)
+    if rt.queue.backlog() == 0:
+        stale = or_(stale, col(Job.status).in_(WAITING) & (col(Job.next_attempt_at) <= now - grace))
     with session_scope(rt.engine) as session:
         ids = list(
             session.exec(
                 select(Job.id)
-                .where(
-                    or_(
-                        col(Job.status).in_(WAITING) & (col(Job.next_attempt_at) <= now - grace),
-                        (col(Job.status) == "delivering") & (col(Job.lease_expires_at) < now),
-                    )
-                )
+                .where(stale)
                 .order_by(col(Job.next_attempt_at))
                 .limit(batch)
             ).all()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(True, description="Apply Alembic migrations when the server or a worker starts.")
 
     worker_threads: int = Field(8, ge=1, le=256, description="Delivery threads per worker process.")
+    worker_poll_ms: int = Field(
+        20, ge=1, le=10_000, description="Longest pause between broker polls when idle: lower picks up sooner, polls more."
+    )
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one outbound request.")
     lease_seconds: float = Field(60.0, gt=0, description="How long a claimed job is held before the sweeper frees it.")
     sweep_interval_seconds: float = Field(5.0, gt=0, description="How often workers re-enqueue due and stale jobs.")

@@ -31,7 +31,10 @@ class DeliveryWorker:
     def start(self) -> None:
         if not self.consume:
             return
-        self._worker = dramatiq.Worker(self.broker, worker_threads=self.rt.settings.worker_threads, worker_timeout=100)
+        settings = self.rt.settings
+        self._worker = dramatiq.Worker(
+            self.broker, worker_threads=settings.worker_threads, worker_timeout=settings.worker_poll_ms
+        )
         self._worker.start()
         if self.rt.settings.embedded:
             sweep(self.rt, grace_seconds=0)  # the in-memory queue starts empty: recover what is due

@@ -87,7 +87,9 @@ async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, r
         assert (await until(d, plan_id, lambda p: p["status"] == "succeeded"))["jobs"][0]["attempts"] == 1
     arrivals = sorted(r.at for r in receiver.at("/rl"))
     assert len(arrivals) == 6
-    assert all(arrivals[i + 2] - arrivals[i] >= 0.95 for i in range(len(arrivals) - 2))
+    # Without the limit all six arrive within a few ms; with it any three span about a second
+    # (the window is taken when the request leaves, so network jitter is allowed for).
+    assert all(arrivals[i + 2] - arrivals[i] >= 0.8 for i in range(len(arrivals) - 2))
 
 
 async def test_max_concurrency_one_delivers_in_order(d: Doors, receiver: Receiver) -> None:

@@ -34,7 +34,7 @@ from server.targets.repository import credentials_of, effective_retry_policy, ta
 from server.targets.schemas import RetryPolicy
 
 log = logging.getLogger(__name__)
-EARLY_TOLERANCE = timedelta(milliseconds=500)
+EARLY_TOLERANCE = timedelta(milliseconds=5)
 
 
 @dataclass
@@ -97,6 +97,10 @@ def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> C
     job = session.exec(select(Job).where(Job.id == job_id).with_for_update(skip_locked=True)).first()
     if job is None or not _claimable(job, now):
         return None
+    if job.status != "delivering" and job.next_attempt_at is not None and job.next_attempt_at > now + EARLY_TOLERANCE:
+        due = job.next_attempt_at  # the message came early (clock skew, a stale duplicate): come back when due
+        later.add(lambda: enqueue_at(rt, [job_id], due))
+        return None
     target = session.get(Target, job.target_id)
     plan = session.get(Plan, job.plan_id)
     workspace = session.get(Workspace, job.workspace_id)
@@ -142,9 +146,7 @@ def _hold(rt: Runtime, job: Job, hold: Hold, now: datetime, later: _AfterCommit)
 def _claimable(job: Job, now: datetime) -> bool:
     if job.status == "delivering":
         return job.lease_expires_at is not None and job.lease_expires_at <= now
-    if job.status not in ("pending", "scheduled"):
-        return False
-    return job.next_attempt_at is None or job.next_attempt_at <= now + EARLY_TOLERANCE
+    return job.status in ("pending", "scheduled")
 
 
 def attempt_delivery(rt: Runtime, claim: Claim) -> Result:

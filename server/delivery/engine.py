@@ -28,9 +28,9 @@ from server.models import Attempt, DeadLetter, Job, Plan, Receipt, Target, Works
 from server.models.base import utcnow
 from server.plans.progress import mark_running, record_terminal
 from server.policy import effective_policy
-from server.redaction import redact, secret_values
+from server.redaction import redact
 from server.runtime import Runtime
-from server.targets.repository import credentials_of, effective_retry_policy, target_view
+from server.targets.repository import effective_retry_policy, target_view, view_secrets
 from server.targets.schemas import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -127,9 +127,9 @@ def _claim(rt: Runtime, session: Session, job_id: str, later: _AfterCommit) -> C
         attempt=job.attempts,
         content=Content.model_validate(plan.content),
         policy=effective_policy(plan.policy, target.policy),
-        view=target_view(target, rt.box),
+        view=(view := target_view(target, rt.box)),
         retry_policy=effective_retry_policy(target, rt.settings),
-        secrets=secret_values(credentials_of(target, rt.box)),
+        secrets=view_secrets(view),
         limit_token=token,
     )
 

@@ -15,6 +15,7 @@ from server.errors import NotFound, ValidationFailed
 from server.hints import hint
 from server.ids import check_id
 from server.models import Target
+from server.redaction import secret_values
 from server.policy import PolicyInput
 from server.targets.schemas import CircuitRead, RateLimit, RetryPolicy, TargetRead
 
@@ -108,6 +109,13 @@ def target_view(target: Target, box: SecretBox) -> TargetView:
         config=adapter.config_model.model_validate(target.config),
         credentials=creds_model.model_validate(credentials) if creds_model and credentials is not None else None,
     )
+
+
+def view_secrets(view: TargetView) -> list[str]:
+    """The credential values to scrub from errors, from an already decrypted view (no second decrypt)."""
+    if view.credentials is None:
+        return []
+    return secret_values(view.credentials.model_dump(mode="json", by_alias=True))
 
 
 def config_error(exc: ConfigError) -> ValidationFailed:

@@ -19,7 +19,7 @@ from server.ids import new_id
 from server.models import Job, Target
 from server.models.base import utcnow
 from server.pagination import page
-from server.redaction import redact, secret_values
+from server.redaction import redact
 from server.targets import repository as repo
 from server.targets.schemas import (
     CreateTargetInput,
@@ -277,7 +277,7 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
         )
     delivery = DeliveryContext(delivery_id=new_id("job"), attempt=1, plan_id="test", timestamp=utcnow())
     started = time.perf_counter()
-    secrets = _secret_values(ctx, target)
+    secrets = repo.view_secrets(view)
     try:
         outcome = adapter.deliver(payload, view, ctx.runtime.http, delivery)
     except DeliveryError as exc:
@@ -293,10 +293,6 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
         preview={"body": payload.body, "contentType": payload.content_type},
         recommended_next_action=hint("create_distribution_plan", "The target works; distribute content to it.", targetIds=[target.id]),
     )
-
-
-def _secret_values(ctx: OpContext, target: Target) -> list[str]:
-    return secret_values(repo.credentials_of(target, ctx.runtime.box))
 
 
 def _fix_hint(target_id: str, error_class: str) -> NextAction:

@@ -1,6 +1,7 @@
 """Channel adapters behind one interface (see ``adapters.base``), in an explicit registry."""
 
 from adapters.base import (
+    AsyncOutbound,
     ChannelAdapter,
     ChannelName,
     ChannelPayload,
@@ -10,6 +11,7 @@ from adapters.base import (
     DeliveryError,
     DeliveryOutcome,
     OutboundClient,
+    OutboundRequest,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
@@ -22,6 +24,7 @@ from adapters.base import (
 from adapters.classify import classify_response, parse_retry_after
 from adapters.http import HttpAdapter
 from adapters.netguard import check_url
+from adapters.outbound import AsyncOutboundClient
 from adapters.registry import ADAPTERS, get_adapter
 from adapters.stub import StubAdapter
 from adapters.transport import OutboundHttpClient
@@ -29,6 +32,8 @@ from adapters.webhook import WebhookAdapter
 
 __all__ = [
     "ADAPTERS",
+    "AsyncOutbound",
+    "AsyncOutboundClient",
     "ChannelAdapter",
     "ChannelName",
     "ChannelPayload",
@@ -40,6 +45,7 @@ __all__ = [
     "HttpAdapter",
     "OutboundClient",
     "OutboundHttpClient",
+    "OutboundRequest",
     "PermanentDeliveryError",
     "Policy",
     "RateLimitedError",

@@ -2,7 +2,7 @@
 
 Adapters import nothing from ``server``: these types are the whole vocabulary.
 
-Error tree (raised by ``deliver``; the engine, not the adapter, decides what follows)::
+Error tree (raised by ``deliver`` and ``deliver_async``; the engine, not the adapter, decides what follows)::
 
     DeliveryError                 class_ = transient | rate_limited | permanent | systemic
     ├── TransientDeliveryError    timeouts, connection errors, 5xx, 408: retry with backoff
@@ -168,11 +168,56 @@ class SystemicDeliveryError(DeliveryError):
 
 
 class OutboundClient(Protocol):
-    """The hardened HTTP client the engine hands to ``deliver`` (see ``adapters.transport``)."""
+    """The hardened HTTP client the engine hands to ``deliver`` (``adapters.transport.OutboundHttpClient``)."""
 
     def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
     ) -> DeliveryOutcome: ...
+
+
+class AsyncOutbound(Protocol):
+    """The same client for ``deliver_async`` (``adapters.outbound.AsyncOutboundClient``), used from one event loop."""
+
+    async def send(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
+    ) -> DeliveryOutcome: ...
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """The one request an HTTP channel makes for a delivery; ``deliver`` and ``deliver_async`` both send it."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+    allow_redirects: bool = False
+
+    def send(self, client: OutboundClient) -> DeliveryOutcome:
+        return client.send(self.method, self.url, headers=self.headers, content=self.content, allow_redirects=self.allow_redirects)
+
+    async def send_async(self, client: AsyncOutbound) -> DeliveryOutcome:
+        return await client.send(
+            self.method, self.url, headers=self.headers, content=self.content, allow_redirects=self.allow_redirects
+        )
+
+
+class RequestChannel:
+    """Base of channels that make one HTTP request per delivery: they write ``outbound_request``,
+    and get ``deliver`` (sync client) and ``deliver_async`` (the engine's event loop) from it."""
+
+    def outbound_request(self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext) -> OutboundRequest:
+        raise NotImplementedError
+
+    def deliver(
+        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
+    ) -> DeliveryOutcome:
+        return self.outbound_request(payload, target, delivery).send(client)
+
+    async def deliver_async(
+        self, payload: ChannelPayload, target: TargetView, client: AsyncOutbound, delivery: DeliveryContext
+    ) -> DeliveryOutcome:
+        return await self.outbound_request(payload, target, delivery).send_async(client)
 
 
 class ChannelAdapter(Protocol):
@@ -192,5 +237,11 @@ class ChannelAdapter(Protocol):
     def deliver(
         self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
     ) -> DeliveryOutcome: ...
+
+    async def deliver_async(
+        self, payload: ChannelPayload, target: TargetView, client: AsyncOutbound, delivery: DeliveryContext
+    ) -> DeliveryOutcome:
+        """``deliver`` for the asyncio hot path: the same request and outcome, without blocking the loop."""
+        ...
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt: ...

@@ -39,6 +39,14 @@ def header_problem(name: str, value: str) -> str | None:
     return None
 
 
+def first_header_problem(headers: dict[str, str]) -> str | None:
+    """``header_problem`` of the first unsendable header, or None; runs on every send, hence the inlined checks."""
+    for name, value in headers.items():
+        if not (_TOKEN.fullmatch(name) and len(value) <= MAX_VALUE_CHARS and _VALUE.fullmatch(value)):
+            return header_problem(name, value)
+    return None
+
+
 def merge_headers(*layers: dict[str, str]) -> dict[str, str]:
     """Later layers win, whatever the case of the names."""
     merged: dict[str, tuple[str, str]] = {}

@@ -9,13 +9,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters.base import (
+    RequestChannel,
     ChannelName,
     ChannelPayload,
     ConfigError,
     Content,
     DeliveryContext,
     DeliveryOutcome,
-    OutboundClient,
+    OutboundRequest,
     Policy,
     Receipt,
     TargetView,
@@ -136,7 +137,7 @@ def _checked_credentials(config: HttpConfig, credentials: dict[str, Any] | None)
     return validated
 
 
-class HttpAdapter:
+class HttpAdapter(RequestChannel):
     channel: ClassVar[ChannelName] = ChannelName.HTTP
     config_model: ClassVar[type[ChannelModel]] = HttpConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = HttpCredentials
@@ -156,15 +157,14 @@ class HttpAdapter:
         body = render_template(config.body_template, content_fields(content, policy))
         return ChannelPayload(body=body, content_type=config.content_type or (TEXT if isinstance(body, str) else JSON))
 
-    def deliver(
-        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
+    def outbound_request(self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext) -> OutboundRequest:
+        """The partner request: configured method and headers, credentials' auth, an idempotency key per delivery."""
         config: HttpConfig = target.config  # type: ignore[assignment]
         credentials: HttpCredentials | None = target.credentials  # type: ignore[assignment]
         body = payload.body.encode() if isinstance(payload.body, str) else json_bytes(payload.body)
         own = {"Content-Type": payload.content_type, "Idempotency-Key": delivery.delivery_id}
         headers = merge_headers(config.headers, credentials.auth_headers() if credentials else {}, own)
-        return client.send(config.method, config.url, headers=headers, content=body, allow_redirects=config.allow_redirects)
+        return OutboundRequest(config.method, config.url, headers, body, config.allow_redirects)
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
         return http_receipt(outcome)

@@ -105,11 +105,18 @@ def split_url(url: str) -> Destination:
         raise _invalid(url, "must be an absolute http:// or https:// URL, e.g. https://hooks.example.com/herald.")
     try:
         port = parts.port
-        host = parts.hostname.encode("idna").decode("ascii")
+        host = _ascii_host(parts.hostname)
     except (ValueError, UnicodeError):
         raise _invalid(url, "has an invalid host or port.") from None
     default = 443 if parts.scheme == "https" else 80
     return Destination(parts.scheme, host, port or default, port is not None)
+
+
+def _ascii_host(host: str) -> str:
+    """The host in ASCII (IDNA for international names); the codec is slow, so plain names skip it."""
+    if host.isascii() and all(0 < len(label) < 64 for label in host.removesuffix(".").split(".")):
+        return host
+    return host.encode("idna").decode("ascii")
 
 
 def forbidden_message(host: str, address: Address, kind: str) -> str:

@@ -1,25 +1,23 @@
 """The SSRF guard where sockets are opened: resolve once, refuse forbidden addresses, connect to the checked one.
 
-The guard lives in the network backend rather than in a rewritten URL. httpcore pools connections by
-URL origin, so a URL rewritten to an IP (with the host name only in SNI and Host) would let a TLS
-connection verified for one host name carry requests for another host on the same IP. Here the URL
-keeps its host name: SNI, certificate verification, the Host header and connection reuse all follow
-the host name, while the socket goes to the address that was checked (no DNS-rebinding window).
+The guard is aiohttp's resolver rather than a rewritten URL. aiohttp pools connections by the URL's
+host name, so a URL rewritten to an IP (with the name only in SNI and Host) would let a TLS connection
+verified for one host name carry requests for another host on the same IP. Here the URL keeps its
+host name: SNI, certificate verification, the Host header and connection reuse all follow the name,
+while the socket goes to an address the resolver checked (no DNS-rebinding window). aiohttp connects
+to IP literals without asking the resolver, so ``checked_literal`` covers those before each hop.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ssl
-from collections.abc import Iterable
+import asyncio
+import ipaddress
+import socket
 
-import httpcore
-import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from adapters.base import PermanentDeliveryError, SystemicDeliveryError
 from adapters.netguard import Address, Network, forbidden_message, refusal, resolve
-
-SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 
 
 def checked_addresses(host: str, port: int, allowed: list[Network]) -> list[Address]:
@@ -29,53 +27,48 @@ def checked_addresses(host: str, port: int, allowed: list[Network]) -> list[Addr
     except (OSError, UnicodeError) as exc:
         raise SystemicDeliveryError(f"Host {host} does not resolve; check the target's URL.", code="DNS_FAILURE") from exc
     for address in addresses:
-        kind = refusal(address, allowed)
-        if kind:
-            raise PermanentDeliveryError(forbidden_message(host, address, kind), code="TARGET_ADDRESS_FORBIDDEN")
+        _refuse_forbidden(host, address, allowed)
     return addresses
 
 
-class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore's sync backend, with every new TCP connection checked and pinned."""
+def looks_literal(host: str) -> bool:
+    """aiohttp's own test for "this host is an IP address, connect without resolving"."""
+    return ":" in host or host.replace(".", "").isdigit()
+
+
+def checked_literal(host: str, allowed: list[Network]) -> None:
+    """Refuse a host aiohttp would connect to as an IP literal unless it is an allowed address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise PermanentDeliveryError(f"The URL's host {host} is not a valid IP address or name.", code="INVALID_URL") from None
+    _refuse_forbidden(host, address, allowed)
+
+
+def _refuse_forbidden(host: str, address: Address, allowed: list[Network]) -> None:
+    kind = refusal(address, allowed)
+    if kind:
+        raise PermanentDeliveryError(forbidden_message(host, address, kind), code="TARGET_ADDRESS_FORBIDDEN")
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves through ``checked_addresses`` (in a worker thread), so aiohttp only ever connects to checked addresses.
+
+    Errors are already classified ``DeliveryError``s, which aiohttp passes through unwrapped.
+    """
 
     def __init__(self, allowed: list[Network]) -> None:
         self._allowed = allowed
-        self._inner = httpcore.SyncBackend()
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.NetworkStream:
-        *fallbacks, last = checked_addresses(host.strip("[]"), port, self._allowed)
-        options = list(socket_options or [])
-        # A refused or unreachable address sent nothing, so trying the next one is safe.
-        for address in fallbacks:
-            with contextlib.suppress(httpcore.ConnectError):
-                return self._inner.connect_tcp(str(address), port, timeout, local_address, options)
-        return self._inner.connect_tcp(str(last), port, timeout, local_address, options)
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        loop = asyncio.get_running_loop()
+        addresses = await loop.run_in_executor(None, checked_addresses, host, port, self._allowed)
+        return [_result(host, address, port) for address in addresses]
 
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
-    ) -> httpcore.NetworkStream:
-        raise PermanentDeliveryError("Unix sockets are not a delivery destination.", code="TARGET_ADDRESS_FORBIDDEN")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
+    async def close(self) -> None:
+        pass
 
 
-def guarded_transport(allowed: list[Network], ssl_context: ssl.SSLContext, limits: httpx.Limits) -> httpx.HTTPTransport:
-    """An httpx transport whose connection pool opens sockets through ``GuardedBackend``."""
-    transport = httpx.HTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
-    # httpx has no public hook for the network backend; the pool is rebuilt exactly as httpx builds it.
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(allowed),
-    )
-    return transport
+def _result(host: str, address: Address, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    return ResolveResult(hostname=host, host=str(address), port=port, family=family, proto=0, flags=0)

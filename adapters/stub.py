@@ -7,12 +7,14 @@ next ``failTimes``, then success. Answers go through ``classify_response`` like 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from adapters.base import (
+    AsyncOutbound,
     ChannelName,
     ChannelPayload,
     Content,
@@ -53,6 +55,16 @@ def scripted_status(config: StubConfig, attempt: int) -> int | None:
     return 200
 
 
+def scripted_outcome(config: StubConfig, delivery: DeliveryContext) -> DeliveryOutcome:
+    """What this attempt answers, classified like a real answer (a scripted timeout raises TIMEOUT)."""
+    status = scripted_status(config, delivery.attempt)
+    if status is TIMEOUT:
+        raise TransientDeliveryError("Timed out talking to the stub (scripted by timeoutTimes).", code="TIMEOUT")
+    headers = {"Retry-After": repr(config.retry_after_seconds)} if status == 429 else {}
+    outcome = classify_response(status, headers, "")
+    return DeliveryOutcome(status_code=outcome.status_code, external_id=f"stub_{delivery.delivery_id}")
+
+
 class StubAdapter:
     channel: ClassVar[ChannelName] = ChannelName.STUB
     config_model: ClassVar[type[ChannelModel]] = StubConfig
@@ -74,12 +86,15 @@ class StubAdapter:
         config: StubConfig = target.config  # type: ignore[assignment]
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000)
-        status = scripted_status(config, delivery.attempt)
-        if status is TIMEOUT:
-            raise TransientDeliveryError("Timed out talking to the stub (scripted by timeoutTimes).", code="TIMEOUT")
-        headers = {"Retry-After": repr(config.retry_after_seconds)} if status == 429 else {}
-        outcome = classify_response(status, headers, "")
-        return DeliveryOutcome(status_code=outcome.status_code, external_id=f"stub_{delivery.delivery_id}")
+        return scripted_outcome(config, delivery)
+
+    async def deliver_async(
+        self, payload: ChannelPayload, target: TargetView, client: AsyncOutbound, delivery: DeliveryContext
+    ) -> DeliveryOutcome:
+        config: StubConfig = target.config  # type: ignore[assignment]
+        if config.latency_ms:
+            await asyncio.sleep(config.latency_ms / 1000)
+        return scripted_outcome(config, delivery)
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
         return Receipt(external_id=outcome.external_id, meta={"statusCode": outcome.status_code, "stub": True})

@@ -13,12 +13,13 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from adapters.base import (
+    RequestChannel,
     ChannelName,
     ChannelPayload,
     Content,
     DeliveryContext,
     DeliveryOutcome,
-    OutboundClient,
+    OutboundRequest,
     Policy,
     Receipt,
     TargetView,
@@ -109,7 +110,7 @@ def _with_secret(credentials: dict[str, Any] | None, scheme: Scheme) -> tuple[di
     return {**given, "signingSecret": secret}, revealed_for(secret)
 
 
-class WebhookAdapter:
+class WebhookAdapter(RequestChannel):
     channel: ClassVar[ChannelName] = ChannelName.WEBHOOK
     config_model: ClassVar[type[ChannelModel]] = WebhookConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = WebhookCredentials
@@ -142,9 +143,8 @@ class WebhookAdapter:
     def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
         return ChannelPayload(body=envelope(content, policy))
 
-    def deliver(
-        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
+    def outbound_request(self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext) -> OutboundRequest:
+        """The signed POST for this delivery: the exact body bytes, signed by every live secret."""
         config: WebhookConfig = target.config  # type: ignore[assignment]
         credentials: WebhookCredentials = target.credentials  # type: ignore[assignment]
         body = json_bytes(payload.body)
@@ -156,8 +156,7 @@ class WebhookAdapter:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, delivery.delivery_id, timestamp, body),
         }
-        headers = merge_headers(config.headers, signed)
-        return client.send("POST", config.url, headers=headers, content=body, allow_redirects=config.allow_redirects)
+        return OutboundRequest("POST", config.url, merge_headers(config.headers, signed), body, config.allow_redirects)
 
     def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
         return http_receipt(outcome)

@@ -1,28 +1,35 @@
-"""Test helpers for the adapters: a scripted HTTP(S) receiver on 127.0.0.1, a fake resolver, a test CA.
+"""Test helpers for the adapters: a scripted HTTP(S) receiver on 127.0.0.1, a raw socket answerer, a fake
+resolver, a test CA, and a runner for the async client.
 
 Kept out of conftest.py so the adapter tests also run with ``--noconftest``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from adapters.outbound import AsyncOutboundClient
+
+T = TypeVar("T")
+LOOPBACK = ["127.0.0.0/8"]
 
 
 @dataclass
@@ -125,6 +132,48 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class RawReceiver:
+    """Answers every connection with the same raw bytes (b"": hangs up), whatever was asked: malformed HTTP on demand."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.connections = 0
+        self._answer = answer
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self._socket.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            with connection:
+                self.connections += 1
+                connection.recv(65536)
+                connection.sendall(self._answer)
+
+
+def run_async(use: Callable[[AsyncOutboundClient], Awaitable[T]], allowed: list[str] | None = None, **options: Any) -> T:
+    """Build an AsyncOutboundClient outside any loop (as the engine does), use it in a fresh loop, close it there."""
+    client = AsyncOutboundClient(LOOPBACK if allowed is None else allowed, **options)
+
+    async def main() -> T:
+        try:
+            return await use(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
 def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str] | None]) -> None:
     """Answer ``getaddrinfo`` for the names in ``table`` (None: the name does not resolve); others resolve for real."""
     real: Callable[..., Any] = socket.getaddrinfo
@@ -220,3 +269,17 @@ def error_text(exc: BaseException) -> str:
         parts += [str(seen), repr(seen), str(getattr(seen, "response_excerpt", "") or "")]
         seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     return "\n".join(parts)
+
+
+def rebinding_dns(monkeypatch: Any, host: str = "partner.example") -> list[str]:
+    """Make ``host`` resolve to 127.0.0.1 first and to a forbidden 10.0.0.1 after; returns the lookups made."""
+    real, answers, lookups = socket.getaddrinfo, iter(["127.0.0.1", "10.0.0.1"]), []
+
+    def rebinding(name: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if name != host:
+            return real(name, port, *args, **kwargs)
+        lookups.append(name)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    return lookups

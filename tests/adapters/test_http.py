@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from adapters import (
     TargetView,
 )
 from adapters.transport import OutboundHttpClient
-from tests.adapters.support import Receiver, Reply, error_text
+from tests.adapters.support import Receiver, Reply, error_text, run_async
 
 ADAPTER = HttpAdapter()
 CONTENT = Content(
@@ -208,3 +209,39 @@ def test_redirects_are_followed_only_when_the_target_allows_them(
         with pytest.raises(DeliveryError, match="Redirects are not followed"):
             send(view, client)
     assert len(receiver.at("/final")) == reached
+
+
+def test_deliver_async_sends_the_same_request_as_deliver(receiver: Receiver, client: OutboundHttpClient) -> None:
+    view = target({"url": receiver.url + "/p", "method": "PUT", "bodyTemplate": "{{title}}"}, {"username": "ada", "password": "pa55-word"})
+    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    context = delivery()
+    outcome = run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, context))
+    ADAPTER.deliver(payload, view, client, context)
+    sent_async, sent_sync = receiver.at("/p")
+    assert outcome.status_code == 200
+    assert (sent_async.method, sent_async.body) == ("PUT", b"Title")
+    assert sent_async.headers["Authorization"] == "Basic " + base64.b64encode(b"ada:pa55-word").decode()
+    assert (sent_async.headers["Idempotency-Key"], sent_async.headers["Content-Type"]) == ("job_abc", "text/plain; charset=utf-8")
+    assert {k: v for k, v in sent_async.headers.items() if k != "Host"} == {k: v for k, v in sent_sync.headers.items() if k != "Host"}
+
+
+def test_the_outbound_request_carries_auth_and_the_idempotency_key() -> None:
+    view = target({"url": "https://p.example/in", "method": "PATCH", "headers": {"X-Team": "news"}}, {"bearerToken": TOKEN})
+    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    request = ADAPTER.outbound_request(payload, view, DeliveryContext("job_abc", 2, "pln_1", datetime.now(UTC)))
+    assert (request.method, request.url, request.allow_redirects) == ("PATCH", "https://p.example/in", False)
+    assert request.headers == {
+        "X-Team": "news", "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Idempotency-Key": "job_abc",
+    }
+    assert json.loads(request.content) == payload.body
+
+
+@pytest.mark.parametrize("status", [401, 429, 503])
+def test_deliver_async_errors_never_carry_credentials(status: int, receiver: Receiver) -> None:
+    receiver.script["/e"] = [Reply(status, body=f'{{"error": "rejected Bearer {TOKEN}"}}')]
+    view = target({"url": receiver.url + "/e"}, {"bearerToken": TOKEN})
+    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    with pytest.raises(DeliveryError) as err:
+        run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, delivery()))
+    assert (err.value.status_code, err.value.response_excerpt) == (status, '{"error": "rejected [redacted]"}')
+    assert TOKEN not in error_text(err.value)

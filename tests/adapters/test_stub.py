@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,3 +120,46 @@ def test_config_errors(config: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as err:
         ADAPTER.validate_config(config, None)
     assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", field)
+
+
+def attempt_async(config: dict[str, Any], number: int) -> DeliveryOutcome:
+    validated = ADAPTER.validate_config(config, None)
+    view = TargetView("tgt_1", "stub", "stub", validated.config, None)
+    context = DeliveryContext("job_abc", number, "pln_1", datetime.now(UTC))
+    return asyncio.run(ADAPTER.deliver_async(ADAPTER.transform(CONTENT, Policy(), view), view, None, context))  # type: ignore[arg-type]
+
+
+def answer(deliver: Callable[[dict[str, Any], int], DeliveryOutcome], number: int) -> tuple[Any, ...]:
+    try:
+        return ("ok", deliver(SCRIPT, number))
+    except DeliveryError as exc:
+        return (type(exc), exc.code, exc.status_code, exc.retry_after_seconds, exc.message)
+
+
+@pytest.mark.parametrize("number", range(1, 8))
+def test_deliver_async_follows_the_same_script(number: int) -> None:
+    assert answer(attempt_async, number) == answer(attempt, number)
+
+
+def test_async_latency_waits_without_blocking_the_loop() -> None:
+    validated = ADAPTER.validate_config({"latencyMs": 150}, None)
+    view = TargetView("tgt_1", "stub", "stub", validated.config, None)
+    context = DeliveryContext("job_abc", 1, "pln_1", datetime.now(UTC))
+
+    async def alongside_another_task() -> tuple[DeliveryOutcome, list[str]]:
+        events: list[str] = []
+
+        async def other() -> None:
+            events.append("other task ran")
+
+        task = asyncio.create_task(other())
+        outcome = await ADAPTER.deliver_async(ADAPTER.transform(CONTENT, Policy(), view), view, None, context)  # type: ignore[arg-type]
+        events.append("delivered")
+        await task
+        return outcome, events
+
+    started = time.monotonic()
+    outcome, events = asyncio.run(alongside_another_task())
+    assert outcome == DeliveryOutcome(status_code=200, external_id="stub_job_abc")
+    assert events == ["other task ran", "delivered"]
+    assert time.monotonic() - started >= 0.15

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from adapters import (
     TransientDeliveryError,
 )
 from adapters.transport import OutboundHttpClient
-from tests.adapters.support import Receiver, Reply, error_text, fake_dns, make_ca
+from tests.adapters.support import rebinding_dns, RawReceiver, Receiver, Reply, error_text, fake_dns, make_ca
 
 LOOPBACK = ["127.0.0.0/8"]
 
@@ -75,15 +77,7 @@ def test_a_name_is_resolved_once_and_the_connection_goes_to_the_checked_address(
     receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A rebinding resolver: the second answer would be a forbidden address.
-    real, answers, lookups = socket.getaddrinfo, iter(["127.0.0.1", "10.0.0.1"]), []
-
-    def rebinding(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        if host != "partner.example":
-            return real(host, port, *args, **kwargs)
-        lookups.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), port))]
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    lookups = rebinding_dns(monkeypatch)
     outcome = post(client, f"http://partner.example:{receiver.port}/in")
     [request] = receiver.at("/in")
     assert outcome.status_code == 200
@@ -275,7 +269,46 @@ def test_unsendable_header_values_are_permanent_and_not_quoted(value: str, recei
     assert receiver.requests == []
 
 
-def test_no_raw_httpx_error_escapes(client: OutboundHttpClient) -> None:
-    for url in (f"http://127.0.0.1:{free_port()}/", "http://[::1", "https://127.0.0.1:0/"):
+def test_no_raw_aiohttp_or_httpx_error_escapes(client: OutboundHttpClient) -> None:
+    hangs_up, garbles = RawReceiver(b""), RawReceiver(b"NOT HTTP\r\n\r\n")
+    for url in (f"http://127.0.0.1:{free_port()}/", "http://[::1", "https://127.0.0.1:0/", hangs_up.url, garbles.url):
         with pytest.raises(DeliveryError):
             post(client, url)
+    hangs_up.stop()
+    garbles.stop()
+
+
+def test_one_client_serves_many_threads(receiver: Receiver, client: OutboundHttpClient) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda n: post(client, f"{receiver.url}/t{n}"), range(16)))
+    assert [outcome.status_code for outcome in outcomes] == [200] * 16
+    assert sorted(request.path for request in receiver.requests) == sorted(f"/t{n}" for n in range(16))
+
+
+def test_a_closed_client_refuses_to_send(receiver: Receiver) -> None:
+    outbound = OutboundHttpClient(LOOPBACK)
+    outbound.close()
+    outbound.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        post(outbound, receiver.url + "/late")
+    assert receiver.requests == []
+
+
+def test_a_forked_child_gets_its_own_loop_thread(receiver: Receiver, client: OutboundHttpClient) -> None:
+    assert post(client, receiver.url + "/parent").status_code == 200
+    child = os.fork()
+    if child == 0:
+        os._exit(exit_code_of_send(client, receiver.url + "/child"))
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [request.path for request in receiver.requests] == ["/parent", "/child"]
+
+
+def exit_code_of_send(client: OutboundHttpClient, url: str) -> int:
+    """Run in a forked child: 0 when the send succeeds there, without letting anything unwind into pytest."""
+    try:
+        outcome = post(client, url)
+        client.close()
+    except BaseException:
+        return 2
+    return 0 if outcome.status_code == 200 else 1

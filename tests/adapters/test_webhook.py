@@ -17,6 +17,7 @@ from adapters import (
     Content,
     DeliveryContext,
     DeliveryOutcome,
+    OutboundRequest,
     PermanentDeliveryError,
     Policy,
     Receipt,
@@ -26,7 +27,7 @@ from adapters import (
 from adapters.signing import signature_header
 from adapters.transport import OutboundHttpClient
 from adapters.webhook import WebhookConfig, WebhookCredentials, live_secrets, sign
-from tests.adapters.support import Receiver, Reply
+from tests.adapters.support import Receiver, Reply, run_async
 
 ADAPTER = WebhookAdapter()
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
@@ -293,3 +294,47 @@ def test_redirects_are_followed_only_when_the_target_allows_them(
         with pytest.raises(PermanentDeliveryError, match="Redirects are not followed"):
             ADAPTER.deliver(payload, view, client, delivery())
     assert len(receiver.at("/final")) == reached
+
+
+def test_deliver_async_posts_the_same_signed_request_as_deliver(receiver: Receiver, client: OutboundHttpClient) -> None:
+    view, revealed = target({"url": receiver.url + "/w", "headers": {"X-Team": "news"}})
+    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    context = delivery()
+    outcome = run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, context))
+    ADAPTER.deliver(payload, view, client, context)
+    sent_async, sent_sync = receiver.at("/w")
+    assert outcome == DeliveryOutcome(200, {}, '{"ok": true}')
+    assert Webhook(revealed["signingSecret"]).verify(sent_async.body, sent_async.headers) == payload.body
+    assert (sent_async.method, sent_async.body) == ("POST", json.dumps(payload.body, separators=(",", ":"), ensure_ascii=False).encode())
+    assert (sent_async.headers["webhook-id"], sent_async.headers["X-Team"]) == ("job_abc", "news")
+    same = ("webhook-id", "webhook-timestamp", "webhook-signature", "Content-Type", "X-Team", "User-Agent")
+    assert {name: sent_async.headers[name] for name in same} == {name: sent_sync.headers[name] for name in same}
+    assert sent_async.body == sent_sync.body
+
+
+def test_the_outbound_request_is_what_both_doors_send() -> None:
+    view, _ = target({"url": "https://hooks.example/in", "allowRedirects": True}, {"signingSecret": SECRET})
+    context = delivery(datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC))
+    request = ADAPTER.outbound_request(ADAPTER.transform(CONTENT, Policy(), view), view, context)
+    timestamp = int(context.timestamp.timestamp())
+    assert request == OutboundRequest(
+        "POST",
+        "https://hooks.example/in",
+        {
+            "Content-Type": "application/json",
+            "webhook-id": "job_abc",
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(SECRET, "job_abc", timestamp, request.content),
+        },
+        request.content,
+        allow_redirects=True,
+    )
+
+
+def test_deliver_async_classifies_failures_like_deliver(receiver: Receiver) -> None:
+    receiver.script["/w"] = [Reply(410, body='{"error": "gone"}')]
+    view, _ = target({"url": receiver.url + "/w"}, {"signingSecret": SECRET})
+    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    with pytest.raises(PermanentDeliveryError) as err:
+        run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, delivery()))
+    assert (err.value.code, err.value.status_code, err.value.response_excerpt) == ("HTTP_410", 410, '{"error": "gone"}')

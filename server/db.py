@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from psycopg import sql
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from server.config import Settings
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def database_url(settings: Settings) -> str:
@@ -62,3 +70,42 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many plain rows in the session's transaction: COPY on PostgreSQL (a 10,000-job plan
+    in tens of milliseconds), one executemany elsewhere. Every row has the same keys."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row[name]) for name in columns])
+
+
+def _copy_value(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+_CONFLICTS = ("40P01", "40001")  # PostgreSQL: deadlock detected, serialization failure
+
+
+def retry_on_conflict(transaction: Callable[[], T], tries: int = 3) -> T:
+    """Run ``transaction`` (a whole transaction) again when the database aborted it over a lock
+    conflict; anything else, or a conflict on the last try, is raised."""
+    for tries_left in range(tries - 1, -1, -1):
+        try:
+            return transaction()
+        except OperationalError as exc:
+            if tries_left == 0 or getattr(exc.orig, "sqlstate", None) not in _CONFLICTS:
+                raise
+            log.info("transaction met a lock conflict; running it again")
+    raise AssertionError("unreachable")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -60,6 +61,7 @@ class RedisEventBus:
         self._url = url
         self._namespace = namespace
         self._sync = redis.Redis.from_url(url)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
     def _channel(self, plan_id: str) -> str:
         return f"{self._namespace}:events:plan:{plan_id}"
@@ -67,10 +69,17 @@ class RedisEventBus:
     def publish(self, plan_id: str, event: dict[str, Any]) -> None:
         self._sync.publish(self._channel(plan_id), json.dumps(event))
 
+    def _client(self) -> aioredis.Redis:
+        """One pooled async client per event loop: a wait costs a SUBSCRIBE, not a new connection."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = self._async[loop] = aioredis.Redis.from_url(self._url)
+        return client
+
     @asynccontextmanager
     async def subscribe(self, plan_id: str) -> AsyncIterator[asyncio.Queue]:
-        client = aioredis.Redis.from_url(self._url)
-        pubsub = client.pubsub()
+        pubsub = self._client().pubsub()
         await pubsub.subscribe(self._channel(plan_id))
         queue: asyncio.Queue = asyncio.Queue()
         reader = asyncio.create_task(_pump(pubsub, queue))
@@ -79,7 +88,6 @@ class RedisEventBus:
         finally:
             reader.cancel()
             await pubsub.aclose()
-            await client.aclose()
 
     def close(self) -> None:
         self._sync.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -24,12 +25,14 @@ PREFIXES = {
 }
 
 
+_FROM_BASE32HEX = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUV", _ALPHABET.encode())
+
+
 def _encode(number: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        number, rest = divmod(number, 32)
-        chars.append(_ALPHABET[rest])
-    return "".join(reversed(chars))
+    """``number`` in ``length`` Crockford base32 digits (base32hex shares its digit order; one table swaps them)."""
+    width = -(-length * 5 // 40) * 5  # whole 40-bit groups: no padding
+    digits = base64.b32hexencode(number.to_bytes(width, "big"))[-length:]
+    return digits.translate(_FROM_BASE32HEX).decode()
 
 
 _lock = threading.Lock()
@@ -49,7 +52,7 @@ def new_id(kind: str) -> str:
         else:
             rand = int.from_bytes(os.urandom(10)) >> 1  # headroom for increments
         _last[0], _last[1] = millis, rand
-    return f"{PREFIXES[kind]}_{_encode(millis, 10)}{_encode(rand, 16)}"
+    return f"{PREFIXES[kind]}_{_encode((millis << 80) | rand, 26)}"
 
 
 def check_id(kind: str, value: str, field: str = "id") -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any, Literal
 
 from pydantic import Field
@@ -23,6 +25,15 @@ class PolicyInput(WireModel):
 
 
 def effective_policy(plan_policy: dict[str, Any] | None, target_policy: dict[str, Any] | None) -> Policy:
+    """The policy one delivery follows: the stricter of plan and target (the target's truncate wins)."""
+    if not plan_policy and not target_policy:
+        return _NO_POLICY  # the common case, on every claim: no validation at all
+    return _effective(json.dumps(plan_policy or {}, sort_keys=True), json.dumps(target_policy or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _effective(plan_json: str, target_json: str) -> Policy:
+    plan_policy, target_policy = json.loads(plan_json), json.loads(target_json)
     plan = PolicyInput.model_validate(plan_policy or {})
     target = PolicyInput.model_validate(target_policy or {})
     lengths = [n for n in (plan.max_length, target.max_length) if n is not None]
@@ -35,6 +46,9 @@ def effective_policy(plan_policy: dict[str, Any] | None, target_policy: dict[str
         allowed_channels=allowed,
         attribution=target.attribution or plan.attribution,
     )
+
+
+_NO_POLICY = _effective("{}", "{}")
 
 
 def channel_refusal(policy: Policy, channel: str) -> str | None:

@@ -6,6 +6,7 @@ The queue is injected (``tasks`` builds it), so the core never imports the broke
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -16,6 +17,7 @@ from adapters.transport import OutboundHttpClient
 from server.config import Settings
 from server.crypto import SecretBox, load_secret_box
 from server.db import make_engine
+from server.delivery.loop import DeliveryLoop
 from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
 from server.events import EventBus, InProcessEventBus, RedisEventBus
 
@@ -49,6 +51,8 @@ class Runtime:
     limiter: Limiter = field(default_factory=LocalLimiter)
     queue: JobQueue = field(default_factory=NullQueue)
     _http: OutboundHttpClient | None = None
+    _delivery_loop: DeliveryLoop | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def http(self) -> OutboundHttpClient:
@@ -59,7 +63,23 @@ class Runtime:
             )
         return self._http
 
+    @property
+    def delivery_loop(self) -> DeliveryLoop:
+        """The engine's event loop and HTTP client, started on first use (worker threads share it)."""
+        with self._lock:
+            if self._delivery_loop is None:
+                from adapters.transport import AsyncOutboundClient
+
+                client = AsyncOutboundClient(
+                    allowed_networks=self.settings.allowed_network_list,
+                    timeout_seconds=self.settings.delivery_timeout_seconds,
+                )
+                self._delivery_loop = DeliveryLoop(client)
+            return self._delivery_loop
+
     def close(self) -> None:
+        if self._delivery_loop is not None:
+            self._delivery_loop.close()
         if self._http is not None:
             self._http.close()
         self.events.close()

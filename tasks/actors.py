@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dramatiq
 
-from server.delivery.engine import process_job
+from server.delivery.engine import process_jobs
 from server.runtime import Runtime
 from tasks.broker import QUEUE
 
 
 def declare_deliver_jobs(broker: dramatiq.Broker, rt: Runtime) -> dramatiq.Actor:
     def deliver_jobs(job_ids: list[str]) -> None:
-        for job_id in job_ids:
-            process_job(rt, job_id)
+        process_jobs(rt, job_ids)
 
     # Retries live in the database (attempts, backoff, dead letters), never in the broker.
     return dramatiq.Actor(

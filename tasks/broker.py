@@ -12,7 +12,6 @@ from server.config import Settings
 from server.models.base import utcnow
 
 QUEUE = "deliveries"
-JOBS_PER_MESSAGE = 1
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -24,8 +23,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 class DramatiqQueue:
     """The ``JobQueue`` the core sends to: messages carry job ids only."""
 
-    def __init__(self, actor: dramatiq.Actor) -> None:
+    def __init__(self, actor: dramatiq.Actor, jobs_per_message: int) -> None:
         self._actor = actor
+        self._batch = jobs_per_message
 
     def backlog(self) -> int:
         broker = self._actor.broker
@@ -37,5 +37,5 @@ class DramatiqQueue:
         delay_ms = None
         if eta is not None:
             delay_ms = max(int((eta - utcnow()).total_seconds() * 1000), 0) or None
-        for start in range(0, len(job_ids), JOBS_PER_MESSAGE):
-            self._actor.send_with_options(args=(job_ids[start : start + JOBS_PER_MESSAGE],), delay=delay_ms)
+        for start in range(0, len(job_ids), self._batch):
+            self._actor.send_with_options(args=(job_ids[start : start + self._batch],), delay=delay_ms)

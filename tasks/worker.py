@@ -23,7 +23,7 @@ class DeliveryWorker:
         self.consume = consume
         self.broker = make_broker(rt.settings)
         self.actor = declare_deliver_jobs(self.broker, rt)
-        rt.queue = DramatiqQueue(self.actor)
+        rt.queue = DramatiqQueue(self.actor, rt.settings.jobs_per_message)
         self._worker: dramatiq.Worker | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

@@ -51,12 +51,9 @@ def _older_waiting(session: Session, job: Job) -> bool:
     return session.exec(query).first() is not None
 
 
-def next_in_line(session: Session, job: Job, now: datetime) -> str | None:
-    """For an ordered target, the job that may go now that ``job`` is done (made due now)."""
-    target = session.get(Target, job.target_id)
-    if target is None or target.max_concurrency != 1:
-        return None
-    query = select(Job).where(Job.target_id == job.target_id, col(Job.status).in_(WAITING)).order_by(col(Job.id)).limit(1)
+def next_in_line(session: Session, target_id: str, now: datetime) -> str | None:
+    """For an ordered target (maxConcurrency 1), the job that may go now that one of its jobs is done (made due now)."""
+    query = select(Job).where(Job.target_id == target_id, col(Job.status).in_(WAITING)).order_by(col(Job.id)).limit(1)
     following = session.exec(query).first()
     if following is None or following.status != "scheduled" or following.held_reason is None:
         return None

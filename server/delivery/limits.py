@@ -34,12 +34,25 @@ class Limiter(Protocol):
 
     def release(self, target_id: str, token: str) -> None: ...
 
+    def flag_pause(self, target_id: str, seconds: float) -> None:
+        """Tell every worker at once that the target answered 429, before the pause is even recorded."""
+        ...
+
+    def clear_pause(self, target_id: str) -> None:
+        """An operator resumed the target: the flag goes with the recorded pause."""
+        ...
+
+    def flagged(self, target_ids: set[str]) -> dict[str, float]:
+        """Those of ``target_ids`` flagged as paused right now, with the epoch second the flag ends."""
+        ...
+
 
 class LocalLimiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sent: dict[str, deque[float]] = {}
         self._running: dict[str, dict[str, float]] = {}
+        self._paused: dict[str, float] = {}
 
     def acquire(self, target_id: str, limits: Limits, lease_seconds: float) -> tuple[str | None, float]:
         now = time.monotonic()
@@ -62,6 +75,19 @@ class LocalLimiter:
     def release(self, target_id: str, token: str) -> None:
         with self._lock:
             self._running.get(target_id, {}).pop(token, None)
+
+    def flag_pause(self, target_id: str, seconds: float) -> None:
+        with self._lock:
+            self._paused[target_id] = max(self._paused.get(target_id, 0.0), time.time() + seconds)
+
+    def clear_pause(self, target_id: str) -> None:
+        with self._lock:
+            self._paused.pop(target_id, None)
+
+    def flagged(self, target_ids: set[str]) -> dict[str, float]:
+        now = time.time()
+        with self._lock:
+            return {t: until for t in target_ids if (until := self._paused.get(t, 0.0)) > now}
 
 
 # KEYS: sent zset, running zset. ARGV: now, window, limit, max_concurrency, token, lease.
@@ -103,3 +129,19 @@ class RedisLimiter:
 
     def release(self, target_id: str, token: str) -> None:
         self._client.zrem(self._keys(target_id)[1], token)
+
+    def _pause_key(self, target_id: str) -> str:
+        return f"{self._namespace}:paused:{target_id}"
+
+    def flag_pause(self, target_id: str, seconds: float) -> None:
+        until = time.time() + seconds
+        self._client.set(self._pause_key(target_id), repr(until), px=max(int(seconds * 1000), 1))
+
+    def clear_pause(self, target_id: str) -> None:
+        self._client.delete(self._pause_key(target_id))
+
+    def flagged(self, target_ids: set[str]) -> dict[str, float]:
+        ordered = sorted(target_ids)
+        values = self._client.mget([self._pause_key(t) for t in ordered]) if ordered else []
+        now = time.time()
+        return {t: until for t, value in zip(ordered, values, strict=True) if value and (until := float(value)) > now}

@@ -6,11 +6,12 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from adapters import Content, Policy, get_adapter
 from server.context import OpContext
+from server.db import insert_rows
 from server.delivery.scheduling import enqueue_at
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.hints import hint
@@ -41,6 +42,10 @@ from server.targets.repository import check_labels, has_label, is_paused, target
 ACTIVE_JOB_STATUSES = ("pending", "scheduled", "delivering", "delivered")
 
 
+# A plan needs only these of each target; a dry run's preview renders the whole target.
+_PLAN_COLUMNS = (Target.id, Target.active, Target.channel, Target.policy)
+
+
 def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) -> list[Target]:
     ids = [check_id("target", tid, "targetIds") for tid in dict.fromkeys(data.target_ids)]
     labels = check_labels(data.target_labels, "targetLabels")
@@ -50,7 +55,9 @@ def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) ->
             field="targetIds",
             next_action=hint("list_distribution_targets", "List targets to pick ids."),
         )
-    found = {t.id: t for t in session.exec(select(Target).where(Target.workspace_id == ctx.workspace_id, col(Target.id).in_(ids))).all()}
+    columns = (Target,) if data.dry_run else _PLAN_COLUMNS
+    query = select(*columns).where(Target.workspace_id == ctx.workspace_id, col(Target.id).in_(ids))
+    found = {t.id: t for t in session.exec(query).all()}
     missing = [tid for tid in ids if tid not in found]
     if missing:
         raise NotFound(
@@ -67,27 +74,26 @@ def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) ->
         )
     targets = [found[tid] for tid in ids]
     if labels:
-        targets += _labelled(session, ctx.workspace_id, labels, set(ids))
+        targets += _labelled(session, ctx.workspace_id, labels, set(ids), columns)
     if not targets:
         raise ValidationFailed(f"No active target carries any of the labels {labels}.", field="targetLabels")
     return targets
 
 
-def _labelled(session: Session, workspace_id: str, labels: list[str], exclude: set[str]) -> list[Target]:
-    query = select(Target).where(Target.workspace_id == workspace_id, col(Target.active).is_(True), or_(*map(has_label, labels)))
+def _labelled(session: Session, workspace_id: str, labels: list[str], exclude: set[str], columns: tuple) -> list[Target]:
+    query = select(*columns).where(Target.workspace_id == workspace_id, col(Target.active).is_(True), or_(*map(has_label, labels)))
     return [t for t in session.exec(query.order_by(col(Target.id))).all() if t.id not in exclude]
 
 
 def _already_delivered(session: Session, workspace_id: str, content_key: str, target_ids: list[str]) -> dict[str, str]:
+    # By content key alone (indexed): a list of 10,000 target ids as parameters costs more than it filters.
     rows = session.exec(
         select(Job.target_id, Job.plan_id).where(
-            Job.workspace_id == workspace_id,
-            Job.content_key == content_key,
-            col(Job.target_id).in_(target_ids),
-            col(Job.status).in_(ACTIVE_JOB_STATUSES),
+            Job.workspace_id == workspace_id, Job.content_key == content_key, col(Job.status).in_(ACTIVE_JOB_STATUSES)
         )
     ).all()
-    return {target_id: plan_id for target_id, plan_id in rows}
+    wanted = set(target_ids)
+    return {target_id: plan_id for target_id, plan_id in rows if target_id in wanted}
 
 
 def content_hash(content: dict) -> str:
@@ -160,22 +166,25 @@ def _insert_plan(
     )
     session.add(plan)
     session.flush()
-    rows = [_job_row(ctx, plan, target, skips.get(target.id), scheduled_at or now, now) for target in targets]
-    session.execute(insert(Job), rows)
+    content_key = f"{content['id']}@{content['version']}"
+    rows = [_job_row(ctx, plan, content_key, target, skips.get(target.id), scheduled_at or now, now) for target in targets]
+    insert_rows(session, Job.__table__, rows)  # type: ignore[arg-type]
     if len(skips) == len(targets):
         finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
         session.refresh(plan)
     return plan, [row["id"] for row in rows if row["status"] != "skipped"]
 
 
-def _job_row(ctx: OpContext, plan: Plan, target: Target, skip_reason: str | None, due: datetime, now: datetime) -> dict:
+def _job_row(
+    ctx: OpContext, plan: Plan, content_key: str, target: Target, skip_reason: str | None, due: datetime, now: datetime
+) -> dict:
     skipped = skip_reason is not None
     return {
         "id": new_id("job"),
         "workspace_id": ctx.workspace_id,
         "plan_id": plan.id,
         "target_id": target.id,
-        "content_key": f"{plan.content['id']}@{plan.content['version']}",
+        "content_key": content_key,
         "status": "skipped" if skipped else ("scheduled" if plan.scheduled_at else "pending"),
         "attempts": 0,
         "retries_used": 0,
@@ -249,15 +258,13 @@ def list_plans(ctx: OpContext, session: Session, data: ListPlansInput) -> PlanLi
 
 
 def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> PlanPayload:
-    plan = repo.load_plan(session, ctx.workspace_id, data.id, lock=True)
-    if plan.status in FINAL_PLAN_STATUSES:
-        raise Conflict(
-            f"Plan {plan.id} already ended ({plan.status}); nothing to cancel.",
-            field="id",
-            next_action=hint("get_distribution_plan", "Read the plan's outcome.", id=plan.id),
-        )
+    plan = repo.load_plan(session, ctx.workspace_id, data.id)
+    _refuse_ended(plan)
+    # Jobs first, then the plan: the order in which workers lock them, so a cancel never deadlocks with them.
     waiting = select(Job.id).where(Job.plan_id == plan.id, col(Job.status).in_(("pending", "scheduled")))
     ids = list(session.exec(waiting.with_for_update()).all())
+    plan = session.exec(select(Plan).where(Plan.id == plan.id).with_for_update().execution_options(populate_existing=True)).one()
+    _refuse_ended(plan)
     if data.dry_run:
         read = repo.plan_read(session, plan)
         session.rollback()
@@ -278,6 +285,15 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
     plan_id = plan.id
     ctx.after_commit(lambda: ctx.runtime.events.publish(plan_id, {"type": "plan.cancelled", "planId": plan_id}))
     return PlanPayload(plan=read, recommended_next_action=hint("get_distribution_plan", "In-flight attempts finish; check the final state.", after_seconds=2, id=plan.id))
+
+
+def _refuse_ended(plan: Plan) -> None:
+    if plan.status in FINAL_PLAN_STATUSES:
+        raise Conflict(
+            f"Plan {plan.id} already ended ({plan.status}); nothing to cancel.",
+            field="id",
+            next_action=hint("get_distribution_plan", "Read the plan's outcome.", id=plan.id),
+        )
 
 
 def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInput) -> JobsRequeued:

@@ -230,6 +230,7 @@ def _finish_pause_change(
 
 
 def _requeue_waiting(ctx: OpContext, target_id: str) -> None:
+    ctx.runtime.limiter.clear_pause(target_id)
     requeue_target_jobs(ctx.runtime, target_id)
 
 

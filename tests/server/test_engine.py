@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from server.db import session_scope
-from server.delivery.engine import process_job
+from server.delivery.claims import claim_batch
+from server.delivery.engine import send_batch, process_job, process_jobs
+from server.delivery.recording import record_batch
+from server.delivery.scheduling import sweep
 from server.models import Attempt, Job, Plan, Receipt, Target
 from server.models.base import utcnow
 from server.runtime import Runtime
-from tests.support import factories
+from tests.support import factories, services
 from tests.support.factories import call
 from tests.support.receiver import Receiver, Reply
 
@@ -26,6 +31,9 @@ class Recorder:
 
     def enqueue(self, job_ids: list[str], eta: object = None) -> None:
         self.batches.append((list(job_ids), eta))
+
+    def backlog(self) -> int:
+        return 0
 
 
 @pytest.fixture
@@ -160,3 +168,82 @@ def test_credentials_echoed_by_a_receiver_are_redacted(rt: Runtime, receiver: Re
     assert "invalid token [redacted]" in attempt.error
     plan = call(rt, "get_distribution_plan", id=load(rt, Job, job_id).plan_id)
     assert token not in plan.model_dump_json()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_rt(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
+    overrides = {}
+    if request.param == "postgresql":
+        schema = f"herald_engine_{services.RUN_TAG}"
+        overrides["database_url"] = services.postgres_schema_url(schema)
+        request.addfinalizer(lambda: services.drop_postgres_schema(schema))
+    runtime = factories.runtime(tmp_path, **overrides)
+    runtime.queue = Recorder()
+    yield runtime
+    runtime.close()
+
+
+def test_a_batch_is_claimed_sent_and_recorded_together(any_rt: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = any_rt
+    receiver.script["/busy"] = [Reply(429, headers={"Retry-After": "30"})]
+    receiver.script["/broken"] = [Reply(422)]
+    ok = [webhook_target(rt, receiver, f"/ok{i}")[0] for i in range(3)]
+    busy, _ = webhook_target(rt, receiver, "/busy")
+    broken, _ = webhook_target(rt, receiver, "/broken")
+    first, first_jobs = plan_for(rt, *ok)
+    second, second_jobs = plan_for(rt, ok[0], busy, broken)
+    published: list[dict] = []
+    monkeypatch.setattr(rt.events, "publish", lambda plan_id, event: published.append(event))
+    commits: list[object] = []
+    event.listen(rt.engine, "commit", commits.append)
+
+    process_jobs(rt, first_jobs + second_jobs)
+
+    assert len(commits) == 2  # one transaction claims the batch, one records it
+    assert len(receiver.requests) == 6
+    with session_scope(rt.engine) as session:
+        jobs = {job.target_id + job.plan_id: job for job in session.exec(select(Job)).all()}
+        assert [jobs[t + first].status for t in ok] == ["delivered"] * 3
+        assert (jobs[ok[0] + second].status, jobs[busy + second].status, jobs[broken + second].status) == (
+            "delivered", "scheduled", "failed")
+        assert len(session.exec(select(Attempt)).all()) == 6
+        assert len(session.exec(select(Receipt)).all()) == 4
+        counts = {p.id: (p.status, p.delivered_count, p.failed_count) for p in session.exec(select(Plan)).all()}
+    assert counts == {first: ("succeeded", 3, 0), second: ("running", 1, 1)}
+    assert sorted((e["planId"], len(e["jobIds"]), e["planStatus"]) for e in published) == sorted(
+        [(first, 3, "succeeded"), (second, 2, None)])
+    assert load(rt, Target, busy).paused_until is not None
+
+
+def test_a_batch_still_in_flight_keeps_its_leases(tmp_path: Path) -> None:
+    rt = factories.runtime(tmp_path, lease_seconds=0.3)
+    rt.queue = Recorder()
+    target = call(rt, "create_distribution_target", name="slow", channel="stub", config={"latencyMs": 1200})
+    _, [job_id] = plan_for(rt, target.target.id)
+    worker = threading.Thread(target=process_jobs, args=(rt, [job_id]))
+    worker.start()
+    time.sleep(0.8)  # more than two leases
+    job = load(rt, Job, job_id)
+    assert job.status == "delivering" and job.lease_expires_at > utcnow()
+    assert sweep(rt, grace_seconds=0) == 0  # nothing for the sweeper to take from a live worker
+    worker.join()
+    assert (load(rt, Job, job_id).status, len(attempts(rt, job_id))) == ("delivered", 1)
+    rt.close()
+
+
+def test_a_job_claimed_before_a_429_is_recorded_is_not_sent_into_the_pause(rt: Runtime, receiver: Receiver) -> None:
+    receiver.script["/busy"] = [Reply(429, headers={"Retry-After": "30"}), Reply(200)]
+    target_id, _ = webhook_target(rt, receiver, "/busy")
+    _, [first] = plan_for(rt, target_id)
+    _, [second] = plan_for(rt, target_id)
+    [early] = claim_batch(rt, [second])  # another worker claimed it while the pause was not yet known
+    process_job(rt, first)  # 429: the target is flagged at once, then paused in the database
+    record_batch(rt, list(zip([early], send_batch(rt, [early]), strict=True)))
+    assert len(receiver.at("/busy")) == 1
+    job = load(rt, Job, second)
+    assert (job.status, job.attempts, job.retries_used) == ("scheduled", 0, 0)
+    assert timedelta(seconds=28) < job.next_attempt_at - utcnow() <= timedelta(seconds=30)
+    assert attempts(rt, second) == []
+    call(rt, "resume_distribution_target", id=target_id)  # a resume lifts the flag with the pause
+    process_job(rt, second)
+    assert load(rt, Job, second).status == "delivered"

@@ -1,0 +1,181 @@
+"""Claiming a batch of jobs in one transaction: lock what is free, hold what must wait, lease the rest.
+
+A claimed job is ``delivering`` with a lease; a held one waits (no attempt spent) for a pause, a halt,
+its turn, a closed circuit or its target's limits. A job that is finished, leased by another worker
+or not yet due is left alone, so a duplicate message does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import Row, and_, or_, update
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.interfaces import ORMOption
+from sqlmodel import Session, col, select
+
+from adapters import Content, Policy, TargetView
+from server.db import retry_on_conflict, session_scope
+from server.delivery.effects import Effects
+from server.delivery.holds import Hold, find_hold, target_limits
+from server.models import Job, Plan, Target, Workspace
+from server.models.base import utcnow
+from server.plans.progress import mark_running
+from server.policy import effective_policy
+from server.runtime import Runtime
+from server.targets.repository import effective_retry_policy, target_view, view_secrets
+from server.targets.schemas import RetryPolicy
+
+EARLY_TOLERANCE = timedelta(milliseconds=5)
+M = TypeVar("M", Target, Plan, Workspace)
+
+
+@dataclass
+class Claim:
+    job_id: str
+    plan_id: str
+    workspace_id: str
+    attempt: int
+    content: Content
+    policy: Policy
+    view: TargetView
+    retry_policy: RetryPolicy
+    secrets: list[str]
+    ordered: bool = False  # the target takes one delivery at a time, in order (maxConcurrency 1)
+    limit_token: str | None = None
+
+
+@dataclass
+class _Batch:
+    """The rows a batch needs, read once (a query per table), and each plan's content and each
+    target's decrypted view built once."""
+
+    rt: Runtime
+    targets: dict[str, Target]
+    plans: dict[str, Plan]
+    workspaces: dict[str, Workspace]
+    contents: dict[str, Content] = field(default_factory=dict)
+    views: dict[str, tuple[TargetView, list[str]]] = field(default_factory=dict)
+
+    def content(self, plan: Plan) -> Content:
+        if plan.id not in self.contents:
+            self.contents[plan.id] = Content.model_validate(plan.content)
+        return self.contents[plan.id]
+
+    def view(self, target: Target) -> tuple[TargetView, list[str]]:
+        if target.id not in self.views:
+            view = target_view(target, self.rt.box)
+            self.views[target.id] = (view, view_secrets(view))
+        return self.views[target.id]
+
+
+def claim_batch(rt: Runtime, job_ids: list[str]) -> list[Claim]:
+    def transaction() -> tuple[list[Claim], Effects]:
+        effects = Effects(rt)
+        with session_scope(rt.engine) as session:
+            claims = _claim_all(rt, session, job_ids, effects)
+            effects.settle(session)
+        return claims, effects
+
+    claims, effects = retry_on_conflict(transaction)
+    effects.run()
+    return claims
+
+
+# Jobs are read and leased as plain rows: building and flushing ORM objects cost more than the send.
+_JOB_COLUMNS = (Job.id, Job.plan_id, Job.workspace_id, Job.target_id, Job.status, Job.attempts, Job.next_attempt_at,
+                Job.lease_expires_at)
+
+
+def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:
+    now = utcnow()
+    query = select(*_JOB_COLUMNS).where(col(Job.id).in_(job_ids)).order_by(col(Job.id)).with_for_update(skip_locked=True)
+    jobs = [job for job in session.exec(query).all() if _claimable(job, now)]
+    if not jobs:
+        return []
+    batch = _Batch(
+        rt,
+        targets=_load(session, Target, {job.target_id for job in jobs}),
+        plans=_load(session, Plan, {job.plan_id for job in jobs}, defer(Plan.target_ids)),  # type: ignore[arg-type]
+        workspaces=_load(session, Workspace, {job.workspace_id for job in jobs}),
+    )
+    claims = [claim for job in jobs if (claim := _claim(rt, session, job, now, effects, batch)) is not None]
+    if claims:
+        session.execute(
+            update(Job)
+            .where(col(Job.id).in_([claim.job_id for claim in claims]))
+            .values(status="delivering", attempts=Job.attempts + 1, updated_at=now, held_reason=None,
+                    lease_expires_at=now + timedelta(seconds=rt.settings.lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+    for plan_id in sorted({claim.plan_id for claim in claims}):
+        mark_running(session, plan_id)
+    return claims
+
+
+def _load(session: Session, model: type[M], ids: set[str], *options: ORMOption) -> dict[str, M]:
+    return {row.id: row for row in session.exec(select(model).where(col(model.id).in_(sorted(ids))).options(*options))}
+
+
+def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effects, batch: _Batch) -> Claim | None:
+    """The claim for ``job`` (leased by the caller), or None when it must wait or is finished."""
+    if job.status != "delivering" and job.next_attempt_at is not None and job.next_attempt_at > now + EARLY_TOLERANCE:
+        effects.enqueue(job.id, job.next_attempt_at)  # the message came early (clock skew, a stale duplicate)
+        return None
+    target, plan, workspace = batch.targets[job.target_id], batch.plans[job.plan_id], batch.workspaces[job.workspace_id]
+    if not target.active:
+        effects.finish(session, _orm(session, job), "failed", error="Target is inactive; activate it and retry the job.")
+        return None
+    hold = find_hold(session, workspace, target, job, now, rt.settings)
+    token = None
+    if hold is None and target_limits(target).any:
+        token, wait = rt.limiter.acquire(target.id, target_limits(target), rt.settings.lease_seconds)
+        if token is None:
+            hold = Hold(now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)), "held by the target's rate or concurrency limit")
+    if hold is not None:
+        _hold(_orm(session, job), hold, now, effects)
+        return None
+    view, secrets = batch.view(target)
+    return Claim(
+        job_id=job.id,
+        plan_id=plan.id,
+        workspace_id=job.workspace_id,
+        attempt=job.attempts + 1,
+        content=batch.content(plan),
+        policy=effective_policy(plan.policy, target.policy),
+        view=view,
+        retry_policy=effective_retry_policy(target, rt.settings),
+        secrets=secrets,
+        ordered=target.max_concurrency == 1,
+        limit_token=token,
+    )
+
+
+def _orm(session: Session, row: Row) -> Job:
+    job = session.get(Job, row.id)
+    assert job is not None
+    return job
+
+
+def extend_leases(rt: Runtime, claims: list[Claim]) -> None:
+    """Renew the leases of claimed jobs still in flight (never one another worker has since reclaimed)."""
+    mine = or_(*(and_(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt) for claim in claims))
+    until = utcnow() + timedelta(seconds=rt.settings.lease_seconds)
+    with session_scope(rt.engine) as session:
+        session.execute(update(Job).where(col(Job.status) == "delivering", mine).values(lease_expires_at=until))
+
+
+def _hold(job: Job, hold: Hold, now: datetime, effects: Effects) -> None:
+    """The job waits (no attempt spent) until ``hold.until``; None means until an operator resumes."""
+    job.status, job.next_attempt_at, job.held_reason, job.updated_at = "scheduled", hold.until, hold.reason, now
+    job.lease_expires_at = None
+    if hold.until is not None:
+        effects.enqueue(job.id, hold.until)
+
+
+def _claimable(job: Row, now: datetime) -> bool:
+    if job.status == "delivering":
+        return job.lease_expires_at is not None and job.lease_expires_at <= now
+    return job.status in ("pending", "scheduled")

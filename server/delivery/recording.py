@@ -1,0 +1,260 @@
+"""Recording a batch of attempts in one transaction: every attempt, receipt and job change is durable
+before anything is announced.
+
+Rows are locked in id order (jobs, then the targets whose state may change, then plans when the
+counters settle), so two workers recording at once wait for each other instead of deadlocking; a
+deadlock the database reports anyway is retried with the same results.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Row, or_, update
+from sqlmodel import Session, col, select
+
+from adapters import ChannelPayload, DeliveryContext, DeliveryError, DeliveryOutcome, get_adapter
+from server.activity.recorder import record_event
+from server.db import insert_rows, retry_on_conflict, session_scope
+from server.delivery import circuit
+from server.delivery.claims import Claim
+from server.delivery.effects import Effects
+from server.delivery.retry import pause_seconds, retry_delay
+from server.delivery.scheduling import requeue_target_jobs
+from server.ids import new_id
+from server.models import Attempt, DeadLetter, Job, Plan, Receipt, Target
+from server.models.base import utcnow
+from server.redaction import redact
+from server.runtime import Runtime
+
+
+
+@dataclass
+class Result:
+    started_at: datetime
+    duration_ms: float
+    outcome: DeliveryOutcome | None = None
+    error: DeliveryError | None = None
+    payload: ChannelPayload | None = None
+    held_until: datetime | None = None  # not sent: another worker had just been told 429 by the target
+
+    @property
+    def error_class(self) -> str | None:
+        return self.error.error_class if self.error else None
+
+
+def record_batch(rt: Runtime, done: list[tuple[Claim, Result]]) -> None:
+    def transaction() -> Effects:
+        effects = Effects(rt)
+        with session_scope(rt.engine) as session:
+            _record_all(rt, session, done, effects)
+            effects.settle(session)
+        return effects
+
+    retry_on_conflict(transaction).run()
+
+
+_JOB_COLUMNS = (Job.id, Job.plan_id, Job.workspace_id, Job.target_id, Job.status, Job.attempts)
+
+
+def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]], effects: Effects) -> None:
+    now = utcnow()
+    sent = [(claim, result) for claim, result in done if result.held_until is None]
+    insert_rows(session, Attempt.__table__, [_attempt_row(claim, result) for claim, result in sent])  # type: ignore[arg-type]
+    ids = sorted(claim.job_id for claim, _ in done)
+    query = select(*_JOB_COLUMNS).where(col(Job.id).in_(ids)).order_by(col(Job.id)).with_for_update()
+    rows = {row.id: row for row in session.exec(query)}
+    # A job another worker reclaimed after our lease expired is left alone: its result wins.
+    current = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
+    for claim, result in current:
+        if result.held_until is not None:
+            _unsent(session, claim, result.held_until, effects)
+    current = [(claim, result) for claim, result in current if result.held_until is None]
+    targets = _load_targets(session, current)
+    for claim, result in current:
+        _update_circuit(rt, session, targets.get(claim.view.id), claim, result, effects)
+    _delivered(session, [(c, r) for c, r in current if r.error is None], targets, rows, effects, now)
+    for claim, result in current:
+        if result.error is None:
+            continue
+        job, target = session.get(Job, claim.job_id), targets[claim.view.id]
+        assert job is not None
+        if result.error.error_class == "rate_limited":
+            _rate_limited(rt, session, job, target, claim, result.error, effects)
+        elif result.error.error_class == "transient":
+            _transient(session, job, claim, result, effects)
+        else:
+            effects.finish(session, job, "failed", error=_error_text(claim, result.error), error_class=result.error.error_class)
+
+
+def _unsent(session: Session, claim: Claim, until: datetime, effects: Effects) -> None:
+    """A claim held back at the last moment: it waits for the pause and gets its attempt back."""
+    job = session.get(Job, claim.job_id)
+    assert job is not None
+    job.status, job.attempts, job.next_attempt_at, job.lease_expires_at = "scheduled", claim.attempt - 1, until, None
+    job.held_reason, job.updated_at = "target paused: it answered 429 to another delivery", utcnow()
+    effects.enqueue(job.id, until)
+
+
+def _still_ours(row: Row | None, claim: Claim) -> bool:
+    return row is not None and row.status == "delivering" and row.attempts == claim.attempt
+
+
+def _load_targets(session: Session, done: list[tuple[Claim, Result]]) -> dict[str, Target]:
+    """Lock and read, in id order, the targets whose state this batch may change: those that failed,
+    whose circuit is not closed or that were rate-limited before. A healthy target is not even read."""
+    ids = sorted({claim.view.id for claim, _ in done})
+    failing = {claim.view.id for claim, result in done if result.error is not None}
+    light = select(Target.id).where(
+        col(Target.id).in_(ids), or_(Target.circuit_state != "closed", col(Target.consecutive_rate_limits) > 0)
+    )
+    changing = sorted(failing | set(session.exec(light)))
+    if not changing:
+        return {}
+    query = select(Target).where(col(Target.id).in_(changing)).order_by(col(Target.id)).with_for_update()
+    return {t.id: t for t in session.exec(query.execution_options(populate_existing=True))}
+
+
+def _update_circuit(
+    rt: Runtime, session: Session, target: Target | None, claim: Claim, result: Result, effects: Effects
+) -> None:
+    if target is None or (target.circuit_state == "closed" and result.error_class not in circuit.FAILURE_CLASSES):
+        return  # a healthy target (not loaded) with a closed circuit stays as it is
+    if circuit.after_attempt(session, target, claim.job_id, result.error_class, utcnow(), rt.settings) == "closed":
+        target_id = target.id
+        effects.later(lambda: requeue_target_jobs(rt, target_id))
+
+
+def _attempt_row(claim: Claim, result: Result) -> dict:
+    error = result.error
+    status = error.status_code if error else (result.outcome.status_code if result.outcome else None)
+    return {
+        "id": new_id("attempt"),
+        "workspace_id": claim.workspace_id,
+        "job_id": claim.job_id,
+        "target_id": claim.view.id,
+        "number": claim.attempt,
+        "started_at": result.started_at,
+        "duration_ms": result.duration_ms,
+        "outcome": "delivered" if error is None else error.error_class,
+        "status_code": status,
+        "error_class": error.error_class if error else None,
+        "error_code": error.code if error else None,
+        "error": _error_text(claim, error) if error else None,
+    }
+
+
+def _error_text(claim: Claim, error: DeliveryError) -> str:
+    text = error.message
+    if error.response_excerpt:
+        text = f"{text} Response: {error.response_excerpt}"
+    return (redact(text, claim.secrets) or "")[:1000]
+
+
+def _delivered(
+    session: Session, done: list[tuple[Claim, Result]], targets: dict[str, Target], rows: dict[str, Row],
+    effects: Effects, now: datetime,
+) -> None:
+    """Receipts in one insert, the jobs in one update: the path nearly every delivery takes."""
+    if not done:
+        return
+    receipts = []
+    for claim, result in done:
+        assert result.outcome is not None
+        delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=result.started_at)
+        receipt = get_adapter(claim.view.channel).normalize_receipt(result.outcome, delivery)
+        receipts.append({
+            "id": new_id("receipt"), "workspace_id": claim.workspace_id, "job_id": claim.job_id, "plan_id": claim.plan_id,
+            "target_id": claim.view.id, "external_id": receipt.external_id, "delivered_at": now, "response_meta": receipt.meta,
+        })
+        target = targets.get(claim.view.id)
+        if target is not None and target.consecutive_rate_limits:
+            target.consecutive_rate_limits = 0
+    insert_rows(session, Receipt.__table__, receipts)  # type: ignore[arg-type]
+    session.execute(
+        update(Job)
+        .where(col(Job.id).in_([claim.job_id for claim, _ in done]))
+        .values(status="delivered", finished_at=now, updated_at=now, lease_expires_at=None, next_attempt_at=None,
+                last_error=None, error_class=None)
+        .execution_options(synchronize_session=False)
+    )
+    for claim, _ in done:
+        effects.finished(session, rows[claim.job_id], "delivered", now, ordered=claim.ordered)
+
+
+def _rate_limited(
+    rt: Runtime, session: Session, job: Job, target: Target, claim: Claim, error: DeliveryError, effects: Effects
+) -> None:
+    """``target`` was locked by ``_load_targets``."""
+    target.consecutive_rate_limits += 1
+    seconds = pause_seconds(
+        error.retry_after_seconds, target.consecutive_rate_limits,
+        rt.settings.default_pause_seconds, rt.settings.max_pause_seconds,
+    )
+    until = utcnow() + timedelta(seconds=seconds)
+    if target.paused_until is None or target.paused_until < until:
+        target.paused_until = until
+    target.pause_reason = f"rate limited by the provider (HTTP {error.status_code or 429}); resumes automatically"
+    record_event(session, target.workspace_id, "target.paused", f"{target.name} paused for {seconds:g}s: {target.pause_reason}.",
+                 target_id=target.id, until=target.paused_until.isoformat(), retryAfterSeconds=error.retry_after_seconds)
+    job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
+    _wait_or_cancel(session, job, target.paused_until, effects)
+
+
+def _transient(session: Session, job: Job, claim: Claim, result: Result, effects: Effects) -> None:
+    error = result.error
+    assert error is not None
+    job.retries_used += 1
+    text = _error_text(claim, error)
+    if job.retries_used >= claim.retry_policy.max_attempts:
+        _dead_letter(session, job, claim, result, text)
+        effects.finish(session, job, "dead", error=text, error_class="transient")
+        return
+    job.last_error, job.error_class = text, "transient"
+    delay = retry_delay(job.retries_used, claim.retry_policy, error.retry_after_seconds)
+    _wait_or_cancel(session, job, utcnow() + timedelta(seconds=delay), effects)
+
+
+def _dead_letter(session: Session, job: Job, claim: Claim, result: Result, text: str) -> None:
+    error = result.error
+    assert error is not None
+    existing = session.exec(select(DeadLetter).where(DeadLetter.job_id == job.id)).first()
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    response = {"statusCode": error.status_code, "errorCode": error.code, "error": text}
+    session.add(
+        DeadLetter(
+            id=new_id("dead_letter"), workspace_id=job.workspace_id, job_id=job.id, plan_id=job.plan_id,
+            target_id=job.target_id, error_class=error.error_class, error=text, attempts=job.attempts,
+            request=request_snapshot(claim, result.payload), response=response,
+        )
+    )
+
+
+def request_snapshot(claim: Claim, payload: ChannelPayload | None) -> dict:
+    """The request as stored with a dead letter (built only for dead letters, never on the hot path)."""
+    adapter = get_adapter(claim.view.channel)
+    request: dict = {"channel": claim.view.channel, "destination": adapter.destination(claim.view.config)}
+    if payload is not None:
+        request.update(contentType=payload.content_type, body=_snapshot(payload.body))
+    return request
+
+
+def _snapshot(body: object, limit: int = 16_384) -> object:
+    """The payload: whole when small, else a truncated text."""
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    if len(text) <= limit:
+        return body
+    return text[:limit] + "…(truncated)"
+
+
+def _wait_or_cancel(session: Session, job: Job, due: datetime, effects: Effects) -> None:
+    plan = session.get(Plan, job.plan_id)
+    if plan is not None and plan.status == "cancelled":
+        effects.finish(session, job, "cancelled")
+        return
+    job.status, job.next_attempt_at, job.lease_expires_at, job.updated_at = "scheduled", due, None, utcnow()
+    effects.enqueue(job.id, due)

@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end at tiny sizes, so it cannot rot. It times nothing."""
+"""The benchmark harness runs end to end at tiny sizes, so it cannot rot. It asserts counts, never speed."""
 
 from __future__ import annotations
 
@@ -13,16 +13,75 @@ from tests.support.live import ROOT
 
 pytestmark = pytest.mark.integration
 
+ROWS = ("raw limit", "setup:", "fan-out: one plan to 20 targets (PostgreSQL", "receiver adds 50 ms",
+        "awaitDelivery: one-target plan, 5 sequential calls", "429 isolation", "Celery:", "Apprise:",
+        "memory: 50 plans × 20 targets = 1,000 jobs", "plan creation: the create call of one 20-job plan",
+        "Embedded mode", "fan-out: one plan to 20 targets (SQLite")
+VERDICTS = {"fan_out", "celery", "apprise", "await_delivery", "isolation", "memory", "plan_creation"}
 
-def test_bench_smoke_prints_the_table_and_writes_json() -> None:
+
+def assert_exact(seen: dict, requests: int, paths: int) -> None:
+    """The sink saw exactly ``requests``, spread evenly over ``paths`` paths, all answered 200."""
+    assert (seen["requests"], seen["paths"], seen["statuses"]) == (requests, paths, {"200": requests})
+    assert seen["max_per_path"] == seen["min_per_path"] == requests // paths
+
+
+def assert_drained(run: dict, jobs: int, paths: int) -> None:
+    assert run["complete"] and run["statuses"] == ["succeeded"]
+    assert run["jobs"] == run["delivered"] == jobs and run["deliveries_per_second"] > 0
+    assert_exact(run["sink"], jobs, paths)
+
+
+def assert_isolation(iso: dict, targets: int, plans: int) -> None:
+    assert iso["baseline"]["healthy_delivered"] == plans * targets
+    assert_exact(iso["baseline"]["sink"], plans * targets, targets)
+    assert iso["limited"]["healthy_delivered"] == plans * (targets - 1)
+    assert iso["limited"]["sink"]["statuses"]["200"] == plans * (targets - 1)
+    assert iso["limited"]["sink"]["statuses"]["429"] >= iso["pause"]["requests_to_limited"] >= 1
+    pause = iso["pause"]
+    assert pause["recorded"] and pause["paused_until"] > pause["start"]
+    assert pause["watched_seconds"] == iso["retry_after_seconds"] == 4
+    assert 0 <= pause["requests_during_pause"] + pause["requests_before_pause"] <= pause["requests_to_limited"]
+    assert iso["ratio"] > 0
+
+
+def assert_peers(peers: dict, count: int) -> None:
+    assert set(peers["celery"]["runs"]) == {"prefork", "threads"} and peers["celery"]["best"] in peers["celery"]["runs"]
+    for run in [*peers["celery"]["runs"].values(), peers["apprise"]]:
+        assert_exact(run["sink"], count, count)
+        assert run["deliveries_per_second"] > 0
+    assert peers["apprise"]["all_ok"]
+    assert all(peer["herald_ratio"] > 0 for peer in peers.values())
+
+
+def test_bench_smoke_prints_every_row_and_writes_json() -> None:
     services.redis_namespace("herald-bench-probe")  # skip locally / fail under CI=true without Redis
     probe = f"herald_bench_probe_{services.RUN_TAG}"
     services.postgres_schema_url(probe)  # the same for PostgreSQL
     services.drop_postgres_schema(probe)
-    out = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    for row in ("raw limit", "fan-out 20 jobs", "receiver adds 50 ms", "awaitDelivery", "plan creation"):
-        assert row in out.stdout
-    results = json.loads((ROOT / "bench" / "results" / "smoke.json").read_text())
-    assert results["fan_out"]["jobs"] == 20 and results["fan_out"]["sink_requests"] >= 20
-    assert results["await_delivery"]["calls"] == 5
+    missing = [row for row in ROWS if row not in out.stdout]
+    assert not missing, out.stdout
+    r = json.loads((ROOT / "bench" / "results" / "smoke.json").read_text())
+    sizes = r["sizes"]
+    targets, notifications = sizes["fan_out_targets"], sizes["peer_notifications"]
+    assert (targets, sizes["memory_plans"], sizes["await_calls"]) == (20, 50, 5)
+    assert r["raw_limit"]["sink"]["requests"] == sizes["raw_requests"] and r["raw_limit"]["requests_per_second"] > 0
+    assert r["setup"]["targets"] == targets
+    assert_drained(r["warm_up"], sizes["isolation_targets"], sizes["isolation_targets"])
+    assert_drained(r["fan_out"], targets, targets)
+    assert_drained(r["fan_out_50ms"], targets, targets)
+    assert r["fan_out_50ms"]["latency_ms"] == 50
+    assert r["await_delivery"]["calls"] == r["await_delivery"]["sink"]["requests"] == 5
+    assert 0 < r["await_delivery"]["p50_ms"] <= r["await_delivery"]["p95_ms"] <= r["await_delivery"]["p99_ms"]
+    assert_isolation(r["isolation"], sizes["isolation_targets"], sizes["isolation_plans"])
+    assert_peers(r["peers"], notifications)
+    assert_drained(r["memory"], 50 * targets, targets)
+    assert r["memory"]["peak_reset"] and len(r["memory"]["peak_rss_mb_per_worker"]) == 2
+    assert all(mb > 0 for mb in r["memory"]["peak_rss_mb_per_worker"])
+    assert r["plan_creation"]["jobs"] == targets and r["plan_creation"]["ms"] > 0
+    assert_drained(r["embedded"]["warm_up"], 1, 1)
+    assert_drained(r["embedded"]["fan_out"], sizes["embedded_targets"], sizes["embedded_targets"])
+    assert r["embedded"]["await_delivery"]["calls"] == r["embedded"]["await_delivery"]["sink"]["requests"] == 5
+    assert set(r["verdicts"]) == VERDICTS and all(isinstance(v, bool) for v in r["verdicts"].values())

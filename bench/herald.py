@@ -1,0 +1,157 @@
+"""Herald as a bench client sees it: GraphQL over HTTP with one API key, keep-alive connections."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from tests.support.live import LiveHerald
+
+TARGET_RESULT = "... on TargetPayload { target { id } } ... on OperationError { code message }"
+CREATE_PLAN = """mutation($content: ContentInput!, $labels: [String!], $ids: [String!], $wait: Boolean) {
+  createDistributionPlan(content: $content, targetLabels: $labels, targetIds: $ids, awaitDelivery: $wait) {
+    ... on PlanPayload { plan { id status } } ... on OperationError { code message } } }"""
+CANCEL_PLAN = """mutation($id: String!) { cancelDistributionPlan(id: $id) {
+  ... on PlanPayload { plan { id status } } ... on OperationError { code message } } }"""
+PLANS = """query { distributionPlans(limit: 100) { ... on PlanList {
+  items { id status completedAt counts { total delivered } } } ... on OperationError { code message } } }"""
+PLAN_RECEIPTS = """query($id: String!) { distributionPlan(id: $id) { ... on PlanResult {
+  plan { jobs { targetId status receipt { deliveredAt } } } } ... on OperationError { code message } } }"""
+TARGET = """query($id: String!) { distributionTarget(id: $id) { ... on TargetResult {
+  target { pausedUntil pauseReason } } ... on OperationError { code message } } }"""
+PAUSES = """query($id: String!) { operationalEvents(type: "target.paused", targetId: $id, limit: 100) {
+  ... on EventList { items { createdAt data } } ... on OperationError { code message } } }"""
+TARGETS_PER_CALL = 25  # aliases in one document, under HERALD_GRAPHQL_MAX_ALIASES (30 by default)
+FINAL = ("succeeded", "partial", "failed", "cancelled")
+PAYLOAD_BODY = "x" * 900
+
+
+class Api:
+    """One keep-alive client, safe to share between threads; OperationErrors raise."""
+
+    def __init__(self, live: LiveHerald, connections: int = 16) -> None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self.client = httpx.Client(base_url=live.url, headers=live.headers, timeout=120, limits=limits)
+
+    def data(self, query: str, variables: dict) -> dict:
+        body = self.client.post("/graphql", json={"query": query, "variables": variables}).raise_for_status().json()
+        if "errors" in body:
+            raise RuntimeError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def call(self, query: str, variables: dict, field: str) -> dict:
+        return payload(self.data(query, variables)[field], field)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def payload(result: dict, field: str) -> dict:
+    if "code" in result:
+        raise RuntimeError(f"{field}: {result['code']} {result['message']}")
+    return result
+
+
+def content(tag: str) -> dict:
+    """A fresh content version (about 1 KB): a new id each time, so no plan is a redistribution."""
+    return {"id": f"bench-{tag}-{time.time_ns()}", "version": "1", "title": "Bench", "body": PAYLOAD_BODY}
+
+
+def parse_time(value: str) -> float:
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _target_batch(api: Api, sink_url: str, label: str, indexes: range) -> list[str]:
+    """One document of aliased createDistributionTarget mutations (fewer round trips than one each)."""
+    names = [f"t{k}" for k in range(len(indexes))]
+    declared = ", ".join(f"${n}: String!, ${n}c: JSON" for n in names)
+    fields = " ".join(f'{n}: createDistributionTarget(name: ${n}, channel: "webhook", config: ${n}c, labels: $labels)'
+                      f" {{ {TARGET_RESULT} }}" for n in names)
+    variables: dict = {"labels": [label]}
+    for n, i in zip(names, indexes):
+        variables.update({n: f"{label}-{i}", f"{n}c": {"url": f"{sink_url}/{label}/{i}"}})
+    data = api.data(f"mutation({declared}, $labels: [String!]) {{ {fields} }}", variables)
+    return [payload(data[n], "createDistributionTarget")["target"]["id"] for n in names]
+
+
+def create_targets(api: Api, sink_url: str, label: str, count: int, threads: int) -> list[str]:
+    """Webhook targets ``{sink}/{label}/{i}`` labelled ``label``: batches of aliases, sent in parallel."""
+    batches = [range(start, min(start + TARGETS_PER_CALL, count)) for start in range(0, count, TARGETS_PER_CALL)]
+    with ThreadPoolExecutor(threads) as pool:
+        created = pool.map(lambda batch: _target_batch(api, sink_url, label, batch), batches)
+        return [target_id for ids in created for target_id in ids]
+
+
+@dataclass(frozen=True)
+class Created:
+    plan_id: str
+    status: str
+    started: float
+    call_ms: float
+
+
+def create_plan(api: Api, label: str | None = None, target_ids: list[str] | None = None, wait: bool = False) -> Created:
+    """One createDistributionPlan call; ``started`` is the wall clock just before it."""
+    variables: dict = {"content": content(label or "ids"), "wait": wait}
+    variables.update({"labels": [label]} if label else {"ids": target_ids})
+    started, clock = time.time(), time.perf_counter()
+    plan = api.call(CREATE_PLAN, variables, "createDistributionPlan")["plan"]
+    call_ms = (time.perf_counter() - clock) * 1000
+    return Created(plan_id=plan["id"], status=plan["status"], started=started, call_ms=call_ms)
+
+
+def recent_plans(api: Api) -> dict[str, dict]:
+    """The newest 100 plans by id: every scenario watches at most 100 plans of its own."""
+    return {p["id"]: p for p in api.call(PLANS, {}, "distributionPlans")["items"]}
+
+
+def plan_summaries(api: Api, plan_ids: Iterable[str]) -> dict[str, dict]:
+    recent = recent_plans(api)
+    return {plan_id: recent[plan_id] for plan_id in plan_ids if plan_id in recent}
+
+
+def _done(plans: dict[str, dict], count: int, delivered: int | None) -> bool:
+    if delivered is not None:
+        return sum(p["counts"]["delivered"] for p in plans.values()) >= delivered
+    return len(plans) == count and all(p["status"] in FINAL for p in plans.values())
+
+
+def wait_plans(api: Api, plan_ids: list[str], seconds: float, delivered: int | None = None) -> dict[str, dict]:
+    """Poll until every plan is final (or, given ``delivered``, until that many jobs are delivered)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        plans = plan_summaries(api, plan_ids)
+        if _done(plans, len(plan_ids), delivered) or time.monotonic() > deadline:
+            return plans
+        time.sleep(0.2)
+
+
+def cancel_unfinished(api: Api, plans: dict[str, dict]) -> None:
+    """Cancel what a timed-out or paused scenario left waiting, so it does not spill into the next one."""
+    for plan_id, plan in plans.items():
+        if plan["status"] not in FINAL:
+            try:
+                api.call(CANCEL_PLAN, {"id": plan_id}, "cancelDistributionPlan")
+            except RuntimeError:
+                pass  # it ended since the read, or the cancel failed: either way not a figure of this run
+
+
+def receipts(api: Api, plan_id: str) -> list[tuple[str, float]]:
+    """(target id, deliveredAt) of every delivered job of a plan."""
+    jobs = api.call(PLAN_RECEIPTS, {"id": plan_id}, "distributionPlan")["plan"]["jobs"]
+    return [(j["targetId"], parse_time(j["receipt"]["deliveredAt"])) for j in jobs if j["receipt"]]
+
+
+def pause_window(api: Api, target_id: str) -> tuple[float, float] | None:
+    """(first recorded pause, pausedUntil now) of a target, as Herald stored them; None if never paused."""
+    events = api.call(PAUSES, {"id": target_id}, "operationalEvents")["items"]
+    until = api.call(TARGET, {"id": target_id}, "distributionTarget")["target"]["pausedUntil"]
+    if not events or until is None:
+        return None
+    return min(parse_time(e["createdAt"]) for e in events), parse_time(until)

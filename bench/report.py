@@ -1,0 +1,113 @@
+"""The printed tables and the pass/FAIL verdict of each target from the performance issue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    result: str
+    ratio: str = ""
+    target: str = ""
+    verdict: str = ""
+
+
+def ratio(numerator: float, denominator: float, digits: int = 3) -> float:
+    """numerator / denominator, 0.0 when nothing was measured (a failed run must still print)."""
+    return round(numerator / denominator, digits) if denominator else 0.0
+
+
+def _mark(ok: bool) -> str:
+    return "pass" if ok else "FAIL"
+
+
+def _rate(run: dict) -> str:
+    text = f"{run['deliveries_per_second']:,.0f} deliveries/s"
+    if not run.get("complete", True):
+        text += f" (INCOMPLETE: {run.get('delivered', run['sink']['requests']):,} in {run['seconds']:.0f} s)"
+    return text
+
+
+def _complete(run: dict) -> bool:
+    return run.get("complete", True)
+
+
+def verdicts(r: dict) -> dict[str, bool]:
+    """Each target of the issue, measured at whatever size this run used."""
+    fan, wait, iso, mem = r["fan_out"], r["await_delivery"], r["isolation"], r["memory"]
+    during = iso["pause"]["requests_during_pause"]
+    return {
+        "fan_out": _complete(fan) and fan["deliveries_per_second"] >= 2000 and fan["ratio_to_raw"] >= 0.25,
+        "celery": _complete(fan) and r["peers"]["celery"]["herald_ratio"] >= 5,
+        "apprise": _complete(fan) and r["peers"]["apprise"]["herald_ratio"] >= 5,
+        "await_delivery": wait["p50_ms"] <= 25 and wait["p99_ms"] <= 100,
+        "isolation": _complete(iso["limited"]) and _complete(iso["baseline"]) and iso["ratio"] >= 0.9 and during == 0,
+        "memory": _complete(mem) and max(mem["peak_rss_mb_per_worker"]) <= 300,
+        "plan_creation": r["plan_creation"]["ms"] <= 1000,
+    }
+
+
+def _isolation_row(iso: dict, ok: bool) -> Row:
+    pause = iso["pause"]
+    count = pause["requests_during_pause"]
+    during = (f"{count} request{'' if count == 1 else 's'} in {pause['watched_seconds']:.1f} s of its"
+              f" {pause['pause_seconds']:.1f} s pause" if pause["recorded"] else "NO PAUSE RECORDED")
+    result = f"{_rate(iso['limited'])} ({_rate(iso['baseline'])} without); {during}"
+    measure = (f"429 isolation: {iso['targets'] - 1} healthy + 1 answering 429 (Retry-After"
+               f" {iso['retry_after_seconds']} s), {iso['plans']} plans")
+    return Row(measure, result, f"{iso['ratio']:.2f} of no-429 run", "≥ 0.90 and 0 during the pause", _mark(ok))
+
+
+def main_rows(r: dict) -> list[Row]:
+    raw, setup, fan, slow = r["raw_limit"], r["setup"], r["fan_out"], r["fan_out_50ms"]
+    wait, mem, plan, peers = r["await_delivery"], r["memory"], r["plan_creation"], r["peers"]
+    ok = verdicts(r)
+    celery, apprise = peers["celery"], peers["apprise"]
+    best = celery["runs"][celery["best"]]
+    rss = " / ".join(f"{mb:,.0f}" for mb in mem["peak_rss_mb_per_worker"])
+    return [
+        Row(f"raw limit: bare aiohttp client, {raw['concurrency']} concurrent, ~1 KB POST",
+            f"{raw['requests_per_second']:,.0f} req/s", "1.00"),
+        Row(f"setup: {setup['targets']:,} webhook targets, GraphQL calls of {setup['per_call']} in {setup['threads']} threads",
+            f"{setup['per_second']:,.0f} targets/s"),
+        Row(f"fan-out: one plan to {fan['jobs']:,} targets (PostgreSQL + Redis, 2 workers)", _rate(fan),
+            f"{fan['ratio_to_raw']:.3f} of raw", "≥ 2,000/s and ≥ 0.25 of raw", _mark(ok["fan_out"])),
+        Row(f"fan-out: the same {slow['jobs']:,} targets, receiver adds 50 ms", _rate(slow),
+            f"{slow['ratio_to_fan_out']:.2f} of 0 ms fan-out"),
+        Row(f"awaitDelivery: one-target plan, {wait['calls']} sequential calls",
+            f"p50 {wait['p50_ms']} / p95 {wait['p95_ms']} / p99 {wait['p99_ms']} ms", "",
+            "p50 ≤ 25 ms, p99 ≤ 100 ms", _mark(ok["await_delivery"])),
+        _isolation_row(r["isolation"], ok["isolation"]),
+        Row(f"Celery: {best['notifications']:,} notifications, 2 workers, best pool {celery['best']}",
+            _rate(best), f"Herald {celery['herald_ratio']:.2f}×", "Herald ≥ 5×", _mark(ok["celery"])),
+        Row(f"Apprise: {apprise['notifications']:,} json:// URLs, one notify()", _rate(apprise),
+            f"Herald {apprise['herald_ratio']:.2f}×", "Herald ≥ 5×", _mark(ok["apprise"])),
+        Row(f"memory: {mem['plans']} plans × {mem['jobs'] // mem['plans']:,} targets = {mem['jobs']:,} jobs queued and drained",
+            f"peak RSS {rss} MB per worker; {_rate(mem)}", "", "≤ 300 MB per worker", _mark(ok["memory"])),
+        Row(f"plan creation: the create call of one {plan['jobs']:,}-job plan", f"{plan['ms']:,.0f} ms", "",
+            "≤ 1,000 ms", _mark(ok["plan_creation"])),
+    ]
+
+
+def embedded_rows(e: dict) -> list[Row]:
+    fan, wait = e["fan_out"], e["await_delivery"]
+    return [
+        Row(f"fan-out: one plan to {fan['jobs']:,} targets (SQLite, in-process worker)", _rate(fan)),
+        Row(f"awaitDelivery: one-target plan, {wait['calls']} sequential calls",
+            f"p50 {wait['p50_ms']} / p95 {wait['p95_ms']} / p99 {wait['p99_ms']} ms"),
+        Row(f"plan creation: the create call of one {fan['jobs']:,}-job plan", f"{fan['create_call_ms'][0]:,.0f} ms"),
+    ]
+
+
+def render(rows: list[Row]) -> str:
+    """A plain-text table; columns empty in every row are left out."""
+    header = ("measure", "result", "ratio", "target", "")
+    body = [(r.measure, r.result, r.ratio, r.target, r.verdict) for r in rows]
+    used = [i for i in range(len(header)) if any(row[i] for row in body)]
+    cells = [[row[i] for i in used] for row in [header, *body]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(used))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

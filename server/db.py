@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from psycopg import sql
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import ColumnElement, Engine, Table, any_, bindparam, create_engine, event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -109,3 +110,12 @@ def retry_on_conflict(transaction: Callable[[], T], tries: int = 3) -> T:
                 raise
             log.info("transaction met a lock conflict; running it again")
     raise AssertionError("unreachable")
+
+
+def one_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY``) instead of one per value,
+    which SQLAlchemy would otherwise render anew on every call with a batch of ids."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import Row, and_, or_, update
-from sqlalchemy.orm import defer
-from sqlalchemy.orm.interfaces import ORMOption
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from adapters import Content, Policy, TargetView
-from server.db import retry_on_conflict, session_scope
+from server.db import one_of, retry_on_conflict, session_scope
 from server.delivery.effects import Effects
 from server.delivery.holds import Hold, find_hold, target_limits
 from server.models import Job, Plan, Target, Workspace
@@ -29,7 +26,6 @@ from server.targets.repository import effective_retry_policy, target_view, view_
 from server.targets.schemas import RetryPolicy
 
 EARLY_TOLERANCE = timedelta(milliseconds=5)
-M = TypeVar("M", Target, Plan, Workspace)
 
 
 @dataclass
@@ -53,18 +49,18 @@ class _Batch:
     target's decrypted view built once."""
 
     rt: Runtime
-    targets: dict[str, Target]
-    plans: dict[str, Plan]
-    workspaces: dict[str, Workspace]
+    targets: dict[str, Row]  # rows of Target, Plan and Workspace: read, never written here
+    plans: dict[str, Row]
+    workspaces: dict[str, Row]
     contents: dict[str, Content] = field(default_factory=dict)
     views: dict[str, tuple[TargetView, list[str]]] = field(default_factory=dict)
 
-    def content(self, plan: Plan) -> Content:
+    def content(self, plan: Row) -> Content:
         if plan.id not in self.contents:
             self.contents[plan.id] = Content.model_validate(plan.content)
         return self.contents[plan.id]
 
-    def view(self, target: Target) -> tuple[TargetView, list[str]]:
+    def view(self, target: Row) -> tuple[TargetView, list[str]]:
         if target.id not in self.views:
             view = target_view(target, self.rt.box)
             self.views[target.id] = (view, view_secrets(view))
@@ -91,32 +87,36 @@ _JOB_COLUMNS = (Job.id, Job.plan_id, Job.workspace_id, Job.target_id, Job.status
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:
     now = utcnow()
-    query = select(*_JOB_COLUMNS).where(col(Job.id).in_(job_ids)).order_by(col(Job.id)).with_for_update(skip_locked=True)
+    query = select(*_JOB_COLUMNS).where(one_of(session, Job.id, job_ids)).order_by(col(Job.id)).with_for_update(skip_locked=True)
     jobs = [job for job in session.exec(query).all() if _claimable(job, now)]
     if not jobs:
         return []
     batch = _Batch(
         rt,
         targets=_load(session, Target, {job.target_id for job in jobs}),
-        plans=_load(session, Plan, {job.plan_id for job in jobs}, defer(Plan.target_ids)),  # type: ignore[arg-type]
+        plans=_load(session, Plan, {job.plan_id for job in jobs}, skip=("target_ids",)),
         workspaces=_load(session, Workspace, {job.workspace_id for job in jobs}),
     )
     claims = [claim for job in jobs if (claim := _claim(rt, session, job, now, effects, batch)) is not None]
     if claims:
         session.execute(
             update(Job)
-            .where(col(Job.id).in_([claim.job_id for claim in claims]))
+            .where(one_of(session, Job.id, [claim.job_id for claim in claims]))
             .values(status="delivering", attempts=Job.attempts + 1, updated_at=now, held_reason=None,
                     lease_expires_at=now + timedelta(seconds=rt.settings.lease_seconds))
             .execution_options(synchronize_session=False)
         )
     for plan_id in sorted({claim.plan_id for claim in claims}):
-        mark_running(session, plan_id)
+        if batch.plans[plan_id].status in ("queued", "scheduled"):
+            mark_running(session, plan_id)
     return claims
 
 
-def _load(session: Session, model: type[M], ids: set[str], *options: ORMOption) -> dict[str, M]:
-    return {row.id: row for row in session.exec(select(model).where(col(model.id).in_(sorted(ids))).options(*options))}
+def _load(session: Session, model: type[SQLModel], ids: set[str], skip: tuple[str, ...] = ()) -> dict[str, Row]:
+    """The rows as plain read-only tuples (named like the model's fields): no ORM objects to build or track."""
+    columns = [column for column in model.__table__.columns if column.name not in skip]  # type: ignore[attr-defined]
+    query = select(*columns).where(one_of(session, model.id, sorted(ids)))  # type: ignore[attr-defined]
+    return {row.id: row for row in session.exec(query)}  # type: ignore[call-overload]
 
 
 def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effects, batch: _Batch) -> Claim | None:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from adapters import ChannelPayload, DeliveryContext, DeliveryError, DeliveryOutcome, get_adapter
 from server.activity.recorder import record_event
-from server.db import insert_rows, retry_on_conflict, session_scope
+from server.db import insert_rows, one_of, retry_on_conflict, session_scope
 from server.delivery import circuit
 from server.delivery.claims import Claim
 from server.delivery.effects import Effects
@@ -64,7 +64,7 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
     sent = [(claim, result) for claim, result in done if result.held_until is None]
     insert_rows(session, Attempt.__table__, [_attempt_row(claim, result) for claim, result in sent])  # type: ignore[arg-type]
     ids = sorted(claim.job_id for claim, _ in done)
-    query = select(*_JOB_COLUMNS).where(col(Job.id).in_(ids)).order_by(col(Job.id)).with_for_update()
+    query = select(*_JOB_COLUMNS).where(one_of(session, Job.id, ids)).order_by(col(Job.id)).with_for_update()
     rows = {row.id: row for row in session.exec(query)}
     # A job another worker reclaimed after our lease expired is left alone: its result wins.
     current = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
@@ -108,7 +108,7 @@ def _load_targets(session: Session, done: list[tuple[Claim, Result]]) -> dict[st
     ids = sorted({claim.view.id for claim, _ in done})
     failing = {claim.view.id for claim, result in done if result.error is not None}
     light = select(Target.id).where(
-        col(Target.id).in_(ids), or_(Target.circuit_state != "closed", col(Target.consecutive_rate_limits) > 0)
+        one_of(session, Target.id, ids), or_(Target.circuit_state != "closed", col(Target.consecutive_rate_limits) > 0)
     )
     changing = sorted(failing | set(session.exec(light)))
     if not changing:
@@ -175,7 +175,7 @@ def _delivered(
     insert_rows(session, Receipt.__table__, receipts)  # type: ignore[arg-type]
     session.execute(
         update(Job)
-        .where(col(Job.id).in_([claim.job_id for claim, _ in done]))
+        .where(one_of(session, Job.id, [claim.job_id for claim, _ in done]))
         .values(status="delivered", finished_at=now, updated_at=now, lease_expires_at=None, next_attempt_at=None,
                 last_error=None, error_class=None)
         .execution_options(synchronize_session=False)

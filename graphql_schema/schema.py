@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
 from pydantic.alias_generators import to_camel
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
 from graphql_schema.types import graphql_type, output_type, to_graphql, to_plain
@@ -87,10 +90,41 @@ def configure_limits(settings: Settings) -> None:
     LIMITS["settings"] = settings
 
 
+class ValidatedDocuments(SchemaExtension):
+    """Skip re-validating a document that already passed under the same limits.
+
+    Agents and frontends send the same few documents over and over; validating one is most of the
+    cost of a small mutation. Only successes are remembered (a bad document is checked every time),
+    keyed by the exact text and the limits in force, at most ``SIZE`` documents.
+    """
+
+    SIZE = 512
+    _passed: OrderedDict[tuple[str, int, int, int], None] = OrderedDict()
+    _lock = threading.Lock()
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        settings = LIMITS["settings"]
+        key = (context.query or "", settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_tokens)
+        with self._lock:
+            known = key in self._passed
+            if known:
+                self._passed.move_to_end(key)
+        if known and context.pre_execution_errors is None:
+            context.pre_execution_errors = []  # strawberry then skips its validation
+        yield
+        if not known and context.query and context.pre_execution_errors == []:
+            with self._lock:
+                self._passed[key] = None
+                if len(self._passed) > self.SIZE:
+                    self._passed.popitem(last=False)
+
+
 schema = strawberry.Schema(
     query=_root("Query", "query"),
     mutation=_root("Mutation", "mutation"),
     extensions=[
+        ValidatedDocuments,
         lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
         lambda: QueryDepthLimiter(max_depth=LIMITS["settings"].graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=LIMITS["settings"].graphql_max_aliases),

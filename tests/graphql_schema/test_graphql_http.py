@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -110,3 +111,20 @@ def test_unexpected_errors_are_masked_with_a_request_id(client: TestClient, monk
     assert error["code"] == "INTERNAL_ERROR"
     assert "hunter2" not in str(error)
     assert error["message"].startswith("Internal error (request id req_")
+
+
+def test_a_document_that_passed_validation_is_not_validated_again(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import strawberry.schema.schema as strawberry_schema
+
+    validated: list[str] = []
+    real = strawberry_schema.validate_document
+    monkeypatch.setattr(strawberry_schema, "validate_document",
+                        lambda schema, document, rules: validated.append("x") or real(schema, document, rules))
+    unique = GET_TARGET + f"\n# {uuid.uuid4().hex}"  # a text no earlier test sent
+    for _ in range(3):
+        assert gql(client, unique, id="tgt_missing")["distributionTarget"]["__typename"] == "OperationError"
+    assert len(validated) == 1
+    broken = "query { distributionTarget(id: 1) { nope } }" + f"\n# {uuid.uuid4().hex}"
+    for _ in range(2):
+        assert client.post("/graphql", json={"query": broken}).json()["errors"]
+    assert len(validated) == 3  # an invalid document is checked every time, never remembered

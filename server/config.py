@@ -30,12 +30,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python log level.")
     auto_migrate: bool = Field(True, description="Apply Alembic migrations when the server or a worker starts.")
 
-    worker_threads: int = Field(8, ge=1, le=256, description="Delivery threads per worker process.")
+    worker_threads: int = Field(4, ge=1, le=256, description="Delivery threads per worker process.")
     worker_poll_ms: int = Field(
         5, ge=1, le=10_000, description="Longest pause between broker polls when idle: lower picks up sooner, polls more."
     )
     jobs_per_message: int = Field(
-        50, ge=1, le=1000,
+        100, ge=1, le=1000,
         description="Jobs one queue message carries: a worker claims, sends and records them as one batch.",
     )
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one outbound request.")

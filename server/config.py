@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         100, ge=1, le=1000,
         description="Jobs one queue message carries: a worker claims, sends and records them as one batch.",
     )
+    batch_patience_seconds: float = Field(
+        2.0, gt=0, le=60,
+        description="How long a batch waits for its slowest requests before it records the rest and moves on.",
+    )
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one outbound request.")
     lease_seconds: float = Field(60.0, gt=0, description="How long a claimed job is held before the sweeper frees it.")
     sweep_interval_seconds: float = Field(5.0, gt=0, description="How often workers re-enqueue due and stale jobs.")

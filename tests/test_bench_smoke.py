@@ -40,7 +40,9 @@ def assert_isolation(iso: dict, targets: int, plans: int) -> None:
     assert iso["limited"]["sink"]["statuses"]["429"] >= iso["pause"]["requests_to_limited"] >= 1
     pause = iso["pause"]
     assert pause["recorded"] and pause["paused_until"] > pause["start"]
-    assert pause["watched_seconds"] == iso["retry_after_seconds"] == 4
+    # Watched for the Retry-After, from the pause event; the event is written a few ms after the
+    # pause's end was computed, so the window can be that much shorter.
+    assert iso["retry_after_seconds"] == 4 and 3.9 <= pause["watched_seconds"] <= 4
     assert 0 <= pause["requests_during_pause"] + pause["requests_before_pause"] <= pause["requests_to_limited"]
     assert iso["ratio"] > 0
 

@@ -9,7 +9,6 @@ or not yet due does nothing.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -27,34 +26,43 @@ log = logging.getLogger(__name__)
 
 def process_jobs(rt: Runtime, job_ids: list[str]) -> None:
     claims = claim_batch(rt, job_ids)
-    if not claims:
-        return
+    if claims:
+        deliver_claims(rt, claims)
+
+
+def deliver_claims(rt: Runtime, claims: list[Claim]) -> None:
+    """Send claimed jobs and record them; requests slower than the batch's patience are recorded
+    when they end, from the delivery loop, while this thread moves on."""
+    patience = min(rt.settings.batch_patience_seconds, rt.settings.lease_seconds / 3)
+    finished, stragglers = rt.delivery_loop.run(_attempt_all(rt, claims, patience))
     try:
-        results = send_batch(rt, claims)
-        record_batch(rt, list(zip(claims, results, strict=True)))
+        record_batch(rt, finished)
     finally:
-        for claim in claims:
-            if claim.limit_token:
-                rt.limiter.release(claim.view.id, claim.limit_token)
+        _release(rt, [claim for claim, _ in finished])
+        if stragglers:
+            rt.delivery_loop.submit(_finish_stragglers(rt, stragglers))
 
 
 def process_job(rt: Runtime, job_id: str) -> None:
     process_jobs(rt, [job_id])
 
 
-def send_batch(rt: Runtime, claims: list[Claim]) -> list[Result]:
-    """Send the batch on the delivery loop; while it runs, keep its leases alive so no sweeper
-    hands a job that is still in flight to another worker (a dead worker's leases do expire)."""
-    sending = rt.delivery_loop.submit(_attempt_all(rt, claims))
-    while True:
-        try:
-            return sending.result(timeout=rt.settings.lease_seconds / 3)
-        except concurrent.futures.TimeoutError:
-            extend_leases(rt, claims)
+def _release(rt: Runtime, claims: list[Claim]) -> None:
+    for claim in claims:
+        if claim.limit_token:
+            rt.limiter.release(claim.view.id, claim.limit_token)
 
 
-async def _attempt_all(rt: Runtime, claims: list[Claim]) -> list[Result]:
-    """Send every claim at once, except to targets another worker has just seen answer 429."""
+Sending = list[tuple[Claim, "asyncio.Task[Result]"]]
+
+
+async def _attempt_all(rt: Runtime, claims: list[Claim], patience: float) -> tuple[list[tuple[Claim, Result]], Sending]:
+    """Send every claim at once, except to targets another worker has just seen answer 429.
+
+    Returns what finished within ``patience`` seconds, and the requests still running: a receiver
+    that hangs until the timeout must not hold back the receipts of the rest of its batch, nor the
+    worker thread.
+    """
     loop = asyncio.get_running_loop()
     flagged = await loop.run_in_executor(None, rt.limiter.flagged, {claim.view.id for claim in claims})
 
@@ -63,10 +71,33 @@ async def _attempt_all(rt: Runtime, claims: list[Claim]) -> list[Result]:
         loop.run_in_executor(None, rt.limiter.flag_pause, target_id, seconds or rt.settings.default_pause_seconds)
 
     client = rt.delivery_loop.client
-    return list(await asyncio.gather(*(
-        _held(claim, flagged[claim.view.id]) if claim.view.id in flagged else attempt(client, claim, flag)
+    tasks = [
+        (claim, asyncio.ensure_future(
+            _held(claim, flagged[claim.view.id]) if claim.view.id in flagged else attempt(client, claim, flag)))
         for claim in claims
-    )))
+    ]
+    await asyncio.wait([task for _, task in tasks], timeout=patience)
+    finished = [(claim, task.result()) for claim, task in tasks if task.done()]
+    return finished, [(claim, task) for claim, task in tasks if not task.done()]
+
+
+async def _finish_stragglers(rt: Runtime, stragglers: Sending) -> None:
+    """Wait for a batch's slow requests here, renewing their leases (so no sweeper hands a job
+    still in flight to another worker; a dead worker's leases do expire), then record them."""
+    loop = asyncio.get_running_loop()
+    pending = {task for _, task in stragglers}
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=rt.settings.lease_seconds / 3)
+        if pending:
+            still = [claim for claim, task in stragglers if task in pending]
+            await loop.run_in_executor(None, extend_leases, rt, still)
+    done = [(claim, task.result()) for claim, task in stragglers]
+    try:
+        await loop.run_in_executor(None, record_batch, rt, done)
+    except Exception:
+        log.exception("recording %d slow deliveries failed; their leases expire and the sweeper retries them", len(done))
+    finally:
+        await loop.run_in_executor(None, _release, rt, [claim for claim, _ in done])
 
 
 async def _held(claim: Claim, until: float) -> Result:

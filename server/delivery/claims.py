@@ -17,6 +17,7 @@ from adapters import Content, Policy, TargetView
 from server.db import one_of, retry_on_conflict, session_scope
 from server.delivery.effects import Effects
 from server.delivery.holds import Hold, find_hold, target_limits
+from server.delivery.limits import Limits
 from server.models import Job, Plan, Target, Workspace
 from server.models.base import utcnow
 from server.plans.progress import mark_running
@@ -40,6 +41,7 @@ class Claim:
     retry_policy: RetryPolicy
     secrets: list[str]
     ordered: bool = False  # the target takes one delivery at a time, in order (maxConcurrency 1)
+    rate: Limits | None = None  # the target's own rate limit, taken when the request leaves
     limit_token: str | None = None
 
 
@@ -130,8 +132,10 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         return None
     hold = find_hold(session, workspace, target, job, now, rt.settings)
     token = None
-    if hold is None and target_limits(target).any:
-        token, wait = rt.limiter.acquire(target.id, target_limits(target), rt.settings.lease_seconds)
+    limits = target_limits(target)
+    if hold is None and limits.max_concurrency:
+        # The concurrency cap is taken here; the rate window just before the request leaves (engine).
+        token, wait = rt.limiter.acquire(target.id, Limits(max_concurrency=limits.max_concurrency), rt.settings.lease_seconds)
         if token is None:
             hold = Hold(now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)), "held by the target's rate or concurrency limit")
     if hold is not None:
@@ -149,6 +153,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         retry_policy=effective_retry_policy(target, rt.settings),
         secrets=secrets,
         ordered=target.max_concurrency == 1,
+        rate=Limits(requests=limits.requests, per_seconds=limits.per_seconds) if limits.requests else None,
         limit_token=token,
     )
 

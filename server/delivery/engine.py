@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from datetime import UTC, datetime
 
 from adapters import DeliveryContext, DeliveryError, get_adapter
@@ -70,12 +71,18 @@ async def _attempt_all(rt: Runtime, claims: list[Claim], patience: float) -> tup
         # From the 429 on, no worker sends to the target, though the pause is recorded only with the batch.
         loop.run_in_executor(None, rt.limiter.flag_pause, target_id, seconds or rt.settings.default_pause_seconds)
 
+    sendable = [claim for claim in claims if claim.view.id not in flagged]
+    waits = await loop.run_in_executor(None, _take_rate, rt, sendable)  # right before the requests leave
     client = rt.delivery_loop.client
-    tasks = [
-        (claim, asyncio.ensure_future(
-            _held(claim, flagged[claim.view.id]) if claim.view.id in flagged else attempt(client, claim, flag)))
-        for claim in claims
-    ]
+
+    def start(claim: Claim) -> Coroutine[Any, Any, Result]:
+        if claim.view.id in flagged:
+            return _held(flagged[claim.view.id], "target paused: it answered 429 to another delivery")
+        if claim.job_id in waits:
+            return _held(time.time() + waits[claim.job_id], "held by the target's rate limit")
+        return attempt(client, claim, flag)
+
+    tasks = [(claim, asyncio.ensure_future(start(claim))) for claim in claims]
     await asyncio.wait([task for _, task in tasks], timeout=patience)
     finished = [(claim, task.result()) for claim, task in tasks if task.done()]
     return finished, [(claim, task) for claim, task in tasks if not task.done()]
@@ -100,9 +107,22 @@ async def _finish_stragglers(rt: Runtime, stragglers: Sending) -> None:
         await loop.run_in_executor(None, _release, rt, [claim for claim, _ in done])
 
 
-async def _held(claim: Claim, until: float) -> Result:
-    now = utcnow()
-    return Result(now, 0.0, held_until=datetime.fromtimestamp(until, UTC))
+def _take_rate(rt: Runtime, claims: list[Claim]) -> dict[str, float]:
+    """Take a slot of each rate-limited target's window; the jobs that found none, with the wait."""
+    waits = {}
+    for claim in claims:
+        if claim.rate is None:
+            continue
+        token, wait = rt.limiter.acquire(claim.view.id, claim.rate, rt.settings.lease_seconds)
+        if token is None:
+            waits[claim.job_id] = max(wait, rt.settings.limit_recheck_seconds)
+        else:
+            rt.limiter.release(claim.view.id, token)  # only the window counts; the cap was taken at claim
+    return waits
+
+
+async def _held(until: float, reason: str) -> Result:
+    return Result(utcnow(), 0.0, held_until=datetime.fromtimestamp(until, UTC), held_reason=reason)
 
 
 async def attempt(client: object, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:

@@ -38,7 +38,8 @@ class Result:
     outcome: DeliveryOutcome | None = None
     error: DeliveryError | None = None
     payload: ChannelPayload | None = None
-    held_until: datetime | None = None  # not sent: another worker had just been told 429 by the target
+    held_until: datetime | None = None  # not sent: the target was flagged paused or its rate window was full
+    held_reason: str | None = None
 
     @property
     def error_class(self) -> str | None:
@@ -70,7 +71,7 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
     current = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
     for claim, result in current:
         if result.held_until is not None:
-            _unsent(session, claim, result.held_until, effects)
+            _unsent(session, claim, result.held_until, result.held_reason or "held", effects)
     current = [(claim, result) for claim, result in current if result.held_until is None]
     targets = _load_targets(session, current)
     for claim, result in current:
@@ -89,12 +90,12 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
             effects.finish(session, job, "failed", error=_error_text(claim, result.error), error_class=result.error.error_class)
 
 
-def _unsent(session: Session, claim: Claim, until: datetime, effects: Effects) -> None:
+def _unsent(session: Session, claim: Claim, until: datetime, reason: str, effects: Effects) -> None:
     """A claim held back at the last moment: it waits for the pause and gets its attempt back."""
     job = session.get(Job, claim.job_id)
     assert job is not None
     job.status, job.attempts, job.next_attempt_at, job.lease_expires_at = "scheduled", claim.attempt - 1, until, None
-    job.held_reason, job.updated_at = "target paused: it answered 429 to another delivery", utcnow()
+    job.held_reason, job.updated_at = reason, utcnow()
     effects.enqueue(job.id, until)
 
 

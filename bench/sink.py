@@ -24,15 +24,9 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
+from adapters.transport import new_event_loop
+
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 @dataclass

@@ -17,7 +17,6 @@ from adapters.transport import OutboundHttpClient
 from server.config import Settings
 from server.crypto import SecretBox, load_secret_box
 from server.db import make_engine
-from server.delivery.loop import DeliveryLoop
 from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
 from server.events import EventBus, InProcessEventBus, RedisEventBus
 
@@ -51,35 +50,21 @@ class Runtime:
     limiter: Limiter = field(default_factory=LocalLimiter)
     queue: JobQueue = field(default_factory=NullQueue)
     _http: OutboundHttpClient | None = None
-    _delivery_loop: DeliveryLoop | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def http(self) -> OutboundHttpClient:
-        if self._http is None:
-            self._http = OutboundHttpClient(
-                allowed_networks=self.settings.allowed_network_list,
-                timeout_seconds=self.settings.delivery_timeout_seconds,
-            )
-        return self._http
-
-    @property
-    def delivery_loop(self) -> DeliveryLoop:
-        """The engine's event loop and HTTP client, started on first use (worker threads share it)."""
+        """The one outbound client of the process, started on first use; worker threads share it,
+        and the delivery engine runs its batches on its event loop."""
         with self._lock:
-            if self._delivery_loop is None:
-                from adapters.transport import AsyncOutboundClient
-
-                client = AsyncOutboundClient(
+            if self._http is None:
+                self._http = OutboundHttpClient(
                     allowed_networks=self.settings.allowed_network_list,
                     timeout_seconds=self.settings.delivery_timeout_seconds,
                 )
-                self._delivery_loop = DeliveryLoop(client)
-            return self._delivery_loop
+            return self._http
 
     def close(self) -> None:
-        if self._delivery_loop is not None:
-            self._delivery_loop.close()
         if self._http is not None:
             self._http.close()
         self.events.close()

@@ -7,7 +7,7 @@ or not yet due is left alone, so a duplicate message does nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row, and_, or_, update
@@ -137,7 +137,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         # The concurrency cap is taken here; the rate window just before the request leaves (engine).
         token, wait = rt.limiter.acquire(target.id, Limits(max_concurrency=limits.max_concurrency), rt.settings.lease_seconds)
         if token is None:
-            hold = Hold(now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)), "held by the target's rate or concurrency limit")
+            hold = Hold(now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)), "held by the target's concurrency limit")
     if hold is not None:
         _hold(_orm(session, job), hold, now, effects)
         return None
@@ -153,7 +153,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         retry_policy=effective_retry_policy(target, rt.settings),
         secrets=secrets,
         ordered=target.max_concurrency == 1,
-        rate=Limits(requests=limits.requests, per_seconds=limits.per_seconds) if limits.requests else None,
+        rate=replace(limits, max_concurrency=None) if limits.requests else None,
         limit_token=token,
     )
 

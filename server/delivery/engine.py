@@ -1,8 +1,8 @@
 """The delivery engine, broker-agnostic: claim a batch → send it concurrently → record it.
 
 Actors call ``process_jobs(runtime, job_ids)``; tests call it directly. A batch costs two
-transactions however many jobs it holds, and its requests go out together on the runtime's
-event loop. Every step is idempotent: a duplicate message for a job that is finished, in flight
+transactions however many jobs it holds, and its requests go out together on the event loop of
+the runtime's outbound client (``rt.http``). Every step is idempotent: a duplicate message for a job that is finished, in flight
 or not yet due does nothing.
 """
 
@@ -12,11 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from adapters import DeliveryContext, DeliveryError, get_adapter
-from adapters.base import TransientDeliveryError
+from adapters.base import AsyncOutbound, TransientDeliveryError
 from server.delivery.claims import Claim, claim_batch, extend_leases
 from server.delivery.recording import Result, record_batch
 from server.models.base import utcnow
@@ -35,13 +35,13 @@ def deliver_claims(rt: Runtime, claims: list[Claim]) -> None:
     """Send claimed jobs and record them; requests slower than the batch's patience are recorded
     when they end, from the delivery loop, while this thread moves on."""
     patience = min(rt.settings.batch_patience_seconds, rt.settings.lease_seconds / 3)
-    finished, stragglers = rt.delivery_loop.run(_attempt_all(rt, claims, patience))
+    finished, stragglers = rt.http.run(lambda client: _attempt_all(rt, client, claims, patience))
     try:
         record_batch(rt, finished)
     finally:
         _release(rt, [claim for claim, _ in finished])
         if stragglers:
-            rt.delivery_loop.submit(_finish_stragglers(rt, stragglers))
+            rt.http.submit(lambda _: _finish_stragglers(rt, stragglers))
 
 
 def process_job(rt: Runtime, job_id: str) -> None:
@@ -57,7 +57,9 @@ def _release(rt: Runtime, claims: list[Claim]) -> None:
 Sending = list[tuple[Claim, "asyncio.Task[Result]"]]
 
 
-async def _attempt_all(rt: Runtime, claims: list[Claim], patience: float) -> tuple[list[tuple[Claim, Result]], Sending]:
+async def _attempt_all(
+    rt: Runtime, client: AsyncOutbound, claims: list[Claim], patience: float
+) -> tuple[list[tuple[Claim, Result]], Sending]:
     """Send every claim at once, except to targets another worker has just seen answer 429.
 
     Returns what finished within ``patience`` seconds, and the requests still running: a receiver
@@ -73,7 +75,6 @@ async def _attempt_all(rt: Runtime, claims: list[Claim], patience: float) -> tup
 
     sendable = [claim for claim in claims if claim.view.id not in flagged]
     waits = await loop.run_in_executor(None, _take_rate, rt, sendable)  # right before the requests leave
-    client = rt.delivery_loop.client
 
     def start(claim: Claim) -> Coroutine[Any, Any, Result]:
         if claim.view.id in flagged:
@@ -125,7 +126,7 @@ async def _held(until: float, reason: str) -> Result:
     return Result(utcnow(), 0.0, held_until=datetime.fromtimestamp(until, UTC), held_reason=reason)
 
 
-async def attempt(client: object, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
+async def attempt(client: AsyncOutbound, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
     """One adapter call; never raises: a crash becomes a transient error, retried like any other."""
     adapter = get_adapter(claim.view.channel)
     delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow())

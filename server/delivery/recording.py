@@ -30,7 +30,6 @@ from server.redaction import redact
 from server.runtime import Runtime
 
 
-
 @dataclass
 class Result:
     started_at: datetime
@@ -39,7 +38,7 @@ class Result:
     error: DeliveryError | None = None
     payload: ChannelPayload | None = None
     held_until: datetime | None = None  # not sent: the target was flagged paused or its rate window was full
-    held_reason: str | None = None
+    held_reason: str | None = None  # set with held_until
 
     @property
     def error_class(self) -> str | None:
@@ -68,11 +67,11 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
     query = select(*_JOB_COLUMNS).where(one_of(session, Job.id, ids)).order_by(col(Job.id)).with_for_update()
     rows = {row.id: row for row in session.exec(query)}
     # A job another worker reclaimed after our lease expired is left alone: its result wins.
-    current = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
-    for claim, result in current:
+    ours = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
+    for claim, result in ours:
         if result.held_until is not None:
-            _unsent(session, claim, result.held_until, result.held_reason or "held", effects)
-    current = [(claim, result) for claim, result in current if result.held_until is None]
+            _unsent(session, claim, result, effects)
+    current = [(claim, result) for claim, result in ours if result.held_until is None]
     targets = _load_targets(session, current)
     for claim, result in current:
         _update_circuit(rt, session, targets.get(claim.view.id), claim, result, effects)
@@ -90,13 +89,13 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
             effects.finish(session, job, "failed", error=_error_text(claim, result.error), error_class=result.error.error_class)
 
 
-def _unsent(session: Session, claim: Claim, until: datetime, reason: str, effects: Effects) -> None:
-    """A claim held back at the last moment: it waits for the pause and gets its attempt back."""
+def _unsent(session: Session, claim: Claim, result: Result, effects: Effects) -> None:
+    """A claim held back at the last moment: it waits for the pause or its rate window, attempt given back."""
     job = session.get(Job, claim.job_id)
     assert job is not None
-    job.status, job.attempts, job.next_attempt_at, job.lease_expires_at = "scheduled", claim.attempt - 1, until, None
-    job.held_reason, job.updated_at = reason, utcnow()
-    effects.enqueue(job.id, until)
+    job.status, job.attempts, job.lease_expires_at = "scheduled", claim.attempt - 1, None
+    job.next_attempt_at, job.held_reason, job.updated_at = result.held_until, result.held_reason, utcnow()
+    effects.enqueue(job.id, result.held_until)
 
 
 def _still_ours(row: Row | None, claim: Claim) -> bool:
@@ -114,7 +113,7 @@ def _load_targets(session: Session, done: list[tuple[Claim, Result]]) -> dict[st
     changing = sorted(failing | set(session.exec(light)))
     if not changing:
         return {}
-    query = select(Target).where(col(Target.id).in_(changing)).order_by(col(Target.id)).with_for_update()
+    query = select(Target).where(one_of(session, Target.id, changing)).order_by(col(Target.id)).with_for_update()
     return {t.id: t for t in session.exec(query.execution_options(populate_existing=True))}
 
 

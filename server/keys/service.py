@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -68,10 +68,6 @@ def create_key(
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def authenticate(rt: Runtime, authorization: str | None) -> Principal:
     token = _bearer(authorization)
     with session_scope(rt.engine) as session:
@@ -79,7 +75,7 @@ def authenticate(rt: Runtime, authorization: str | None) -> Principal:
         if key is None or key.revoked_at is not None:
             raise Unauthorized("The API key is not valid (unknown or revoked).")
         now = utcnow()
-        if key.last_used_at is None or now - as_utc(key.last_used_at) > LAST_USED_RESOLUTION:
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             # To the minute: a write on every request would cost each call a transaction.
             session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
         return Principal(

@@ -194,7 +194,9 @@ class OutboundRequest:
     allow_redirects: bool = False
 
     def send(self, client: OutboundClient) -> DeliveryOutcome:
-        return client.send(self.method, self.url, headers=self.headers, content=self.content, allow_redirects=self.allow_redirects)
+        return client.send(
+            self.method, self.url, headers=self.headers, content=self.content, allow_redirects=self.allow_redirects
+        )
 
     async def send_async(self, client: AsyncOutbound) -> DeliveryOutcome:
         return await client.send(
@@ -206,7 +208,9 @@ class RequestChannel:
     """Base of channels that make one HTTP request per delivery: they write ``outbound_request``,
     and get ``deliver`` (sync client) and ``deliver_async`` (the engine's event loop) from it."""
 
-    def outbound_request(self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext) -> OutboundRequest:
+    def outbound_request(
+        self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext
+    ) -> OutboundRequest:
         raise NotImplementedError
 
     def deliver(

@@ -36,18 +36,28 @@ def classify_response(status_code: int, headers: Mapping[str, str], body_text: s
     details = {"status_code": status_code, "response_excerpt": excerpt, "code": f"HTTP_{status_code}"}
     message = f"The receiver answered HTTP {status_code}."
     if status_code == 429:
-        raise RateLimitedError(message + " It asks Herald to slow down.", retry_after_seconds=parse_retry_after(lowered, body_text), **details)
+        raise RateLimitedError(
+            message + " It asks Herald to slow down.",
+            retry_after_seconds=parse_retry_after(lowered, body_text),
+            **details,
+        )
     if status_code == 408 or 500 <= status_code < 600:
         hint = parse_retry_after(lowered, body_text) if status_code == 503 else None
         raise TransientDeliveryError(message + " Herald will retry.", retry_after_seconds=hint, **details)
     if status_code in (401, 403):
-        raise SystemicDeliveryError(message + " Check the target's credentials and the receiver's access rules.", **details)
+        raise SystemicDeliveryError(
+            message + " Check the target's credentials and the receiver's access rules.", **details
+        )
     if 300 <= status_code < 400:
-        raise PermanentDeliveryError(message + " Redirects are not followed; set the target's URL to the final address.", **details)
+        raise PermanentDeliveryError(
+            message + " Redirects are not followed; set the target's URL to the final address.", **details
+        )
     raise PermanentDeliveryError(message + " The receiver refused this request; retrying will not help.", **details)
 
 
-def parse_retry_after(headers: Mapping[str, str], body_text: str | None = None, now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    headers: Mapping[str, str], body_text: str | None = None, now: datetime | None = None
+) -> float | None:
     """Seconds until the provider accepts requests again, from the first signal present; None when absent."""
     lowered = {name.lower(): value for name, value in headers.items()}
     now = now or datetime.now(UTC)

@@ -21,12 +21,12 @@ from adapters.base import DeliveryError, PermanentDeliveryError, SystemicDeliver
 
 
 def translated_errors(host: str) -> Translated:
-    """``with translated_errors(host):`` nothing raises a raw aiohttp (or asyncio, or OS) error upward from the block."""
+    """``with translated_errors(host):`` no raw aiohttp (or asyncio, or OS) error leaves the block."""
     return Translated(host)
 
 
 class Translated:
-    """The context manager behind ``translated_errors``; a class, as it wraps every hop and ``@contextmanager`` costs more."""
+    """The context manager behind ``translated_errors``: a class, as ``@contextmanager`` costs more per hop."""
 
     __slots__ = ("host",)
 
@@ -36,7 +36,9 @@ class Translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if isinstance(exc, Exception) and not isinstance(exc, DeliveryError):
             error, cause = classified(exc, self.host)
             if error is not None:
@@ -62,7 +64,9 @@ def classified(exc: Exception, host: str) -> tuple[DeliveryError | None, BaseExc
 def network_error(exc: BaseException, host: str) -> DeliveryError:
     reason = _tls_reason(exc)
     if reason is not None:
-        return SystemicDeliveryError(f"TLS with {host} failed ({reason}); check the receiver's certificate.", code="TLS_ERROR")
+        return SystemicDeliveryError(
+            f"TLS with {host} failed ({reason}); check the receiver's certificate.", code="TLS_ERROR"
+        )
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return SystemicDeliveryError(f"Host {host} does not resolve; check the target's URL.", code="DNS_FAILURE")
     if isinstance(exc, aiohttp.ClientConnectorError):

@@ -9,10 +9,14 @@ MAX_VALUE_CHARS = 4096
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _VALUE = re.compile(r"[\x20-\x7e\t]*")
 # Set by the transport or the channel itself; a user value would be ignored or would break delivery.
-RESERVED = frozenset({"host", "content-length", "transfer-encoding", "connection", "user-agent", "accept-encoding", "content-type"})
+RESERVED = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "user-agent", "accept-encoding", "content-type"}
+)
 
 
-def check_headers(headers: dict[str, str], reserved: frozenset[str] = RESERVED, prefixes: tuple[str, ...] = ()) -> dict[str, str]:
+def check_headers(
+    headers: dict[str, str], reserved: frozenset[str] = RESERVED, prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
     """Raise ValueError naming the first unusable header; never quotes a value (it may be a secret)."""
     if len(headers) > MAX_HEADERS:
         raise ValueError(f"at most {MAX_HEADERS} headers are allowed")

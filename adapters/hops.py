@@ -20,8 +20,12 @@ from adapters.netguard import Destination, split_url
 MAX_REDIRECTS = 5
 MAX_RESPONSE_BYTES = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-TRANSPORT_HEADERS = frozenset({"host", "user-agent", "content-length", "transfer-encoding", "connection", "accept-encoding"})
-SAFE_HEADERS = frozenset({"content-type", "accept", "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"})
+TRANSPORT_HEADERS = frozenset(
+    {"host", "user-agent", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
+SAFE_HEADERS = frozenset(
+    {"content-type", "accept", "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"}
+)
 REDACTED = "[redacted]"
 _MIN_SECRET_CHARS = 6
 

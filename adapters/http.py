@@ -9,7 +9,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters.base import (
-    RequestChannel,
     ChannelName,
     ChannelPayload,
     ConfigError,
@@ -19,6 +18,7 @@ from adapters.base import (
     OutboundRequest,
     Policy,
     Receipt,
+    RequestChannel,
     TargetView,
     ValidatedTarget,
 )
@@ -111,7 +111,9 @@ class HttpCredentials(ChannelModel):
             raise ValueError("a basic-auth username cannot contain ':'")
         if self.bearer_token is not None and self.username is not None:
             raise ValueError("give either bearerToken or username/password, not both")
-        if (self.bearer_token is not None or self.username is not None) and "authorization" in map(str.lower, self.headers):
+        if (self.bearer_token is not None or self.username is not None) and "authorization" in map(
+            str.lower, self.headers
+        ):
             raise ValueError("an Authorization header cannot be combined with bearerToken or username/password")
         return self
 
@@ -131,7 +133,8 @@ def _checked_credentials(config: HttpConfig, credentials: dict[str, Any] | None)
     clash = {name.lower() for name in config.headers} & {name.lower() for name in validated.headers}
     if clash:
         raise ConfigError(
-            f"credentials.headers: {', '.join(sorted(clash))} is also in config.headers; keep each header in one place.",
+            f"credentials.headers: {', '.join(sorted(clash))} is also in config.headers; "
+            "keep each header in one place.",
             field="credentials.headers",
         )
     return validated
@@ -141,7 +144,9 @@ class HttpAdapter(RequestChannel):
     channel: ClassVar[ChannelName] = ChannelName.HTTP
     config_model: ClassVar[type[ChannelModel]] = HttpConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = HttpCredentials
-    description: ClassVar[str] = "Partner HTTP push (POST, PUT or PATCH) with an optional body template and bearer, basic or header auth."
+    description: ClassVar[str] = (
+        "Partner HTTP push (POST, PUT or PATCH) with an optional body template and bearer, basic or header auth."
+    )
 
     def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
         validated = validate_model(HttpConfig, config, "config")
@@ -157,7 +162,9 @@ class HttpAdapter(RequestChannel):
         body = render_template(config.body_template, content_fields(content, policy))
         return ChannelPayload(body=body, content_type=config.content_type or (TEXT if isinstance(body, str) else JSON))
 
-    def outbound_request(self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext) -> OutboundRequest:
+    def outbound_request(
+        self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext
+    ) -> OutboundRequest:
         """The partner request: configured method and headers, credentials' auth, an idempotency key per delivery."""
         config: HttpConfig = target.config  # type: ignore[assignment]
         credentials: HttpCredentials | None = target.credentials  # type: ignore[assignment]

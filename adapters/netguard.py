@@ -73,7 +73,9 @@ def parse_networks(cidrs: list[str]) -> list[Network]:
 
 def _allowed(address: Address, allowed: list[Network]) -> bool:
     candidates = [address, *filter(None, [embedded_ipv4(address)])]
-    return any(candidate in network for candidate in candidates for network in allowed if network.version == candidate.version)
+    return any(
+        candidate in network for candidate in candidates for network in allowed if network.version == candidate.version
+    )
 
 
 def refusal(address: Address, allowed: list[Network]) -> str | None:
@@ -136,10 +138,13 @@ def check_url(url: str, allowed_networks: list[str]) -> None:
         addresses = resolve(destination.host, destination.port)
     except (OSError, UnicodeError) as exc:
         raise ConfigError(
-            f"Host {destination.host!r} does not resolve ({getattr(exc, 'strerror', None) or exc}); check the URL's host name.",
+            f"Host {destination.host!r} does not resolve ({getattr(exc, 'strerror', None) or exc}); "
+            "check the URL's host name.",
             field="config.url",
         ) from None
     for address in addresses:
         kind = refusal(address, allowed)
         if kind:
-            raise ConfigError(forbidden_message(destination.host, address, kind), field="config.url", code="TARGET_ADDRESS_FORBIDDEN")
+            raise ConfigError(
+                forbidden_message(destination.host, address, kind), field="config.url", code="TARGET_ADDRESS_FORBIDDEN"
+            )

@@ -102,7 +102,12 @@ class AsyncOutboundClient:
                 self._check_literal(url.raw_host or "")
                 skip = None if any(name.lower() == "content-type" for name in headers) else _NO_CONTENT_TYPE
                 async with session.request(
-                    hop.method, url, headers=headers, data=hop.content or None, allow_redirects=False, skip_auto_headers=skip
+                    hop.method,
+                    url,
+                    headers=headers,
+                    data=hop.content or None,
+                    allow_redirects=False,
+                    skip_auto_headers=skip,
                 ) as response:
                     body = await _read_capped(response.content)
                     headers = _lowered(response.headers)

@@ -25,7 +25,9 @@ def checked_addresses(host: str, port: int, allowed: list[Network]) -> list[Addr
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
-        raise SystemicDeliveryError(f"Host {host} does not resolve; check the target's URL.", code="DNS_FAILURE") from exc
+        raise SystemicDeliveryError(
+            f"Host {host} does not resolve; check the target's URL.", code="DNS_FAILURE"
+        ) from exc
     for address in addresses:
         _refuse_forbidden(host, address, allowed)
     return addresses
@@ -41,7 +43,9 @@ def checked_literal(host: str, allowed: list[Network]) -> None:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise PermanentDeliveryError(f"The URL's host {host} is not a valid IP address or name.", code="INVALID_URL") from None
+        raise PermanentDeliveryError(
+            f"The URL's host {host} is not a valid IP address or name.", code="INVALID_URL"
+        ) from None
     _refuse_forbidden(host, address, allowed)
 
 
@@ -60,7 +64,9 @@ class GuardedResolver(AbstractResolver):
     def __init__(self, allowed: list[Network]) -> None:
         self._allowed = allowed
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         loop = asyncio.get_running_loop()
         addresses = await loop.run_in_executor(None, checked_addresses, host, port, self._allowed)
         return [_result(host, address, port) for address in addresses]

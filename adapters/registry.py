@@ -20,5 +20,7 @@ def get_adapter(channel: str) -> ChannelAdapter:
     except ValueError:
         available = ", ".join(name.value for name in ADAPTERS)
         raise ConfigError(
-            f"Unknown channel {channel!r}; the available channels are {available}.", field="channel", code="UNKNOWN_CHANNEL"
+            f"Unknown channel {channel!r}; the available channels are {available}.",
+            field="channel",
+            code="UNKNOWN_CHANNEL",
         ) from None

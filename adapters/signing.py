@@ -21,7 +21,9 @@ HMAC_PREFIX = "whsec_"
 ED25519_PREFIX = "whsk_"
 PUBLIC_PREFIX = "whpk_"
 SECRET_BYTES = 32
-SECRET_RULE = "must be 'whsec_' followed by base64 of 24 to 64 random bytes (or 'whsk_' and a base64 32-byte ed25519 seed)"
+SECRET_RULE = (
+    "must be 'whsec_' followed by base64 of 24 to 64 random bytes (or 'whsk_' and a base64 32-byte ed25519 seed)"
+)
 
 
 def secret_key(secret: str) -> bytes:

@@ -69,7 +69,9 @@ class StubAdapter:
     channel: ClassVar[ChannelName] = ChannelName.STUB
     config_model: ClassVar[type[ChannelModel]] = StubConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = None
-    description: ClassVar[str] = "Scriptable test channel without network: fail N times, answer 429, time out, add latency."
+    description: ClassVar[str] = (
+        "Scriptable test channel without network: fail N times, answer 429, time out, add latency."
+    )
 
     def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
         return ValidatedTarget(validate_model(StubConfig, config, "config"), None)

@@ -107,4 +107,11 @@ class OutboundHttpClient:
         await self._loop.shutdown_default_executor()
 
 
-__all__ = ["AsyncOutboundClient", "OutboundHttpClient", "new_event_loop", "check_url", "classify_response", "parse_retry_after"]
+__all__ = [
+    "AsyncOutboundClient",
+    "OutboundHttpClient",
+    "new_event_loop",
+    "check_url",
+    "classify_response",
+    "parse_retry_after",
+]

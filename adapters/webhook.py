@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from adapters.base import (
-    RequestChannel,
     ChannelName,
     ChannelPayload,
     Content,
@@ -22,6 +21,7 @@ from adapters.base import (
     OutboundRequest,
     Policy,
     Receipt,
+    RequestChannel,
     TargetView,
     ValidatedTarget,
 )
@@ -114,7 +114,9 @@ class WebhookAdapter(RequestChannel):
     channel: ClassVar[ChannelName] = ChannelName.WEBHOOK
     config_model: ClassVar[type[ChannelModel]] = WebhookConfig
     credentials_model: ClassVar[type[ChannelModel] | None] = WebhookCredentials
-    description: ClassVar[str] = "JSON POST signed per Standard Webhooks; Herald generates the signing secret unless given one."
+    description: ClassVar[str] = (
+        "JSON POST signed per Standard Webhooks; Herald generates the signing secret unless given one."
+    )
 
     def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
         validated = validate_model(WebhookConfig, config, "config")
@@ -134,7 +136,9 @@ class WebhookAdapter(RequestChannel):
             current = validate_model(WebhookCredentials, credentials, "credentials")
             kept = [p for p in current.previous_secrets if p.expires_at > now]
             previous = [PreviousSecret(secret=current.signing_secret, expires_at=overlap_until), *kept]
-        rotated = WebhookCredentials(signing_secret=new_signing_secret(config.signature_scheme), previous_secrets=previous)
+        rotated = WebhookCredentials(
+            signing_secret=new_signing_secret(config.signature_scheme), previous_secrets=previous
+        )
         return rotated.model_dump(mode="json", by_alias=True), revealed_for(rotated.signing_secret)
 
     def destination(self, config: WebhookConfig) -> str | None:  # type: ignore[override]
@@ -143,7 +147,9 @@ class WebhookAdapter(RequestChannel):
     def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
         return ChannelPayload(body=envelope(content, policy))
 
-    def outbound_request(self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext) -> OutboundRequest:
+    def outbound_request(
+        self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext
+    ) -> OutboundRequest:
         """The signed POST for this delivery: the exact body bytes, signed by every live secret."""
         config: WebhookConfig = target.config  # type: ignore[assignment]
         credentials: WebhookCredentials = target.credentials  # type: ignore[assignment]

@@ -79,8 +79,15 @@ async def run(client: Client, webhook_url: str | None, log: Any = print) -> dict
     if not ok:
         raise SystemExit(f"could not create the target: {created['message']}")
     target_id = created["target"]["id"]
-    content = {"id": f"note-{suffix}", "version": "1", "title": "Rates held", "body": "The committee kept rates unchanged."}
-    _ok, preview = await agent.call("create_distribution_plan", {"content": content, "targetIds": [target_id], "dryRun": True})
+    content = {
+        "id": f"note-{suffix}",
+        "version": "1",
+        "title": "Rates held",
+        "body": "The committee kept rates unchanged.",
+    }
+    _ok, preview = await agent.call(
+        "create_distribution_plan", {"content": content, "targetIds": [target_id], "dryRun": True}
+    )
     for target in preview["preview"]["targets"]:
         log(f"   {target['targetName']} would receive: {json.dumps(target['payload'])[:100]}")
     # The dry run's hint is the real call, idempotency key and awaitDelivery included.
@@ -94,9 +101,11 @@ async def main() -> int:
     args = parser.parse_args()
     url = os.environ.get("HERALD_URL", "http://127.0.0.1:8000").rstrip("/") + "/mcp"
     headers = {"Authorization": f"Bearer {os.environ['HERALD_API_KEY']}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http:
-        async with Client(streamable_http_client(url, http_client=http)) as client:
-            final = await run(client, args.webhook_url)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        final = await run(client, args.webhook_url)
     plan = final.get("plan") or {}
     print(f"plan {plan.get('id')}: {plan.get('status')}")
     return 0 if plan.get("status") == "succeeded" else 1

@@ -44,9 +44,13 @@ def _timed(durations: dict[str, float], name: str, session: Callable[..., dict],
 
 
 def run(sizes: Sizes, mode: str) -> dict:
-    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "mode": mode,
-                     "machine": f"{os.cpu_count()} cores, {platform.machine()}", "python": platform.python_version(),
-                     "sizes": asdict(sizes)}
+    results: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": mode,
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+        "python": platform.python_version(),
+        "sizes": asdict(sizes),
+    }
     durations: dict[str, float] = {}
     with running_sink() as sink:
         results["raw_limit"] = _timed(durations, "raw_limit", raw_limit, sink, sizes.raw_requests)
@@ -67,14 +71,19 @@ def _sizes(args: argparse.Namespace) -> tuple[Sizes, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, its figures mean nothing")
     preset.add_argument("--quick", action="store_true", help="medium sizes (1,000 targets) to try the full code path")
-    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ""), metavar="NAME=N,...",
-                        help="override sizes of the chosen preset, e.g. fan_out_targets=2000,memory_plans=5 "
-                             "(default: $BENCH_SIZES); names: " + ", ".join(asdict(FULL)))
+    parser.add_argument(
+        "--sizes",
+        default=os.environ.get("BENCH_SIZES", ""),
+        metavar="NAME=N,...",
+        help="override sizes of the chosen preset, e.g. fan_out_targets=2000,memory_plans=5 "
+        "(default: $BENCH_SIZES); names: " + ", ".join(asdict(FULL)),
+    )
     args = parser.parse_args()
     sizes, mode = _sizes(args)
     results = run(sizes, mode)

@@ -18,8 +18,13 @@ _local = threading.local()
 
 def configure(broker_url: str, key_prefix: str) -> None:
     """Redis broker under its own key prefix; no result backend (nobody reads results)."""
-    app.conf.update(broker_url=broker_url, broker_transport_options={"global_keyprefix": key_prefix},
-                    task_ignore_result=True, worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
+    app.conf.update(
+        broker_url=broker_url,
+        broker_transport_options={"global_keyprefix": key_prefix},
+        task_ignore_result=True,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+    )
 
 
 def _client() -> httpx.Client:

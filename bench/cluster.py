@@ -22,8 +22,14 @@ def bench_env(data_dir: Path, sizes: Sizes, **settings: str) -> dict[str, str]:
     # are not the delivery path being measured, and a 10k-target dry run would only add
     # minutes before the clock starts.
     largest = max(sizes.fan_out_targets, sizes.embedded_targets, sizes.isolation_targets)
-    env = herald_env(data_dir, confirm_above_targets=str(largest), quota_targets_per_plan=str(max(largest, 10_000)),
-                     quota_plans_per_hour="100000", log_level="ERROR", **settings)
+    env = herald_env(
+        data_dir,
+        confirm_above_targets=str(largest),
+        quota_targets_per_plan=str(max(largest, 10_000)),
+        quota_plans_per_hour="100000",
+        log_level="ERROR",
+        **settings,
+    )
     for name in TEST_TUNING:
         env.pop(name)
     return env
@@ -38,8 +44,13 @@ def production_cluster(data_dir: Path, sizes: Sizes) -> Iterator[LiveHerald]:
     """A fresh PostgreSQL schema and Redis namespace, `herald serve --no-worker` and 2 `herald worker`."""
     schema = f"herald_bench_{services.RUN_TAG}"
     namespace = services.redis_namespace(f"herald-bench-{services.RUN_TAG}")
-    env = bench_env(data_dir, sizes, database_url=services.postgres_schema_url(schema),
-                    redis_url=services.REDIS_URL, redis_namespace=namespace)
+    env = bench_env(
+        data_dir,
+        sizes,
+        database_url=services.postgres_schema_url(schema),
+        redis_url=services.REDIS_URL,
+        redis_namespace=namespace,
+    )
     try:
         with live_herald(env, "--no-worker") as live:
             for _ in range(WORKERS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,10 +72,13 @@ def _target_batch(api: Api, sink_url: str, label: str, indexes: range) -> list[s
     """One document of aliased createDistributionTarget mutations (fewer round trips than one each)."""
     names = [f"t{k}" for k in range(len(indexes))]
     declared = ", ".join(f"${n}: String!, ${n}c: JSON" for n in names)
-    fields = " ".join(f'{n}: createDistributionTarget(name: ${n}, channel: "webhook", config: ${n}c, labels: $labels)'
-                      f" {{ {TARGET_RESULT} }}" for n in names)
+    fields = " ".join(
+        f'{n}: createDistributionTarget(name: ${n}, channel: "webhook", config: ${n}c, labels: $labels)'
+        f" {{ {TARGET_RESULT} }}"
+        for n in names
+    )
     variables: dict = {"labels": [label]}
-    for n, i in zip(names, indexes):
+    for n, i in zip(names, indexes, strict=True):
         variables.update({n: f"{label}-{i}", f"{n}c": {"url": f"{sink_url}/{label}/{i}"}})
     data = api.data(f"mutation({declared}, $labels: [String!]) {{ {fields} }}", variables)
     return [payload(data[n], "createDistributionTarget")["target"]["id"] for n in names]
@@ -136,10 +140,9 @@ def cancel_unfinished(api: Api, plans: dict[str, dict]) -> None:
     """Cancel what a timed-out or paused scenario left waiting, so it does not spill into the next one."""
     for plan_id, plan in plans.items():
         if plan["status"] not in FINAL:
-            try:
+            # It ended since the read, or the cancel failed: either way not a figure of this run.
+            with contextlib.suppress(RuntimeError):
                 api.call(CANCEL_PLAN, {"id": plan_id}, "cancelDistributionPlan")
-            except RuntimeError:
-                pass  # it ended since the read, or the cancel failed: either way not a figure of this run
 
 
 def receipts(api: Api, plan_id: str) -> list[tuple[str, float]]:

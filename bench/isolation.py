@@ -22,9 +22,14 @@ def _run(api: Api, label: str, plans: int, healthy_ids: set[str], seconds: float
     wait_plans(api, ids, seconds, delivered=plans * len(healthy_ids))
     times = [at for plan_id in ids for target_id, at in receipts(api, plan_id) if target_id in healthy_ids]
     elapsed = (max(times) if times else time.time()) - created[0].started
-    return {"plan_ids": ids, "healthy_delivered": len(times), "delivered": len(times),
-            "complete": len(times) == plans * len(healthy_ids), "seconds": round(elapsed, 3),
-            "deliveries_per_second": round(len(times) / elapsed, 1)}
+    return {
+        "plan_ids": ids,
+        "healthy_delivered": len(times),
+        "delivered": len(times),
+        "complete": len(times) == plans * len(healthy_ids),
+        "seconds": round(elapsed, 3),
+        "deliveries_per_second": round(len(times) / elapsed, 1),
+    }
 
 
 def _during(arrivals: list[float], start: float, end: float) -> int:
@@ -41,15 +46,22 @@ def _pause(api: Api, sink: SinkControl, target_id: str, path: str, retry_after: 
     end = min(until, start + retry_after)  # a doubled pause is watched only as long as the Retry-After
     time.sleep(max(0.0, end - time.time()) + 0.2)
     arrivals = sink.arrivals(path)
-    return {"recorded": True, "start": start, "paused_until": until, "pause_seconds": round(until - start, 3),
-            "watched_seconds": round(end - start, 3), "requests_to_limited": len(arrivals),
-            "requests_before_pause": sum(at <= start for at in arrivals),
-            "requests_during_pause": _during(arrivals, start, end),
-            "arrival_offsets_seconds": [round(at - start, 3) for at in arrivals[:50]]}
+    return {
+        "recorded": True,
+        "start": start,
+        "paused_until": until,
+        "pause_seconds": round(until - start, 3),
+        "watched_seconds": round(end - start, 3),
+        "requests_to_limited": len(arrivals),
+        "requests_before_pause": sum(at <= start for at in arrivals),
+        "requests_during_pause": _during(arrivals, start, end),
+        "arrival_offsets_seconds": [round(at - start, 3) for at in arrivals[:50]],
+    }
 
 
-def isolation(api: Api, sink: SinkControl, label: str, target_ids: list[str], plans: int, retry_after: int,
-              seconds: float) -> dict:
+def isolation(
+    api: Api, sink: SinkControl, label: str, target_ids: list[str], plans: int, retry_after: int, seconds: float
+) -> dict:
     limited_id, path = target_ids[0], f"/{label}/0"
     sink.reset(label)
     baseline = _run(api, label, plans, set(target_ids), seconds)
@@ -62,6 +74,12 @@ def isolation(api: Api, sink: SinkControl, label: str, target_ids: list[str], pl
     finally:
         cancel_unfinished(api, recent_plans(api))  # the limited target's jobs still wait for the pause to end
         sink.configure()
-    return {"targets": len(target_ids), "plans": plans, "retry_after_seconds": retry_after,
-            "baseline": {**baseline, "sink": baseline_sink}, "limited": {**limited, "sink": sink.stats(label)},
-            "ratio": ratio(limited["deliveries_per_second"], baseline["deliveries_per_second"]), "pause": pause}
+    return {
+        "targets": len(target_ids),
+        "plans": plans,
+        "retry_after_seconds": retry_after,
+        "baseline": {**baseline, "sink": baseline_sink},
+        "limited": {**limited, "sink": sink.stats(label)},
+        "ratio": ratio(limited["deliveries_per_second"], baseline["deliveries_per_second"]),
+        "pause": pause,
+    }

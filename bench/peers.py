@@ -46,11 +46,27 @@ def _ping(expected: int, seconds: float, log: IO[bytes]) -> None:
 @contextmanager
 def celery_workers(pool_args: list[str], prefix: str) -> Iterator[None]:
     env = {**os.environ, "BENCH_CELERY_BROKER": services.REDIS_URL, "BENCH_CELERY_PREFIX": prefix}
-    command = [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker", *pool_args, "--loglevel", "WARNING",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bench.celery_app",
+        "worker",
+        *pool_args,
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     with tempfile.TemporaryFile() as log:  # workers' output (e.g. the running-as-root warning) stays out of the table
-        processes = [subprocess.Popen([*command, "--hostname", f"bench{i}-{services.RUN_TAG}@%h"], cwd=ROOT, env=env,
-                                      stdout=log, stderr=log) for i in range(WORKERS)]
+        processes = [
+            subprocess.Popen(
+                [*command, "--hostname", f"bench{i}-{services.RUN_TAG}@%h"], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+            for i in range(WORKERS)
+        ]
         try:
             _ping(WORKERS, 60, log)
             yield
@@ -80,9 +96,15 @@ def _celery_run(sink: SinkControl, name: str, count: int, seconds: float) -> dic
         _publish(segment, sink, count)
         seen = sink.wait_for(segment, count, time.monotonic() + seconds)
     elapsed = (seen["last"] if seen["requests"] >= count else time.time()) - started
-    return {"pool": " ".join(CELERY_POOLS[name]), "workers": WORKERS, "notifications": count,
-            "complete": seen["requests"] >= count, "seconds": round(elapsed, 3),
-            "deliveries_per_second": round(seen["requests"] / elapsed, 1), "sink": seen}
+    return {
+        "pool": " ".join(CELERY_POOLS[name]),
+        "workers": WORKERS,
+        "notifications": count,
+        "complete": seen["requests"] >= count,
+        "seconds": round(elapsed, 3),
+        "deliveries_per_second": round(seen["requests"] / elapsed, 1),
+        "sink": seen,
+    }
 
 
 def celery_peer(sink: SinkControl, count: int, seconds: float) -> dict:
@@ -100,6 +122,11 @@ def apprise_peer(sink: SinkControl, count: int) -> dict:
     outcome = notifier.notify(body=BODY, title="Bench")
     elapsed = time.perf_counter() - started
     seen = sink.stats("apprise")
-    return {"notifications": count, "all_ok": bool(outcome), "complete": seen["requests"] == count,
-            "seconds": round(elapsed, 3),
-            "deliveries_per_second": round(seen["requests"] / elapsed, 1), "sink": seen}
+    return {
+        "notifications": count,
+        "all_ok": bool(outcome),
+        "complete": seen["requests"] == count,
+        "seconds": round(elapsed, 3),
+        "deliveries_per_second": round(seen["requests"] / elapsed, 1),
+        "sink": seen,
+    }

@@ -52,11 +52,17 @@ def verdicts(r: dict) -> dict[str, bool]:
 def _isolation_row(iso: dict, ok: bool) -> Row:
     pause = iso["pause"]
     count = pause["requests_during_pause"]
-    during = (f"{count} request{'' if count == 1 else 's'} in {pause['watched_seconds']:.1f} s of its"
-              f" {pause['pause_seconds']:.1f} s pause" if pause["recorded"] else "NO PAUSE RECORDED")
+    during = (
+        f"{count} request{'' if count == 1 else 's'} in {pause['watched_seconds']:.1f} s of its"
+        f" {pause['pause_seconds']:.1f} s pause"
+        if pause["recorded"]
+        else "NO PAUSE RECORDED"
+    )
     result = f"{_rate(iso['limited'])} ({_rate(iso['baseline'])} without); {during}"
-    measure = (f"429 isolation: {iso['targets'] - 1} healthy + 1 answering 429 (Retry-After"
-               f" {iso['retry_after_seconds']} s), {iso['plans']} plans")
+    measure = (
+        f"429 isolation: {iso['targets'] - 1} healthy + 1 answering 429 (Retry-After"
+        f" {iso['retry_after_seconds']} s), {iso['plans']} plans"
+    )
     return Row(measure, result, f"{iso['ratio']:.2f} of no-429 run", "≥ 0.90 and 0 during the pause", _mark(ok))
 
 
@@ -68,26 +74,65 @@ def main_rows(r: dict) -> list[Row]:
     best = celery["runs"][celery["best"]]
     rss = " / ".join(f"{mb:,.0f}" for mb in mem["peak_rss_mb_per_worker"])
     return [
-        Row(f"raw limit: bare aiohttp client, {raw['concurrency']} concurrent, ~1 KB POST",
-            f"{raw['requests_per_second']:,.0f} req/s", "1.00"),
-        Row(f"setup: {setup['targets']:,} webhook targets, GraphQL calls of {setup['per_call']} in {setup['threads']} threads",
-            f"{setup['per_second']:,.0f} targets/s"),
-        Row(f"fan-out: one plan to {fan['jobs']:,} targets (PostgreSQL + Redis, 2 workers)", _rate(fan),
-            f"{fan['ratio_to_raw']:.3f} of raw", "≥ 2,000/s and ≥ 0.25 of raw", _mark(ok["fan_out"])),
-        Row(f"fan-out: the same {slow['jobs']:,} targets, receiver adds 50 ms", _rate(slow),
-            f"{slow['ratio_to_fan_out']:.2f} of 0 ms fan-out"),
-        Row(f"awaitDelivery: one-target plan, {wait['calls']} sequential calls",
-            f"p50 {wait['p50_ms']} / p95 {wait['p95_ms']} / p99 {wait['p99_ms']} ms", "",
-            "p50 ≤ 25 ms, p99 ≤ 100 ms", _mark(ok["await_delivery"])),
+        Row(
+            f"raw limit: bare aiohttp client, {raw['concurrency']} concurrent, ~1 KB POST",
+            f"{raw['requests_per_second']:,.0f} req/s",
+            "1.00",
+        ),
+        Row(
+            f"setup: {setup['targets']:,} webhook targets, "
+            f"GraphQL calls of {setup['per_call']} in {setup['threads']} threads",
+            f"{setup['per_second']:,.0f} targets/s",
+        ),
+        Row(
+            f"fan-out: one plan to {fan['jobs']:,} targets (PostgreSQL + Redis, 2 workers)",
+            _rate(fan),
+            f"{fan['ratio_to_raw']:.3f} of raw",
+            "≥ 2,000/s and ≥ 0.25 of raw",
+            _mark(ok["fan_out"]),
+        ),
+        Row(
+            f"fan-out: the same {slow['jobs']:,} targets, receiver adds 50 ms",
+            _rate(slow),
+            f"{slow['ratio_to_fan_out']:.2f} of 0 ms fan-out",
+        ),
+        Row(
+            f"awaitDelivery: one-target plan, {wait['calls']} sequential calls",
+            f"p50 {wait['p50_ms']} / p95 {wait['p95_ms']} / p99 {wait['p99_ms']} ms",
+            "",
+            "p50 ≤ 25 ms, p99 ≤ 100 ms",
+            _mark(ok["await_delivery"]),
+        ),
         _isolation_row(r["isolation"], ok["isolation"]),
-        Row(f"Celery: {best['notifications']:,} notifications, 2 workers, best pool {celery['best']}",
-            _rate(best), f"Herald {celery['herald_ratio']:.2f}×", "Herald ≥ 5×", _mark(ok["celery"])),
-        Row(f"Apprise: {apprise['notifications']:,} json:// URLs, one notify()", _rate(apprise),
-            f"Herald {apprise['herald_ratio']:.2f}×", "Herald ≥ 5×", _mark(ok["apprise"])),
-        Row(f"memory: {mem['plans']} plans × {mem['jobs'] // mem['plans']:,} targets = {mem['jobs']:,} jobs queued and drained",
-            f"peak RSS {rss} MB per worker; {_rate(mem)}", "", "≤ 300 MB per worker", _mark(ok["memory"])),
-        Row(f"plan creation: the create call of one {plan['jobs']:,}-job plan", f"{plan['ms']:,.0f} ms", "",
-            "≤ 1,000 ms", _mark(ok["plan_creation"])),
+        Row(
+            f"Celery: {best['notifications']:,} notifications, 2 workers, best pool {celery['best']}",
+            _rate(best),
+            f"Herald {celery['herald_ratio']:.2f}×",
+            "Herald ≥ 5×",
+            _mark(ok["celery"]),
+        ),
+        Row(
+            f"Apprise: {apprise['notifications']:,} json:// URLs, one notify()",
+            _rate(apprise),
+            f"Herald {apprise['herald_ratio']:.2f}×",
+            "Herald ≥ 5×",
+            _mark(ok["apprise"]),
+        ),
+        Row(
+            f"memory: {mem['plans']} plans × {mem['jobs'] // mem['plans']:,} targets = "
+            f"{mem['jobs']:,} jobs queued and drained",
+            f"peak RSS {rss} MB per worker; {_rate(mem)}",
+            "",
+            "≤ 300 MB per worker",
+            _mark(ok["memory"]),
+        ),
+        Row(
+            f"plan creation: the create call of one {plan['jobs']:,}-job plan",
+            f"{plan['ms']:,.0f} ms",
+            "",
+            "≤ 1,000 ms",
+            _mark(ok["plan_creation"]),
+        ),
     ]
 
 
@@ -95,8 +140,10 @@ def embedded_rows(e: dict) -> list[Row]:
     fan, wait = e["fan_out"], e["await_delivery"]
     return [
         Row(f"fan-out: one plan to {fan['jobs']:,} targets (SQLite, in-process worker)", _rate(fan)),
-        Row(f"awaitDelivery: one-target plan, {wait['calls']} sequential calls",
-            f"p50 {wait['p50_ms']} / p95 {wait['p95_ms']} / p99 {wait['p99_ms']} ms"),
+        Row(
+            f"awaitDelivery: one-target plan, {wait['calls']} sequential calls",
+            f"p50 {wait['p50_ms']} / p95 {wait['p95_ms']} / p99 {wait['p99_ms']} ms",
+        ),
         Row(f"plan creation: the create call of one {fan['jobs']:,}-job plan", f"{fan['create_call_ms'][0]:,.0f} ms"),
     ]
 
@@ -108,6 +155,6 @@ def render(rows: list[Row]) -> str:
     used = [i for i in range(len(header)) if any(row[i] for row in body)]
     cells = [[row[i] for i in used] for row in [header, *body]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(used))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

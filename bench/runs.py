@@ -24,10 +24,18 @@ def _setup(api: Api, sink: SinkControl, sizes: Sizes) -> tuple[dict, dict[str, l
     started = time.perf_counter()
     fan = create_targets(api, sink.url, FAN, sizes.fan_out_targets, sizes.create_threads)
     seconds = time.perf_counter() - started
-    ids = {FAN: fan, ISO: create_targets(api, sink.url, ISO, sizes.isolation_targets, sizes.create_threads),
-           AWAIT: create_targets(api, sink.url, AWAIT, 1, 1)}
-    setup = {"targets": len(fan), "threads": sizes.create_threads, "per_call": TARGETS_PER_CALL,
-             "seconds": round(seconds, 2), "per_second": round(len(fan) / seconds, 1)}
+    ids = {
+        FAN: fan,
+        ISO: create_targets(api, sink.url, ISO, sizes.isolation_targets, sizes.create_threads),
+        AWAIT: create_targets(api, sink.url, AWAIT, 1, 1),
+    }
+    setup = {
+        "targets": len(fan),
+        "threads": sizes.create_threads,
+        "per_call": TARGETS_PER_CALL,
+        "seconds": round(seconds, 2),
+        "per_second": round(len(fan) / seconds, 1),
+    }
     return setup, ids
 
 
@@ -49,8 +57,9 @@ def _herald_scenarios(api: Api, sink: SinkControl, sizes: Sizes, pids: list[int]
         "fan_out": fan,
         "fan_out_50ms": _slow_fan_out(api, sink, sizes),
         "await_delivery": await_latency(api, sink, ids[AWAIT][0], AWAIT, sizes.await_calls),
-        "isolation": isolation(api, sink, ISO, ids[ISO], sizes.isolation_plans, sizes.retry_after_seconds,
-                               sizes.wait_seconds),
+        "isolation": isolation(
+            api, sink, ISO, ids[ISO], sizes.isolation_plans, sizes.retry_after_seconds, sizes.wait_seconds
+        ),
         "memory": memory_drain(api, sink, FAN, sizes.memory_plans, sizes.fan_out_targets, pids, sizes.wait_seconds),
         "plan_creation": {"jobs": fan["jobs"], "ms": fan["create_call_ms"][0]},
     }
@@ -67,8 +76,10 @@ def herald_production(sink: SinkControl, sizes: Sizes) -> dict:
 
 def peers(sink: SinkControl, sizes: Sizes) -> dict:
     """Run with Herald stopped, so each peer has the machine to itself as Herald had."""
-    return {"celery": celery_peer(sink, sizes.peer_notifications, sizes.wait_seconds),
-            "apprise": apprise_peer(sink, sizes.peer_notifications)}
+    return {
+        "celery": celery_peer(sink, sizes.peer_notifications, sizes.wait_seconds),
+        "apprise": apprise_peer(sink, sizes.peer_notifications),
+    }
 
 
 def herald_embedded(sink: SinkControl, sizes: Sizes) -> dict:
@@ -78,8 +89,10 @@ def herald_embedded(sink: SinkControl, sizes: Sizes) -> dict:
             create_targets(api, sink.url, EMBEDDED_FAN, sizes.embedded_targets, sizes.create_threads)
             target_id = create_targets(api, sink.url, EMBEDDED_AWAIT, 1, 1)[0]
             warm_up = fan_out(api, sink, EMBEDDED_AWAIT, 1, sizes.wait_seconds)
-            return {"warm_up": warm_up,
-                    "fan_out": fan_out(api, sink, EMBEDDED_FAN, sizes.embedded_targets, sizes.wait_seconds),
-                    "await_delivery": await_latency(api, sink, target_id, EMBEDDED_AWAIT, sizes.embedded_await_calls)}
+            return {
+                "warm_up": warm_up,
+                "fan_out": fan_out(api, sink, EMBEDDED_FAN, sizes.embedded_targets, sizes.wait_seconds),
+                "await_delivery": await_latency(api, sink, target_id, EMBEDDED_AWAIT, sizes.embedded_await_calls),
+            }
         finally:
             api.close()

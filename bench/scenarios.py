@@ -35,8 +35,13 @@ def raw_limit(sink: SinkControl, total: int, concurrency: int = 50) -> dict:
     """Requests/s of a bare aiohttp client (on uvloop when importable) POSTing ~1 KB to the same sink."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         seconds = runner.run(_raw(f"{sink.url}/raw/0", total, concurrency))
-    return {"requests": total, "concurrency": concurrency, "seconds": round(seconds, 3),
-            "requests_per_second": round(total / seconds, 1), "sink": sink.stats("raw")}
+    return {
+        "requests": total,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(total / seconds, 1),
+        "sink": sink.stats("raw"),
+    }
 
 
 def drained(api: Api, created: list[Created], jobs: int, seconds: float) -> dict:
@@ -48,10 +53,16 @@ def drained(api: Api, created: list[Created], jobs: int, seconds: float) -> dict
         cancel_unfinished(api, plans)
     elapsed = end - created[0].started
     delivered = sum(p["counts"]["delivered"] for p in plans.values())
-    return {"jobs": jobs, "plans": len(created), "delivered": delivered, "complete": complete,
-            "statuses": sorted({p["status"] for p in plans.values()}), "seconds": round(elapsed, 3),
-            "deliveries_per_second": round(delivered / elapsed, 1),
-            "create_call_ms": [round(c.call_ms, 1) for c in created]}
+    return {
+        "jobs": jobs,
+        "plans": len(created),
+        "delivered": delivered,
+        "complete": complete,
+        "statuses": sorted({p["status"] for p in plans.values()}),
+        "seconds": round(elapsed, 3),
+        "deliveries_per_second": round(delivered / elapsed, 1),
+        "create_call_ms": [round(c.call_ms, 1) for c in created],
+    }
 
 
 def fan_out(api: Api, sink: SinkControl, label: str, targets: int, seconds: float) -> dict:
@@ -61,8 +72,9 @@ def fan_out(api: Api, sink: SinkControl, label: str, targets: int, seconds: floa
     return {**result, "sink": sink.stats(label)}
 
 
-def memory_drain(api: Api, sink: SinkControl, label: str, plans: int, targets: int, pids: list[int],
-                 seconds: float) -> dict:
+def memory_drain(
+    api: Api, sink: SinkControl, label: str, plans: int, targets: int, pids: list[int], seconds: float
+) -> dict:
     """``plans`` plans to the same targets created back to back; peak RSS of each worker meanwhile.
 
     Creating stops early once ``seconds`` have passed, so a slow engine cannot stretch the run.
@@ -75,8 +87,13 @@ def memory_drain(api: Api, sink: SinkControl, label: str, plans: int, targets: i
         created.append(create_plan(api, label))
     result = drained(api, created, len(created) * targets, seconds)
     result["complete"] = result["complete"] and len(created) == plans
-    return {**result, "plans_requested": plans, "sink": sink.stats(label), "peak_reset": reset,
-            "peak_rss_mb_per_worker": [peak_rss_mb(pid) for pid in pids]}
+    return {
+        **result,
+        "plans_requested": plans,
+        "sink": sink.stats(label),
+        "peak_reset": reset,
+        "peak_rss_mb_per_worker": [peak_rss_mb(pid) for pid in pids],
+    }
 
 
 def percentiles(timings_ms: list[float]) -> dict:
@@ -85,8 +102,14 @@ def percentiles(timings_ms: list[float]) -> dict:
     def pick(share: float) -> float:  # nearest rank
         return round(ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))], 1)
 
-    return {"calls": len(ordered), "p50_ms": pick(0.5), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
-            "mean_ms": round(statistics.fmean(ordered), 1), "max_ms": round(ordered[-1], 1)}
+    return {
+        "calls": len(ordered),
+        "p50_ms": pick(0.5),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "mean_ms": round(statistics.fmean(ordered), 1),
+        "max_ms": round(ordered[-1], 1),
+    }
 
 
 def await_latency(api: Api, sink: SinkControl, target_id: str, label: str, calls: int) -> dict:

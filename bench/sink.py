@@ -39,9 +39,15 @@ class Segment:
 
     def summary(self) -> dict:
         counts = self.paths.values()
-        return {"requests": self.requests, "paths": len(self.paths), "max_per_path": max(counts, default=0),
-                "min_per_path": min(counts, default=0), "first": self.first, "last": self.last,
-                "statuses": {str(k): v for k, v in self.statuses.items()}}
+        return {
+            "requests": self.requests,
+            "paths": len(self.paths),
+            "max_per_path": max(counts, default=0),
+            "min_per_path": min(counts, default=0),
+            "first": self.first,
+            "last": self.last,
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+        }
 
 
 @dataclass
@@ -125,7 +131,7 @@ class Http(asyncio.Protocol):
             total = end + 4 + _content_length(head)
             if len(self.buffer) < total:
                 return
-            body = bytes(self.buffer[end + 4:total])
+            body = bytes(self.buffer[end + 4 : total])
             del self.buffer[:total]
             path = head.split(b" ", 2)[1].decode("latin-1")
             close = b"connection: close" in head.lower()

@@ -27,12 +27,31 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(raw_requests=5_000, fan_out_targets=1_000, await_calls=100, isolation_plans=10, retry_after_seconds=20,
-              memory_plans=5, peer_notifications=1_000, embedded_targets=200, embedded_await_calls=30,
-              wait_seconds=120)
-SMOKE = Sizes(raw_requests=300, fan_out_targets=20, await_calls=5, isolation_targets=10, isolation_plans=3,
-              retry_after_seconds=4, memory_plans=50, peer_notifications=300, embedded_targets=20,
-              embedded_await_calls=5, wait_seconds=60)
+QUICK = Sizes(
+    raw_requests=5_000,
+    fan_out_targets=1_000,
+    await_calls=100,
+    isolation_plans=10,
+    retry_after_seconds=20,
+    memory_plans=5,
+    peer_notifications=1_000,
+    embedded_targets=200,
+    embedded_await_calls=30,
+    wait_seconds=120,
+)
+SMOKE = Sizes(
+    raw_requests=300,
+    fan_out_targets=20,
+    await_calls=5,
+    isolation_targets=10,
+    isolation_plans=3,
+    retry_after_seconds=4,
+    memory_plans=50,
+    peer_notifications=300,
+    embedded_targets=20,
+    embedded_await_calls=5,
+    wait_seconds=60,
+)
 
 
 def override(base: Sizes, spec: str) -> Sizes:

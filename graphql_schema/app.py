@@ -29,7 +29,6 @@ class HeraldGraphQL(GraphQL):
             "request_id": state.get("request_id"),
         }
 
-
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
         """Request-level refusals (depth, aliases, size, syntax, unknown fields) get a stable code too."""
         response = await super().process_result(request, result)

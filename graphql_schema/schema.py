@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
-from pydantic.alias_generators import to_camel
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from pydantic.alias_generators import to_camel
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import Info
 
 from graphql_schema.types import graphql_type, output_type, to_graphql, to_plain
@@ -42,8 +42,9 @@ def _resolver(op: Operation) -> Any:
         context = info.context
         given = {to_camel(name): to_plain(value) for name, value in arguments.items() if value is not strawberry.UNSET}
         try:
-            result = await execute(context["runtime"], context["principal"], op.tool, given,
-                                   request_id=context["request_id"])
+            result = await execute(
+                context["runtime"], context["principal"], op.tool, given, request_id=context["request_id"]
+            )
         except HeraldError as exc:
             return to_graphql(error_body(exc, context["request_id"]))
         return to_graphql(result)
@@ -105,7 +106,12 @@ class ValidatedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         settings = LIMITS["settings"]
-        key = (context.query or "", settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_tokens)
+        key = (
+            context.query or "",
+            settings.graphql_max_depth,
+            settings.graphql_max_aliases,
+            settings.graphql_max_tokens,
+        )
         with self._lock:
             known = key in self._passed
             if known:

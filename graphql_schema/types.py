@@ -1,6 +1,7 @@
 """Strawberry types generated from the wire models, so GraphQL cannot drift from MCP.
 
-Output types drop an ``Input`` or ``Read`` suffix (``TargetRead`` is ``Target``) (``ContentInput`` read back is ``Content``); input types
+Output types drop an ``Input`` or ``Read`` suffix (``TargetRead`` is ``Target``, ``ContentInput`` read back is
+``Content``); input types
 get one (``RetryPolicy`` as an argument is ``RetryPolicyInput``). Free-form JSON is ``JSON``.
 """
 

@@ -90,14 +90,19 @@ def _progress(ctx: Context) -> Callable[[float, float | None, str], Any]:
     return report
 
 
-def build_mcp_server(rt: Runtime, resolve: PrincipalResolver = http_principal, include_mutations: bool = True) -> MCPServer:
+def build_mcp_server(
+    rt: Runtime, resolve: PrincipalResolver = http_principal, include_mutations: bool = True
+) -> MCPServer:
     mcp = MCPServer("herald", instructions=INSTRUCTIONS)
     for op in OPERATIONS:
         if op.mutation and not include_mutations:
             continue
         mcp.add_tool(
-            _tool_function(rt, op, resolve), name=op.tool, description=op.summary,
-            annotations=annotations_for(op), structured_output=True,
+            _tool_function(rt, op, resolve),
+            name=op.tool,
+            description=op.summary,
+            annotations=annotations_for(op),
+            structured_output=True,
         )
         # Publish the precise input schema; validation happens in server.dispatch (see module doc).
         mcp._tool_manager.get_tool(op.tool).parameters = op.input_model.model_json_schema(by_alias=True)  # type: ignore[union-attr]

@@ -52,7 +52,9 @@ async def healthz(request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     with session_scope(rt.engine) as session:
         session.exec(select(1)).one()
-    return JSONResponse({"status": "ok", "version": __version__, "mode": "embedded" if rt.settings.embedded else "redis"})
+    return JSONResponse(
+        {"status": "ok", "version": __version__, "mode": "embedded" if rt.settings.embedded else "redis"}
+    )
 
 
 async def metrics(request: Request) -> PlainTextResponse:
@@ -72,7 +74,9 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
     delivery = DeliveryWorker(rt, consume=worker)
     mcp = build_mcp_server(rt, include_mutations=not settings.mcp_hide_mutations)
     mcp_app = mcp.streamable_http_app(
-        streamable_http_path="/mcp", transport_security=_transport_security(settings), max_request_body_size=settings.max_request_bytes
+        streamable_http_path="/mcp",
+        transport_security=_transport_security(settings),
+        max_request_body_size=settings.max_request_bytes,
     )
     graphql_app = make_graphql_app(rt)
 
@@ -95,7 +99,10 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),
         ],
-        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes), Middleware(BearerAuthMiddleware, runtime=rt)],
+        middleware=[
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            Middleware(BearerAuthMiddleware, runtime=rt),
+        ],
         lifespan=lifespan,
     )
     app.state.runtime = rt

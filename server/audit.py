@@ -13,7 +13,9 @@ from server.models import AuditEvent
 from server.redaction import redact_input
 
 
-def audit_row(ctx: OpContext, operation: str, arguments: dict[str, Any], outcome: str, code: str | None = None) -> AuditEvent:
+def audit_row(
+    ctx: OpContext, operation: str, arguments: dict[str, Any], outcome: str, code: str | None = None
+) -> AuditEvent:
     return AuditEvent(
         id=new_id("audit"),
         workspace_id=ctx.workspace_id,

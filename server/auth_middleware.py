@@ -37,7 +37,9 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            state["principal"] = await anyio.to_thread.run_sync(authenticate, self.runtime, headers.get("authorization"))
+            state["principal"] = await anyio.to_thread.run_sync(
+                authenticate, self.runtime, headers.get("authorization")
+            )
         except Unauthorized as exc:
             await _deny(scope, send, exc, request_id)
             return

@@ -52,10 +52,16 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         error = HeraldError(
-            f"The request body is larger than {self.max_bytes} bytes.", code="PAYLOAD_TOO_LARGE",
+            f"The request body is larger than {self.max_bytes} bytes.",
+            code="PAYLOAD_TOO_LARGE",
             remediation="Send less content per request (HERALD_MAX_REQUEST_BYTES sets the limit).",
         )
         body = json.dumps({"error": error_body(error).wire()}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

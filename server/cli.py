@@ -12,13 +12,16 @@ from server.config import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k, v in {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}.items() if v}
+    overrides = {
+        k: v for k, v in {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}.items() if v
+    }
     return Settings(**overrides)
 
 
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr,
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
@@ -43,7 +46,9 @@ def worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _logging(settings)
     if settings.embedded:
-        print("herald worker needs HERALD_REDIS_URL; without Redis, `herald serve` delivers in process.", file=sys.stderr)
+        print(
+            "herald worker needs HERALD_REDIS_URL; without Redis, `herald serve` delivers in process.", file=sys.stderr
+        )
         return 2
     rt = build_runtime(settings)
     if settings.auto_migrate:
@@ -92,10 +97,14 @@ def keys_create(args: argparse.Namespace) -> int:
     if unknown:
         print(f"Unknown scope(s) {sorted(unknown)}; choose from {', '.join(ALL_SCOPES)}.", file=sys.stderr)
         return 2
-    key = create_key(rt, args.name, workspace_id=args.workspace or DEFAULT_WORKSPACE, scopes=scopes, read_only=args.read_only)
+    key = create_key(
+        rt, args.name, workspace_id=args.workspace or DEFAULT_WORKSPACE, scopes=scopes, read_only=args.read_only
+    )
     rt.close()
-    print(f"Created API key {key.id} ({key.name}) in workspace {key.workspace_id}, scopes {','.join(scopes)}"
-          f"{', read-only' if args.read_only else ''}. It is shown only once:")
+    print(
+        f"Created API key {key.id} ({key.name}) in workspace {key.workspace_id}, scopes {','.join(scopes)}"
+        f"{', read-only' if args.read_only else ''}. It is shown only once:"
+    )
     print(key.secret)
     return 0
 
@@ -114,8 +123,10 @@ def keys_list(args: argparse.Namespace) -> int:
             query = query.where(ApiKey.workspace_id == args.workspace)
         for key in session.exec(query).all():
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-            print(f"{key.id}  {key.workspace_id}  {key.prefix}…  {','.join(key.scopes)}"
-                  f"{' read-only' if key.read_only else ''}  {state}  {key.name}")
+            print(
+                f"{key.id}  {key.workspace_id}  {key.prefix}…  {','.join(key.scopes)}"
+                f"{' read-only' if key.read_only else ''}  {state}  {key.name}"
+            )
     rt.close()
     return 0
 
@@ -156,6 +167,14 @@ def secrets_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def makemigration(args: argparse.Namespace) -> int:
+    from server.migrate import autogenerate
+
+    path = autogenerate(args.message)
+    print(f"Wrote {path}; review it, then run the tests on both databases (test_migrations checks it).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="herald", description="Herald distribution orchestrator.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=serve)
     commands.add_parser("worker", help="Run a delivery worker (needs HERALD_REDIS_URL).").set_defaults(run=worker)
     commands.add_parser("migrate", help="Apply database migrations.").set_defaults(run=migrate)
+    p = commands.add_parser("makemigration", help="Autogenerate a migration against the models (developers).")
+    p.add_argument("message")
+    p.set_defaults(run=makemigration)
     p = commands.add_parser("mcp", help="Serve MCP over stdio (authenticated by HERALD_API_KEY).")
     p.add_argument("--no-worker", action="store_true")
     p.set_defaults(run=mcp_stdio)
@@ -182,8 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("revoke", help="Revoke an API key.")
     p.add_argument("id")
     p.set_defaults(run=keys_revoke)
-    secrets = commands.add_parser("secrets", help="Manage credential encryption.").add_subparsers(dest="secrets_command", required=True)
-    secrets.add_parser("rotate", help="Re-encrypt every stored secret under the newest key.").set_defaults(run=secrets_rotate)
+    secrets = commands.add_parser("secrets", help="Manage credential encryption.").add_subparsers(
+        dest="secrets_command", required=True
+    )
+    secrets.add_parser("rotate", help="Re-encrypt every stored secret under the newest key.").set_defaults(
+        run=secrets_rotate
+    )
     return parser
 
 

@@ -32,14 +32,21 @@ class Settings(BaseSettings):
 
     worker_threads: int = Field(4, ge=1, le=256, description="Delivery threads per worker process.")
     worker_poll_ms: int = Field(
-        5, ge=1, le=10_000, description="Longest pause between broker polls when idle: lower picks up sooner, polls more."
+        5,
+        ge=1,
+        le=10_000,
+        description="Longest pause between broker polls when idle: lower picks up sooner, polls more.",
     )
     jobs_per_message: int = Field(
-        100, ge=1, le=1000,
+        100,
+        ge=1,
+        le=1000,
         description="Jobs one queue message carries: a worker claims, sends and records them as one batch.",
     )
     batch_patience_seconds: float = Field(
-        2.0, gt=0, le=60,
+        2.0,
+        gt=0,
+        le=60,
         description="How long a batch waits for its slowest requests before it records the rest and moves on.",
     )
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one outbound request.")
@@ -76,11 +83,15 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(30, ge=1, description="Most aliases in one GraphQL document.")
     graphql_max_tokens: int = Field(5000, ge=100, description="Largest GraphQL document, in tokens.")
     confirm_above_targets: int = Field(
-        100, ge=1, description="Plans reaching more targets need a confirmationToken from a dry run of the same request."
+        100,
+        ge=1,
+        description="Plans reaching more targets need a confirmationToken from a dry run of the same request.",
     )
     quota_plans_per_hour: int = Field(1000, ge=1, description="Plans one API key may create per hour.")
     quota_targets_per_plan: int = Field(10_000, ge=1, description="Most targets one plan may reach.")
-    signing_overlap_hours: float = Field(24.0, ge=0, description="Default overlap of old and new webhook signing secrets.")
+    signing_overlap_hours: float = Field(
+        24.0, ge=0, description="Default overlap of old and new webhook signing secrets."
+    )
     bootstrap_key: bool = Field(
         True, description="On first start with no API key at all, create one and print it once."
     )

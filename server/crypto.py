@@ -58,7 +58,9 @@ class SecretBox:
 
     def sign(self, message: str) -> str:
         """An HMAC (newest key) for short-lived tokens such as plan confirmations."""
-        mac = hmac.new(hashlib.sha256(b"herald-sign|" + self._raw[self._newest]).digest(), message.encode(), hashlib.sha256)
+        mac = hmac.new(
+            hashlib.sha256(b"herald-sign|" + self._raw[self._newest]).digest(), message.encode(), hashlib.sha256
+        )
         return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
 
     def verify(self, message: str, signature: str) -> bool:
@@ -66,7 +68,9 @@ class SecretBox:
             hmac.compare_digest(
                 base64.urlsafe_b64encode(
                     hmac.new(hashlib.sha256(b"herald-sign|" + raw).digest(), message.encode(), hashlib.sha256).digest()
-                ).decode().rstrip("="),
+                )
+                .decode()
+                .rstrip("="),
                 signature,
             )
             for raw in self._raw.values()
@@ -98,5 +102,7 @@ def _embedded_key(path: Path) -> bytes:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.b64encode(key).decode())
-    log.warning("Created credential encryption key file %s (mode 0600). Back it up; set HERALD_SECRET_KEYS in production.", path)
+    log.warning(
+        "Created credential encryption key file %s (mode 0600). Back it up; set HERALD_SECRET_KEYS in production.", path
+    )
     return key

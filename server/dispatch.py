@@ -62,8 +62,13 @@ def check_access(op: Operation, principal: Principal, data: WireModel) -> None:
 
 
 async def execute(
-    rt: Runtime, principal: Principal, tool: str, arguments: dict[str, Any], *,
-    request_id: str | None = None, progress: ProgressCallback | None = None,
+    rt: Runtime,
+    principal: Principal,
+    tool: str,
+    arguments: dict[str, Any],
+    *,
+    request_id: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> WireModel:
     op = BY_TOOL[tool]
     ctx = OpContext(runtime=rt, principal=principal, request_id=request_id or new_request_id(), progress=progress)
@@ -71,7 +76,9 @@ async def execute(
     try:
         check_access(op, principal, data)
     except Unauthorized as exc:
-        await anyio.to_thread.run_sync(audit.record_failure, ctx, op.tool, data.model_dump(mode="json", by_alias=True), exc.code)
+        await anyio.to_thread.run_sync(
+            audit.record_failure, ctx, op.tool, data.model_dump(mode="json", by_alias=True), exc.code
+        )
         raise
     result = await anyio.to_thread.run_sync(partial(run_operation, op, ctx, data))
     if op.after is not None:
@@ -84,7 +91,9 @@ def run_operation(op: Operation, ctx: OpContext, data: WireModel) -> WireModel:
     writes = op.mutation and not getattr(data, "dry_run", False)
     key = getattr(data, "idempotency_key", None) if writes else None
     if key:
-        stored = idempotency.claim(ctx.runtime, ctx.workspace_id, key, op.tool, idempotency.request_hash(op.tool, arguments))
+        stored = idempotency.claim(
+            ctx.runtime, ctx.workspace_id, key, op.tool, idempotency.request_hash(op.tool, arguments)
+        )
         if stored is not None:
             return op.output_model.model_validate(stored).model_copy(update={"replayed": True})
     try:
@@ -104,7 +113,9 @@ def run_operation(op: Operation, ctx: OpContext, data: WireModel) -> WireModel:
     return result
 
 
-def _on_failure(op: Operation, ctx: OpContext, arguments: dict, key: str | None, writes: bool, exc: BaseException) -> None:
+def _on_failure(
+    op: Operation, ctx: OpContext, arguments: dict, key: str | None, writes: bool, exc: BaseException
+) -> None:
     if key:
         idempotency.release(ctx.runtime, ctx.workspace_id, key)
     if writes:

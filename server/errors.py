@@ -1,13 +1,13 @@
 """Domain errors. Each has a stable ``code``, an actionable message, a remediation and a next action.
 
-    HeraldError
-    ├── ValidationFailed         VALIDATION_ERROR (and adapter codes: UNKNOWN_CHANNEL, TARGET_ADDRESS_FORBIDDEN)
-    ├── NotFound                 NOT_FOUND
-    ├── Conflict                 CONFLICT
-    ├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED
-    ├── IdempotencyKeyInUse      IDEMPOTENCY_KEY_IN_USE
-    ├── Unauthorized             UNAUTHORIZED
-    └── InternalError            INTERNAL_ERROR (masked; carries only the request id)
+HeraldError
+├── ValidationFailed         VALIDATION_ERROR (and adapter codes: UNKNOWN_CHANNEL, TARGET_ADDRESS_FORBIDDEN)
+├── NotFound                 NOT_FOUND
+├── Conflict                 CONFLICT
+├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED
+├── IdempotencyKeyInUse      IDEMPOTENCY_KEY_IN_USE
+├── Unauthorized             UNAUTHORIZED
+└── InternalError            INTERNAL_ERROR (masked; carries only the request id)
 """
 
 from __future__ import annotations

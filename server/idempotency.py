@@ -47,7 +47,11 @@ def claim(rt: Runtime, workspace_id: str, key: str, operation: str, digest: str)
         if record is None:
             session.add(
                 IdempotencyRecord(
-                    workspace_id=workspace_id, key=key, operation=operation, request_hash=digest, state="in_progress",
+                    workspace_id=workspace_id,
+                    key=key,
+                    operation=operation,
+                    request_hash=digest,
+                    state="in_progress",
                     locked_until=now + timedelta(seconds=rt.settings.idempotency_lock_seconds),
                     expires_at=now + timedelta(hours=rt.settings.idempotency_ttl_hours),
                 )
@@ -82,12 +86,16 @@ def _in_use(operation: str, after: float) -> IdempotencyKeyInUse:
     return IdempotencyKeyInUse(
         "A request with this idempotency key is still being processed.",
         field="idempotencyKey",
-        next_action=hint(operation, "Resend the identical request; it will return the first result.", after_seconds=min(after, 5.0)),
+        next_action=hint(
+            operation, "Resend the identical request; it will return the first result.", after_seconds=min(after, 5.0)
+        ),
     )
 
 
 def _find(session: Session, workspace_id: str, key: str) -> IdempotencyRecord | None:
-    query = select(IdempotencyRecord).where(IdempotencyRecord.workspace_id == workspace_id, IdempotencyRecord.key == key)
+    query = select(IdempotencyRecord).where(
+        IdempotencyRecord.workspace_id == workspace_id, IdempotencyRecord.key == key
+    )
     return session.exec(query).first()
 
 

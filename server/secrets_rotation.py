@@ -30,7 +30,9 @@ def rotate_all(rt: Runtime, report: Callable[[int, int], None] | None = None) ->
     """Re-encrypt target credentials and stored idempotent responses; returns how many were rewritten."""
     with session_scope(rt.engine) as session:
         targets = list(session.exec(select(Target.id).where(col(Target.credentials_blob).is_not(None))).all())
-        records = list(session.exec(select(IdempotencyRecord.id).where(col(IdempotencyRecord.response_blob).is_not(None))).all())
+        records = list(
+            session.exec(select(IdempotencyRecord.id).where(col(IdempotencyRecord.response_blob).is_not(None))).all()
+        )
     total, done = len(targets) + len(records), 0
     for start in range(0, len(targets), BATCH):
         done += _rotate_targets(rt, targets[start : start + BATCH])
@@ -54,7 +56,9 @@ def _rotate_targets(rt: Runtime, ids: list[str]) -> int:
 
 def _rotate_records(rt: Runtime, ids: list[int]) -> int:
     with session_scope(rt.engine) as session:
-        for record in session.exec(select(IdempotencyRecord).where(col(IdempotencyRecord.id).in_(ids)).with_for_update()).all():
+        for record in session.exec(
+            select(IdempotencyRecord).where(col(IdempotencyRecord.id).in_(ids)).with_for_update()
+        ).all():
             bound = f"idempotency:{record.workspace_id}:{record.key}"
             record.response_blob = rt.box.encrypt(rt.box.decrypt(record.response_blob, bound), bound)  # type: ignore[arg-type]
             session.add(record)

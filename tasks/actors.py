@@ -15,6 +15,10 @@ def declare_deliver_jobs(broker: dramatiq.Broker, rt: Runtime) -> dramatiq.Actor
 
     # Retries live in the database (attempts, backoff, dead letters), never in the broker.
     return dramatiq.Actor(
-        deliver_jobs, broker=broker, actor_name="deliver_jobs", queue_name=QUEUE, priority=0,
+        deliver_jobs,
+        broker=broker,
+        actor_name="deliver_jobs",
+        queue_name=QUEUE,
+        priority=0,
         options={"max_retries": 0, "time_limit": 300_000},
     )

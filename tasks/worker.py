@@ -40,8 +40,11 @@ class DeliveryWorker:
             sweep(self.rt, grace_seconds=0)  # the in-memory queue starts empty: recover what is due
         self._sweeper = threading.Thread(target=self._sweep_forever, name="herald-sweeper", daemon=True)
         self._sweeper.start()
-        log.info("delivery worker started (%d threads, %s)", self.rt.settings.worker_threads,
-                 "embedded" if self.rt.settings.embedded else "redis")
+        log.info(
+            "delivery worker started (%d threads, %s)",
+            self.rt.settings.worker_threads,
+            "embedded" if self.rt.settings.embedded else "redis",
+        )
 
     def _sweep_forever(self) -> None:
         ticks = 0

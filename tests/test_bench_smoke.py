@@ -13,10 +13,20 @@ from tests.support.live import ROOT
 
 pytestmark = pytest.mark.integration
 
-ROWS = ("raw limit", "setup:", "fan-out: one plan to 20 targets (PostgreSQL", "receiver adds 50 ms",
-        "awaitDelivery: one-target plan, 5 sequential calls", "429 isolation", "Celery:", "Apprise:",
-        "memory: 50 plans × 20 targets = 1,000 jobs", "plan creation: the create call of one 20-job plan",
-        "Embedded mode", "fan-out: one plan to 20 targets (SQLite")
+ROWS = (
+    "raw limit",
+    "setup:",
+    "fan-out: one plan to 20 targets (PostgreSQL",
+    "receiver adds 50 ms",
+    "awaitDelivery: one-target plan, 5 sequential calls",
+    "429 isolation",
+    "Celery:",
+    "Apprise:",
+    "memory: 50 plans × 20 targets = 1,000 jobs",
+    "plan creation: the create call of one 20-job plan",
+    "Embedded mode",
+    "fan-out: one plan to 20 targets (SQLite",
+)
 VERDICTS = {"fan_out", "celery", "apprise", "await_delivery", "isolation", "memory", "plan_creation"}
 
 
@@ -61,7 +71,9 @@ def test_bench_smoke_prints_every_row_and_writes_json() -> None:
     probe = f"herald_bench_probe_{services.RUN_TAG}"
     services.postgres_schema_url(probe)  # the same for PostgreSQL
     services.drop_postgres_schema(probe)
-    out = subprocess.run([sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     missing = [row for row in ROWS if row not in out.stdout]
     assert not missing, out.stdout

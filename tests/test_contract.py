@@ -95,5 +95,3 @@ def test_every_tool_has_annotations_and_structured_output(mcp_tools: dict[str, d
         assert annotations["openWorldHint"] is op.open_world
         assert tool["outputSchema"]["type"] == "object"
         assert tool["description"] == op.summary
-
-

@@ -39,12 +39,19 @@ async def until(d: Doors, plan_id: str, predicate, timeout: float = 15) -> dict:
 
 def attempt_rows(d: Doors, target_id: str) -> list[Attempt]:
     with session_scope(d.rt.engine) as session:
-        return list(session.exec(select(Attempt).where(Attempt.target_id == target_id).order_by(Attempt.started_at)).all())
+        return list(
+            session.exec(select(Attempt).where(Attempt.target_id == target_id).order_by(Attempt.started_at)).all()
+        )
 
 
 async def webhook(d: Doors, receiver: Receiver, path: str, **extra: object) -> str:
-    body = await d.ok("create_distribution_target", name=path.strip("/"), channel="webhook",
-                      config={"url": receiver.url + path}, **extra)
+    body = await d.ok(
+        "create_distribution_target",
+        name=path.strip("/"),
+        channel="webhook",
+        config={"url": receiver.url + path},
+        **extra,
+    )
     return body["target"]["id"]
 
 
@@ -52,8 +59,11 @@ FAST_RETRY = {"maxAttempts": 10, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.
 
 
 async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d: Doors) -> None:
-    target = (await d.ok("create_distribution_target", name="flaky", channel="stub", config={"failTimes": 4},
-                         retryPolicy=FAST_RETRY))["target"]["id"]
+    target = (
+        await d.ok(
+            "create_distribution_target", name="flaky", channel="stub", config={"failTimes": 4}, retryPolicy=FAST_RETRY
+        )
+    )["target"]["id"]
     plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
     held = await until(d, plan["id"], lambda p: (p["jobs"][0]["heldReason"] or "").startswith("circuit open"))
     assert held["jobs"][0]["attempts"] == 4
@@ -69,8 +79,11 @@ async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d
 
 
 async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credentials(d: Doors) -> None:
-    target = (await d.ok("create_distribution_target", name="revoked", channel="stub",
-                         config={"failTimes": 1, "failWith": 401}))["target"]["id"]
+    target = (
+        await d.ok(
+            "create_distribution_target", name="revoked", channel="stub", config={"failTimes": 1, "failWith": 401}
+        )
+    )["target"]["id"]
     first = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
     assert first["plan"]["jobs"][0]["errorClass"] == "systemic"
     assert first["recommendedNextAction"]["tool"] == "update_distribution_target"
@@ -82,7 +95,10 @@ async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credenti
 
 async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, receiver: Receiver) -> None:
     target = await webhook(d, receiver, "/rl", rateLimit={"requests": 2, "perSeconds": 1})
-    plans = [(await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]["id"] for _ in range(6)]
+    plans = [
+        (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]["id"]
+        for _ in range(6)
+    ]
     for plan_id in plans:
         assert (await until(d, plan_id, lambda p: p["status"] == "succeeded"))["jobs"][0]["attempts"] == 1
     arrivals = sorted(r.at for r in receiver.at("/rl"))
@@ -95,7 +111,10 @@ async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, r
 async def test_max_concurrency_one_delivers_in_order(d: Doors, receiver: Receiver) -> None:
     target = await webhook(d, receiver, "/ordered", maxConcurrency=1)
     ids = [f"n{i:02d}" for i in range(12)]
-    plans = [(await d.ok("create_distribution_plan", content=factories.content(id=i), targetIds=[target]))["plan"]["id"] for i in ids]
+    plans = [
+        (await d.ok("create_distribution_plan", content=factories.content(id=i), targetIds=[target]))["plan"]["id"]
+        for i in ids
+    ]
     for plan_id in plans:
         await until(d, plan_id, lambda p: p["status"] == "succeeded")
     assert [r.json()["data"]["id"] for r in receiver.at("/ordered")] == ids
@@ -119,10 +138,15 @@ async def test_halt_holds_everything_and_resume_releases(d: Doors, receiver: Rec
 
 async def test_dead_letters_list_inspect_replay_by_time_range_audited(d: Doors, receiver: Receiver) -> None:
     receiver.script["/dl"] = [Reply(500, body='{"error":"db down"}'), Reply(500), Reply(200)]
-    target = await webhook(d, receiver, "/dl", retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01})
+    target = await webhook(
+        d, receiver, "/dl", retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01}
+    )
     plan = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
     assert plan["plan"]["status"] == "failed"
-    assert [e["type"] for e in (await d.ok("list_operational_events", planId=plan["plan"]["id"]))["items"]] == ["plan.failed", "job.dead"]
+    assert [e["type"] for e in (await d.ok("list_operational_events", planId=plan["plan"]["id"]))["items"]] == [
+        "plan.failed",
+        "job.dead",
+    ]
     listed = await d.ok("list_dead_letters", targetId=target, errorClass="transient")
     [letter] = listed["items"]
     assert (letter["attempts"], letter["errorClass"]) == (2, "transient")
@@ -133,7 +157,10 @@ async def test_dead_letters_list_inspect_replay_by_time_range_audited(d: Doors, 
     assert detail["request"]["body"]["data"]["title"] == "Market note"
     assert detail["response"]["statusCode"] == 500
     assert "signature" not in str(detail).lower() and "whsec_" not in str(detail)
-    window = {"since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "until": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()}
+    window = {
+        "since": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "until": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+    }
     assert (await d.ok("replay_dead_letters", dryRun=True, **window))["jobIds"] == [letter["jobId"]]
     replayed = await d.ok("replay_dead_letters", **window)
     assert replayed["jobIds"] == [letter["jobId"]]
@@ -148,8 +175,15 @@ async def test_dead_letters_list_inspect_replay_by_time_range_audited(d: Doors, 
 
 async def test_dead_letter_retention_by_age_and_count(tmp_path: Path) -> None:
     async with doors(tmp_path, dead_letter_max_count=2) as d:
-        target = (await d.ok("create_distribution_target", name="dead", channel="stub", config={"failTimes": 9},
-                             retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01}))["target"]["id"]
+        target = (
+            await d.ok(
+                "create_distribution_target",
+                name="dead",
+                channel="stub",
+                config={"failTimes": 9},
+                retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01},
+            )
+        )["target"]["id"]
         for _ in range(3):
             await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
         oldest = (await d.ok("list_dead_letters"))["items"][-1]["id"]
@@ -166,13 +200,28 @@ async def test_dead_letter_retention_by_age_and_count(tmp_path: Path) -> None:
 
 async def test_plan_report(d: Doors) -> None:
     ok = (await d.ok("create_distribution_target", name="ok", channel="stub"))["target"]["id"]
-    retried = (await d.ok("create_distribution_target", name="retried", channel="stub", config={"failTimes": 2},
-                          retryPolicy=FAST_RETRY))["target"]["id"]
-    broken = (await d.ok("create_distribution_target", name="broken", channel="stub", config={"failTimes": 1, "failWith": 422}))["target"]["id"]
-    plan = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[ok, retried, broken], awaitDelivery=True)
+    retried = (
+        await d.ok(
+            "create_distribution_target",
+            name="retried",
+            channel="stub",
+            config={"failTimes": 2},
+            retryPolicy=FAST_RETRY,
+        )
+    )["target"]["id"]
+    broken = (
+        await d.ok(
+            "create_distribution_target", name="broken", channel="stub", config={"failTimes": 1, "failWith": 422}
+        )
+    )["target"]["id"]
+    plan = await d.ok(
+        "create_distribution_plan", content=factories.content(), targetIds=[ok, retried, broken], awaitDelivery=True
+    )
     report = (await d.ok("get_plan_report", id=plan["plan"]["id"]))["report"]
-    assert {k: report[k] for k in ("totalTargets", "deliveredFirstTry", "deliveredAfterRetries", "failed", "dead", "pending")} == {
-        "totalTargets": 3, "deliveredFirstTry": 1, "deliveredAfterRetries": 1, "failed": 1, "dead": 0, "pending": 0}
+    assert {
+        k: report[k]
+        for k in ("totalTargets", "deliveredFirstTry", "deliveredAfterRetries", "failed", "dead", "pending")
+    } == {"totalTargets": 3, "deliveredFirstTry": 1, "deliveredAfterRetries": 1, "failed": 1, "dead": 0, "pending": 0}
     assert report["deliveryRate"] == round(2 / 3, 4)
     assert report["firstAttemptSuccessRate"] == round(1 / 3, 4)
     assert report["p95DeliveryMs"] >= report["avgDeliveryMs"] > 0
@@ -181,7 +230,10 @@ async def test_plan_report(d: Doors) -> None:
 
 async def test_cancel_means_no_new_request_after_it_returns(d: Doors, receiver: Receiver) -> None:
     targets = [await webhook(d, receiver, f"/c{i}", maxConcurrency=1) for i in range(3)]
-    plans = [(await d.ok("create_distribution_plan", content=factories.content(), targetIds=targets))["plan"]["id"] for _ in range(15)]
+    plans = [
+        (await d.ok("create_distribution_plan", content=factories.content(), targetIds=targets))["plan"]["id"]
+        for _ in range(15)
+    ]
     await asyncio.sleep(0.05)
     for plan_id in plans:
         cancelled = await d.call("cancel_distribution_plan", id=plan_id)
@@ -193,9 +245,17 @@ async def test_cancel_means_no_new_request_after_it_returns(d: Doors, receiver: 
 
 
 async def test_retry_schedule_validation(d: Doors) -> None:
-    bad = await d.error("create_distribution_target", name="x", channel="stub",
-                        retryPolicy={"maxAttempts": 4, "baseDelaySeconds": 1, "maxDelaySeconds": 60, "scheduleSeconds": [5]})
+    bad = await d.error(
+        "create_distribution_target",
+        name="x",
+        channel="stub",
+        retryPolicy={"maxAttempts": 4, "baseDelaySeconds": 1, "maxDelaySeconds": 60, "scheduleSeconds": [5]},
+    )
     assert bad["code"] == "VALIDATION_ERROR" and "scheduleSeconds" in bad["message"]
-    good = await d.ok("create_distribution_target", name="x", channel="stub",
-                      retryPolicy={"maxAttempts": 3, "baseDelaySeconds": 1, "maxDelaySeconds": 60, "scheduleSeconds": [5, 30]})
+    good = await d.ok(
+        "create_distribution_target",
+        name="x",
+        channel="stub",
+        retryPolicy={"maxAttempts": 3, "baseDelaySeconds": 1, "maxDelaySeconds": 60, "scheduleSeconds": [5, 30]},
+    )
     assert good["target"]["retryPolicy"]["scheduleSeconds"] == [5.0, 30.0]

@@ -34,7 +34,9 @@ async def test_large_plan_needs_the_token_from_its_own_dry_run(d: Doors) -> None
     dry = await d.ok("create_distribution_plan", dryRun=True, **request)
     token = dry["confirmationToken"]
     assert dry["recommendedNextAction"]["arguments"]["confirmationToken"] == token
-    other = await d.error("create_distribution_plan", **{**request, "content": factories.content(id="other")}, confirmationToken=token)
+    other = await d.error(
+        "create_distribution_plan", **{**request, "content": factories.content(id="other")}, confirmationToken=token
+    )
     assert other["code"] == "CONFIRMATION_REQUIRED" and "invalid or expired" in other["message"]
     forged = await d.error("create_distribution_plan", **request, confirmationToken=token[:-2] + "xx")
     assert forged["code"] == "CONFIRMATION_REQUIRED"

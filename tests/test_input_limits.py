@@ -26,7 +26,9 @@ CALLS: dict[str, int] = {"mcp": 0, "graphql": 0}
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    app = create_app(factories.test_settings(tmp_path_factory.mktemp("limits"), max_request_bytes=20_000, graphql_max_depth=3))
+    app = create_app(
+        factories.test_settings(tmp_path_factory.mktemp("limits"), max_request_bytes=20_000, graphql_max_depth=3)
+    )
     with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
         key = create_key(app.state.runtime, "fuzz")
         test_client.headers["Authorization"] = f"Bearer {key.secret}"
@@ -38,7 +40,9 @@ def post(client: TestClient, query: str) -> Any:
 
 
 def test_body_size_limit_is_413_with_code(client: TestClient) -> None:
-    response = client.post("/graphql", content=b'{"query": "' + b"x" * 30_000 + b'"}', headers={"content-type": "application/json"})
+    response = client.post(
+        "/graphql", content=b'{"query": "' + b"x" * 30_000 + b'"}', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     mcp = client.post("/mcp", content=b"x" * 30_000, headers={"content-type": "application/json"})
@@ -59,23 +63,32 @@ def test_depth_alias_and_size_limits_have_codes(client: TestClient) -> None:
 
 
 def test_list_and_content_size_limits(client: TestClient) -> None:
-    too_many = document(next(op for op in OPERATIONS if op.tool == "create_distribution_plan"),
-                        {"content": factories.content(), "targetIds": [f"tgt_{i}" for i in range(101)]})
+    too_many = document(
+        next(op for op in OPERATIONS if op.tool == "create_distribution_plan"),
+        {"content": factories.content(), "targetIds": [f"tgt_{i}" for i in range(101)]},
+    )
     result = post(client, too_many).json()["data"]["createDistributionPlan"]
     assert (result["code"], result["field"]) == ("VALIDATION_ERROR", "targetIds")
-    huge = document(next(op for op in OPERATIONS if op.tool == "create_distribution_plan"),
-                    {"content": factories.content(title="t" * 501), "targetIds": ["tgt_x"]})
+    huge = document(
+        next(op for op in OPERATIONS if op.tool == "create_distribution_plan"),
+        {"content": factories.content(title="t" * 501), "targetIds": ["tgt_x"]},
+    )
     result = post(client, huge).json()["data"]["createDistributionPlan"]
     assert (result["code"], result["field"]) == ("VALIDATION_ERROR", "content.title")
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
-ID_LIKE = st.sampled_from(["tgt_", "pln_", "job_", "dlq_", "key_", ""]).flatmap(lambda p: st.text(max_size=20).map(lambda s: p + s))
+ID_LIKE = st.sampled_from(["tgt_", "pln_", "job_", "dlq_", "key_", ""]).flatmap(
+    lambda p: st.text(max_size=20).map(lambda s: p + s)
+)
 
 
 @st.composite
@@ -92,8 +105,12 @@ def mcp_principal(client: TestClient):  # type: ignore[no-untyped-def]
     return rt, authenticate(rt, f"Bearer {create_key(rt, 'fuzz-mcp').secret}")
 
 
-@settings(max_examples=FUZZ_CALLS_PER_DOOR, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=FUZZ_CALLS_PER_DOOR,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(call=calls())
 def test_fuzz_graphql_over_http(client: TestClient, call: tuple[Any, dict[str, Any]]) -> None:
     op, arguments = call
@@ -114,8 +131,12 @@ def test_fuzz_mcp_tools(mcp_principal) -> None:  # type: ignore[no-untyped-def]
     rt, principal = mcp_principal
     examples: list[tuple[Any, dict[str, Any]]] = []
 
-    @settings(max_examples=FUZZ_CALLS_PER_DOOR, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=FUZZ_CALLS_PER_DOOR,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(call=calls())
     def collect(call: tuple[Any, dict[str, Any]]) -> None:
         examples.append(call)
@@ -129,12 +150,17 @@ def test_fuzz_mcp_tools(mcp_principal) -> None:  # type: ignore[no-untyped-def]
                 result = await mcp.call_tool(op.tool, arguments)
                 if result.is_error:
                     body = result.structured_content
-                    assert body is not None and body["code"] not in ("INTERNAL_ERROR", None), (op.tool, arguments, result)
+                    assert body is not None and body["code"] not in ("INTERNAL_ERROR", None), (
+                        op.tool,
+                        arguments,
+                        result,
+                    )
                     assert body["recommendedNextAction"] is not None
 
     started = time.monotonic()
     anyio.run(run)
-    print(f"\nfuzz: {CALLS['graphql']} GraphQL calls over HTTP + {CALLS['mcp']} MCP calls; MCP part {time.monotonic() - started:.1f}s")
+    print(
+        f"\nfuzz: {CALLS['graphql']} GraphQL calls over HTTP + {CALLS['mcp']} MCP calls; "
+        f"MCP part {time.monotonic() - started:.1f}s"
+    )
     assert CALLS["mcp"] + CALLS["graphql"] >= 2 * FUZZ_CALLS_PER_DOOR - 10 or CALLS["mcp"] >= FUZZ_CALLS_PER_DOOR - 5
-
-

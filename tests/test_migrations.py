@@ -14,9 +14,18 @@ from server.migrate import alembic_config, upgrade
 from tests.support import services
 
 TABLES = {
-    "workspaces", "api_keys", "distribution_targets", "distribution_plans", "distribution_jobs",
-    "delivery_attempts", "distribution_receipts", "idempotency_records", "audit_events", "alembic_version",
-    "dead_letters", "operational_events",
+    "workspaces",
+    "api_keys",
+    "distribution_targets",
+    "distribution_plans",
+    "distribution_jobs",
+    "delivery_attempts",
+    "distribution_receipts",
+    "idempotency_records",
+    "audit_events",
+    "alembic_version",
+    "dead_letters",
+    "operational_events",
 }
 
 

@@ -32,8 +32,14 @@ async def stub(d: Doors, name: str = "stub", **config: object) -> str:
 
 
 async def deliver(d: Doors, *target_ids: str, **extra: object) -> dict:
-    body = await d.ok("create_distribution_plan", content=factories.content(), targetIds=list(target_ids),
-                      awaitDelivery=True, awaitTimeoutSeconds=15, **extra)
+    body = await d.ok(
+        "create_distribution_plan",
+        content=factories.content(),
+        targetIds=list(target_ids),
+        awaitDelivery=True,
+        awaitTimeoutSeconds=15,
+        **extra,
+    )
     return body["plan"]
 
 
@@ -56,7 +62,9 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  
     broken = await stub(d, "broken", failTimes=1, failWith=400)
     failed = (await deliver(d, broken))["id"]
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    scheduled = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later))["plan"]["id"]
+    scheduled = (
+        await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
+    )["plan"]["id"]
     await asyncio.sleep(0.2)
     before = d.counts()
     sent: list[list[str]] = []
@@ -68,7 +76,12 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  
             real_queue.enqueue(job_ids, eta)  # type: ignore[arg-type]
 
     d.rt.queue = Counting()
-    body = await d.ok(tool, dryRun=True, idempotencyKey="dry-key", **arguments({"target": target, "failed": failed, "scheduled": scheduled}))
+    body = await d.ok(
+        tool,
+        dryRun=True,
+        idempotencyKey="dry-key",
+        **arguments({"target": target, "failed": failed, "scheduled": scheduled}),
+    )
     assert body["dryRun"] is True
     assert body["recommendedNextAction"]["tool"] is not None
     await asyncio.sleep(0.2)
@@ -88,8 +101,11 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
     assert got["recommendedNextAction"]["tool"] == "update_distribution_target"
     fixed = await d.ok("update_distribution_target", id=target, config={})
     assert fixed["recommendedNextAction"] == {
-        "tool": "retry_failed_jobs", "graphql": "retryFailedJobs", "arguments": {"planId": plan["id"]},
-        "reason": "Target updated; retry the jobs that failed on it.", "afterSeconds": None,
+        "tool": "retry_failed_jobs",
+        "graphql": "retryFailedJobs",
+        "arguments": {"planId": plan["id"]},
+        "reason": "Target updated; retry the jobs that failed on it.",
+        "afterSeconds": None,
     }
     retried = await d.ok("retry_failed_jobs", planId=plan["id"])
     assert retried["jobIds"] == [job["id"]]
@@ -102,8 +118,15 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
 
 
 async def test_dead_letters_are_replayed(d: Doors) -> None:
-    target = (await d.ok("create_distribution_target", name="flaky", channel="stub", config={"failTimes": 2},
-                         retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02}))["target"]["id"]
+    target = (
+        await d.ok(
+            "create_distribution_target",
+            name="flaky",
+            channel="stub",
+            config={"failTimes": 2},
+            retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02},
+        )
+    )["target"]["id"]
     plan = await deliver(d, target)
     assert plan["status"] == "failed" and plan["counts"]["dead"] == 1
     hint = (await d.ok("get_distribution_plan", id=plan["id"]))["recommendedNextAction"]
@@ -120,9 +143,13 @@ async def test_dead_letters_are_replayed(d: Doors) -> None:
 
 
 async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receiver: Receiver) -> None:
-    target = (await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/c"}))["target"]["id"]
+    target = (
+        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/c"})
+    )["target"]["id"]
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=soon))["plan"]
+    plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=soon))[
+        "plan"
+    ]
     assert plan["status"] == "scheduled" and plan["jobs"][0]["status"] == "scheduled"
     cancelled = await d.ok("cancel_distribution_plan", id=plan["id"])
     assert cancelled["plan"]["status"] == "cancelled"
@@ -134,7 +161,9 @@ async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receive
 
 
 async def test_scheduled_plan_waits_for_its_time(d: Doors, receiver: Receiver) -> None:
-    target = (await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/s"}))["target"]["id"]
+    target = (
+        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/s"})
+    )["target"]["id"]
     at = datetime.now(UTC) + timedelta(seconds=1)
     plan = await deliver(d, target, scheduledAt=at.isoformat())
     assert plan["status"] == "succeeded"
@@ -151,7 +180,9 @@ async def test_same_content_version_is_not_sent_twice_unless_asked(d: Doors) -> 
     assert second["plan"]["jobs"][0]["status"] == "skipped"
     assert first["plan"]["id"] in second["plan"]["jobs"][0]["skipReason"]
     assert second["recommendedNextAction"]["arguments"]["redistribute"] is True
-    third = await d.ok("create_distribution_plan", content=content, targetIds=[target], awaitDelivery=True, redistribute=True)
+    third = await d.ok(
+        "create_distribution_plan", content=content, targetIds=[target], awaitDelivery=True, redistribute=True
+    )
     assert third["plan"]["jobs"][0]["status"] == "delivered"
 
 
@@ -159,7 +190,13 @@ async def test_pause_and_resume(d: Doors) -> None:
     target = await stub(d)
     paused = await d.ok("pause_distribution_target", id=target, seconds=600, reason="maintenance")
     assert paused["target"]["pauseReason"] == "maintenance"
-    plan = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True, awaitTimeoutSeconds=1)
+    plan = await d.ok(
+        "create_distribution_plan",
+        content=factories.content(),
+        targetIds=[target],
+        awaitDelivery=True,
+        awaitTimeoutSeconds=1,
+    )
     assert plan["timedOut"] is True and plan["plan"]["jobs"][0]["attempts"] == 0
     assert plan["recommendedNextAction"]["tool"] == "get_distribution_plan"
     test = await d.error("test_distribution_target", id=target)
@@ -187,7 +224,9 @@ async def test_list_pagination_is_bounded_and_has_a_cursor(d: Doors) -> None:
 
 
 async def test_test_target_reports_and_hints(d: Doors, receiver: Receiver) -> None:
-    ok = (await d.ok("create_distribution_target", name="ok", channel="webhook", config={"url": receiver.url + "/t"}))["target"]["id"]
+    ok = (await d.ok("create_distribution_target", name="ok", channel="webhook", config={"url": receiver.url + "/t"}))[
+        "target"
+    ]["id"]
     result = await d.ok("test_distribution_target", id=ok)
     assert result["ok"] is True and result["statusCode"] == 200
     bad = await stub(d, "bad", failTimes=5, failWith=401)
@@ -200,7 +239,9 @@ async def test_ssrf_guard_refuses_private_addresses_at_create(tmp_path: Path) ->
     async with doors(tmp_path, allowed_networks="") as d:
         for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]/x", "http://169.254.169.254/latest"):
             for dry in (True, False):
-                error = await d.error("create_distribution_target", name="evil", channel="webhook", config={"url": url}, dryRun=dry)
+                error = await d.error(
+                    "create_distribution_target", name="evil", channel="webhook", config={"url": url}, dryRun=dry
+                )
                 assert (error["code"], error["field"]) == ("TARGET_ADDRESS_FORBIDDEN", "config.url")
                 assert "HERALD_ALLOWED_NETWORKS" in error["message"]
         assert d.counts()["distribution_targets"] == 0
@@ -208,8 +249,13 @@ async def test_ssrf_guard_refuses_private_addresses_at_create(tmp_path: Path) ->
 
 async def test_credentials_are_write_only_and_encrypted(d: Doors, receiver: Receiver) -> None:
     token = "tok-very-secret-4242"
-    created = await d.ok("create_distribution_target", name="partner", channel="http", config={"url": receiver.url + "/p"},
-                         credentials={"bearerToken": token})
+    created = await d.ok(
+        "create_distribution_target",
+        name="partner",
+        channel="http",
+        config={"url": receiver.url + "/p"},
+        credentials={"bearerToken": token},
+    )
     assert created["target"]["hasCredentials"] is True
     assert token not in str(created) and token not in str(await d.ok("list_distribution_targets"))
     with session_scope(d.rt.engine) as session:

@@ -25,30 +25,61 @@ from tests.support.receiver import Receiver, Reply
 pytestmark = pytest.mark.anyio
 BEARER, HEADER_KEY, PASSWORD, DEAD_TOKEN = "RDX-bearer-7c1e", "RDX-header-55aa", "RDX-pass-90f1", "RDX-dead-3b7d"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"RDX-webhook-secret-0123456789abcdef").decode()
-SECRETS = [BEARER, HEADER_KEY, PASSWORD, DEAD_TOKEN, WEBHOOK_SECRET, WEBHOOK_SECRET[6:],
-           base64.b64encode(f"rdx-user:{PASSWORD}".encode()).decode()]
+SECRETS = [
+    BEARER,
+    HEADER_KEY,
+    PASSWORD,
+    DEAD_TOKEN,
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET[6:],
+    base64.b64encode(f"rdx-user:{PASSWORD}".encode()).decode(),
+]
 FAST = {"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01}
 
 
 async def seed(d: Doors, receiver: Receiver) -> list[str]:
     receiver.script["/fail"] = [Reply(401, body=json.dumps({"error": f"bad token {BEARER} / {HEADER_KEY}"}))]
-    receiver.script["/limited"] = [Reply(429, headers={"Retry-After": "1"}, body=f'{{"echo": "{WEBHOOK_SECRET}"}}'), Reply(200)]
+    receiver.script["/limited"] = [
+        Reply(429, headers={"Retry-After": "1"}, body=f'{{"echo": "{WEBHOOK_SECRET}"}}'),
+        Reply(200),
+    ]
     receiver.script["/dead"] = [Reply(500, body=f"upstream said {DEAD_TOKEN}")]
     basic = base64.b64encode(f"rdx-user:{PASSWORD}".encode()).decode()
     receiver.script["/ok"] = [Reply(503, body=f"echo Authorization: Basic {basic}"), Reply(200)]
     specs = [
-        ("fail", "http", {"url": receiver.url + "/fail"}, {"bearerToken": BEARER, "headers": {"X-Api-Key": HEADER_KEY}}),
+        (
+            "fail",
+            "http",
+            {"url": receiver.url + "/fail"},
+            {"bearerToken": BEARER, "headers": {"X-Api-Key": HEADER_KEY}},
+        ),
         ("ok", "http", {"url": receiver.url + "/ok"}, {"username": "rdx-user", "password": PASSWORD}),
         ("limited", "webhook", {"url": receiver.url + "/limited"}, {"signingSecret": WEBHOOK_SECRET}),
         ("dead", "http", {"url": receiver.url + "/dead"}, {"bearerToken": DEAD_TOKEN}),
     ]
     ids = []
     for name, channel, config, credentials in specs:
-        created = await d.ok("create_distribution_target", name=name, channel=channel, config=config,
-                             credentials=credentials, retryPolicy=FAST)
+        created = await d.ok(
+            "create_distribution_target",
+            name=name,
+            channel=channel,
+            config=config,
+            credentials=credentials,
+            retryPolicy=FAST,
+        )
         ids.append(created["target"]["id"])
-    await d.ok("update_distribution_target", id=ids[0], credentials={"bearerToken": BEARER, "headers": {"X-Api-Key": HEADER_KEY}})
-    await d.ok("create_distribution_plan", content=factories.content(), targetIds=ids, awaitDelivery=True, awaitTimeoutSeconds=20)
+    await d.ok(
+        "update_distribution_target",
+        id=ids[0],
+        credentials={"bearerToken": BEARER, "headers": {"X-Api-Key": HEADER_KEY}},
+    )
+    await d.ok(
+        "create_distribution_plan",
+        content=factories.content(),
+        targetIds=ids,
+        awaitDelivery=True,
+        awaitTimeoutSeconds=20,
+    )
     await d.ok("test_distribution_target", id=ids[0])
     return ids
 
@@ -62,7 +93,9 @@ def read_arguments(tool: str, ids: list[str], plan_id: str, letter_id: str) -> l
     }.get(tool, [{}])
 
 
-async def test_no_credential_appears_anywhere(tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_credential_appears_anywhere(
+    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with doors(tmp_path) as d:
         ids = await seed(d, receiver)
@@ -73,14 +106,29 @@ async def test_no_credential_appears_anywhere(tmp_path: Path, receiver: Receiver
         for op in (op for op in OPERATIONS if not op.mutation):
             for arguments in read_arguments(op.tool, ids, plan_id, letter_id):
                 responses.append(json.dumps(await d.ok(op.tool, **arguments)))
-                context = {"runtime": d.rt, "principal": d.principal, "request_id": "req_r", "request": None, "response": None}
-                result = await schema.execute(document(op, arguments).replace("__typename", "__typename ... on " +
-                                              op.output_model.__name__.removesuffix("Read") + " { recommendedNextAction { reason } }"),
-                                              context_value=context)
+                context = {
+                    "runtime": d.rt,
+                    "principal": d.principal,
+                    "request_id": "req_r",
+                    "request": None,
+                    "response": None,
+                }
+                result = await schema.execute(
+                    document(op, arguments).replace(
+                        "__typename",
+                        "__typename ... on "
+                        + op.output_model.__name__.removesuffix("Read")
+                        + " { recommendedNextAction { reason } }",
+                    ),
+                    context_value=context,
+                )
                 responses.append(json.dumps(result.data))
         with session_scope(d.rt.engine) as session:
-            rows = [r.model_dump_json() for model in (Attempt, DeadLetter, OperationalEvent, AuditEvent)
-                    for r in session.exec(select(model)).all()]
+            rows = [
+                r.model_dump_json()
+                for model in (Attempt, DeadLetter, OperationalEvent, AuditEvent)
+                for r in session.exec(select(model)).all()
+            ]
         await anyio.sleep(0.1)
     assert len(rows) > 10 and len(responses) > 20
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("herald.db*"))
@@ -88,6 +136,6 @@ async def test_no_credential_appears_anywhere(tmp_path: Path, receiver: Receiver
     for secret in SECRETS:
         for where, text in haystacks.items():
             at = text.find(secret)
-            assert at < 0, f"{secret} found in {where}: …{text[max(at - 300, 0):at + 40]}"
+            assert at < 0, f"{secret} found in {where}: …{text[max(at - 300, 0) : at + 40]}"
         assert secret.encode() not in raw, f"{secret} found in the raw database"
     assert "[redacted]" in haystacks["rows"]

@@ -56,15 +56,28 @@ class World:
 
     def _seed(self) -> dict[str, str]:
         ok = self.call(self.admin, "create_distribution_target", name="t", channel="stub")["target"]["id"]
-        hook = self.call(self.admin, "create_distribution_target", name="w", channel="webhook",
-                         config={"url": "http://127.0.0.1:9/hook"})["target"]["id"]
-        dead = self.call(self.admin, "create_distribution_target", name="d", channel="stub", config={"failTimes": 9},
-                         retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01})["target"]["id"]
-        failed = self.call(self.admin, "create_distribution_plan", content=factories.content(), targetIds=[dead],
-                           awaitDelivery=True)["plan"]["id"]
+        hook = self.call(
+            self.admin,
+            "create_distribution_target",
+            name="w",
+            channel="webhook",
+            config={"url": "http://127.0.0.1:9/hook"},
+        )["target"]["id"]
+        dead = self.call(
+            self.admin,
+            "create_distribution_target",
+            name="d",
+            channel="stub",
+            config={"failTimes": 9},
+            retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01},
+        )["target"]["id"]
+        failed = self.call(
+            self.admin, "create_distribution_plan", content=factories.content(), targetIds=[dead], awaitDelivery=True
+        )["plan"]["id"]
         later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-        scheduled = self.call(self.admin, "create_distribution_plan", content=factories.content(), targetIds=[ok],
-                              scheduledAt=later)["plan"]["id"]
+        scheduled = self.call(
+            self.admin, "create_distribution_plan", content=factories.content(), targetIds=[ok], scheduledAt=later
+        )["plan"]["id"]
         with session_scope(self.rt.engine) as session:
             letter = session.exec(select(DeadLetter.id)).one()
         return {"target": ok, "webhook": hook, "failed": failed, "scheduled": scheduled, "dead_letter": letter}
@@ -72,11 +85,16 @@ class World:
     def state(self) -> str:
         """Everything in workspace A that an operation could change."""
         with session_scope(self.rt.engine) as session:
-            rows = [session.exec(select(m).where(m.workspace_id == "ws_default").order_by(m.id)).all()
-                    for m in (Target, Plan, Job, ApiKey, DeadLetter)]
+            rows = [
+                session.exec(select(m).where(m.workspace_id == "ws_default").order_by(m.id)).all()
+                for m in (Target, Plan, Job, ApiKey, DeadLetter)
+            ]
             halted = session.get(Workspace, "ws_default").halted
-        return json.dumps([[r.model_dump(exclude={"last_used_at", "updated_at"}) for r in group] for group in rows] + [halted],
-                          sort_keys=True, default=repr)
+        return json.dumps(
+            [[r.model_dump(exclude={"last_used_at", "updated_at"}) for r in group] for group in rows] + [halted],
+            sort_keys=True,
+            default=repr,
+        )
 
 
 def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[str, Any]:
@@ -110,7 +128,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def graphql(world: World, principal: Principal, op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
     async def run() -> Any:
-        context = {"runtime": world.rt, "principal": principal, "request_id": "req_matrix", "request": None, "response": None}
+        context = {
+            "runtime": world.rt,
+            "principal": principal,
+            "request_id": "req_matrix",
+            "request": None,
+            "response": None,
+        }
         return await schema.execute(document(op, arguments), context_value=context)
 
     result = anyio.run(run)
@@ -128,8 +152,11 @@ def test_no_key_or_revoked_key_is_401_on_both_doors(world: World, op: Operation,
     headers = {} if secret == "none" else {"Authorization": f"Bearer {world.revoked_secret}"}
     arguments = arguments_for(op, world.ids, world.spare_key)
     gql = world.client.post("/graphql", json={"query": document(op, arguments)}, headers=headers)
-    mcp = world.client.post("/mcp", headers={**headers, "Accept": "application/json, text/event-stream"},
-                            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": op.tool, "arguments": arguments}})
+    mcp = world.client.post(
+        "/mcp",
+        headers={**headers, "Accept": "application/json, text/event-stream"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": op.tool, "arguments": arguments}},
+    )
     for response in (gql, mcp):
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "UNAUTHORIZED"
@@ -160,9 +187,23 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
     assert world.state() == before
 
 
-@pytest.mark.parametrize("op", [op for op in OPERATIONS if any(k in str(arguments_for(op, {"target": "tgt_", "failed": "pln_",
-                         "scheduled": "pln_", "dead_letter": "dlq_"}, "key_")) for k in ("tgt_", "pln_", "dlq_", "key_"))],
-                         ids=lambda op: op.tool)
+@pytest.mark.parametrize(
+    "op",
+    [
+        op
+        for op in OPERATIONS
+        if any(
+            k
+            in str(
+                arguments_for(
+                    op, {"target": "tgt_", "failed": "pln_", "scheduled": "pln_", "dead_letter": "dlq_"}, "key_"
+                )
+            )
+            for k in ("tgt_", "pln_", "dlq_", "key_")
+        )
+    ],
+    ids=lambda op: op.tool,
+)
 def test_another_workspaces_key_cannot_see_or_touch_resources(world: World, op: Operation) -> None:
     arguments = arguments_for(op, world.ids, world.spare_key)
     before = world.state()
@@ -174,8 +215,14 @@ def test_another_workspaces_key_cannot_see_or_touch_resources(world: World, op: 
 
 
 def test_lists_are_scoped_to_the_workspace(world: World) -> None:
-    for tool in ("list_distribution_targets", "list_distribution_plans", "list_dead_letters", "list_operational_events",
-                 "list_api_keys", "list_audit_events"):
+    for tool in (
+        "list_distribution_targets",
+        "list_distribution_plans",
+        "list_dead_letters",
+        "list_operational_events",
+        "list_api_keys",
+        "list_audit_events",
+    ):
         items = world.call(world.other, tool)["items"]
         assert all("ws_default" not in json.dumps(item) for item in items)
         assert not any(item.get("id") in world.ids.values() for item in items)
@@ -186,8 +233,14 @@ def test_refusals_are_audited(world: World) -> None:
     lacking = Principal("ws_default", "key_lacking", "lacking", ("read",))
     world.call(lacking, "halt_deliveries", reason="nope")
     with session_scope(world.rt.engine) as session:
-        row = session.exec(select(AuditEvent).where(AuditEvent.principal == "lacking (key_lacking)")
-                           .order_by(AuditEvent.id.desc())).first()
-    assert (row.operation, row.outcome, row.error_code, row.input["reason"]) == ("halt_deliveries", "error", "FORBIDDEN", "nope")
+        row = session.exec(
+            select(AuditEvent).where(AuditEvent.principal == "lacking (key_lacking)").order_by(AuditEvent.id.desc())
+        ).first()
+    assert (row.operation, row.outcome, row.error_code, row.input["reason"]) == (
+        "halt_deliveries",
+        "error",
+        "FORBIDDEN",
+        "nope",
+    )
     audit = world.call(world.admin, "list_audit_events", operation="halt_deliveries", outcome="error")
     assert audit["items"][0]["errorCode"] == "FORBIDDEN"

@@ -49,8 +49,12 @@ async def test_rotation_signs_with_both_secrets_during_overlap(d: Doors, receive
 
 
 async def test_ed25519_v1a_signatures_verify_with_the_public_key(d: Doors, receiver: Receiver) -> None:
-    created = await d.ok("create_distribution_target", name="a", channel="webhook",
-                         config={"url": receiver.url + "/a", "signatureScheme": "v1a"})
+    created = await d.ok(
+        "create_distribution_target",
+        name="a",
+        channel="webhook",
+        config={"url": receiver.url + "/a", "signatureScheme": "v1a"},
+    )
     public = created["revealedSecrets"]["publicKey"]
     assert public.startswith("whpk_")
     await deliver(d, created["target"]["id"])

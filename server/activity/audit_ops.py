@@ -55,7 +55,13 @@ def list_audit_events(ctx: OpContext, session: Session, data: ListAuditInput) ->
     if data.until:
         query = query.where(AuditEvent.created_at < data.until)
     rows, next_cursor = page(session, query, AuditEvent.id, data.limit, data.cursor, newest_first=True)
-    action = hint("list_audit_events", "Older entries follow.", cursor=next_cursor, limit=data.limit) if next_cursor else hint(
-        None, "All matching entries listed.")
-    return AuditList(items=[AuditRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor,
-                     recommended_next_action=action)
+    action = (
+        hint("list_audit_events", "Older entries follow.", cursor=next_cursor, limit=data.limit)
+        if next_cursor
+        else hint(None, "All matching entries listed.")
+    )
+    return AuditList(
+        items=[AuditRead.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=next_cursor,
+        recommended_next_action=action,
+    )

@@ -25,13 +25,26 @@ PLAN_EVENTS = {"succeeded": "plan.completed", "partial": "plan.partial", "failed
 
 
 def record_event(
-    session: Session, workspace_id: str, type_: str, message: str, *, target_id: str | None = None,
-    plan_id: str | None = None, job_id: str | None = None, **data: Any,
+    session: Session,
+    workspace_id: str,
+    type_: str,
+    message: str,
+    *,
+    target_id: str | None = None,
+    plan_id: str | None = None,
+    job_id: str | None = None,
+    **data: Any,
 ) -> None:
     assert type_ in EVENT_TYPES, type_
     session.add(
         OperationalEvent(
-            id=new_id("event"), workspace_id=workspace_id, type=type_, target_id=target_id, plan_id=plan_id,
-            job_id=job_id, message=message[:500], data=data,
+            id=new_id("event"),
+            workspace_id=workspace_id,
+            type=type_,
+            target_id=target_id,
+            plan_id=plan_id,
+            job_id=job_id,
+            message=message[:500],
+            data=data,
         )
     )

@@ -17,8 +17,11 @@ from server.pagination import page
 
 def list_events(ctx: OpContext, session: Session, data: ListEventsInput) -> EventList:
     query = select(OperationalEvent).where(OperationalEvent.workspace_id == ctx.workspace_id)
-    for column, value in ((OperationalEvent.type, data.type), (OperationalEvent.target_id, data.target_id),
-                          (OperationalEvent.plan_id, data.plan_id)):
+    for column, value in (
+        (OperationalEvent.type, data.type),
+        (OperationalEvent.target_id, data.target_id),
+        (OperationalEvent.plan_id, data.plan_id),
+    ):
         if value is not None:
             query = query.where(column == value)
     if data.since:
@@ -29,7 +32,8 @@ def list_events(ctx: OpContext, session: Session, data: ListEventsInput) -> Even
     items = [EventRead.model_validate(row, from_attributes=True) for row in rows]
     action = (
         hint("list_operational_events", "Older events follow.", cursor=next_cursor, limit=data.limit)
-        if next_cursor else hint(None, "All matching events listed.")
+        if next_cursor
+        else hint(None, "All matching events listed.")
     )
     return EventList(items=items, next_cursor=next_cursor, recommended_next_action=action)
 
@@ -37,30 +41,54 @@ def list_events(ctx: OpContext, session: Session, data: ListEventsInput) -> Even
 def halt_deliveries(ctx: OpContext, session: Session, data: HaltInput) -> HaltResult:
     workspace = session.exec(select(Workspace).where(Workspace.id == ctx.workspace_id).with_for_update()).one()
     if data.dry_run:
-        return HaltResult(halted=workspace.halted, dry_run=True,
-                          recommended_next_action=hint("halt_deliveries", "Halt for real.", reason=data.reason))
+        return HaltResult(
+            halted=workspace.halted,
+            dry_run=True,
+            recommended_next_action=hint("halt_deliveries", "Halt for real.", reason=data.reason),
+        )
     workspace.halted = True
     session.add(workspace)
-    record_event(session, ctx.workspace_id, "deliveries.halted",
-                 f"Deliveries halted by {ctx.principal.name}: {data.reason or 'no reason given'}.")
-    return HaltResult(halted=True, recommended_next_action=hint(
-        "resume_deliveries", "No new request leaves this workspace until you resume; attempts in flight finish."))
+    record_event(
+        session,
+        ctx.workspace_id,
+        "deliveries.halted",
+        f"Deliveries halted by {ctx.principal.name}: {data.reason or 'no reason given'}.",
+    )
+    return HaltResult(
+        halted=True,
+        recommended_next_action=hint(
+            "resume_deliveries", "No new request leaves this workspace until you resume; attempts in flight finish."
+        ),
+    )
 
 
 def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesInput) -> HaltResult:
     workspace = session.exec(select(Workspace).where(Workspace.id == ctx.workspace_id).with_for_update()).one()
-    held = select(Job.id).where(Job.workspace_id == ctx.workspace_id, Job.status == "scheduled",
-                                col(Job.next_attempt_at).is_(None), col(Job.held_reason).is_not(None))
+    held = select(Job.id).where(
+        Job.workspace_id == ctx.workspace_id,
+        Job.status == "scheduled",
+        col(Job.next_attempt_at).is_(None),
+        col(Job.held_reason).is_not(None),
+    )
     ids = list(session.exec(held).all())
     if data.dry_run:
-        return HaltResult(halted=workspace.halted, jobs_released=len(ids), dry_run=True,
-                          recommended_next_action=hint("resume_deliveries", f"Resume for real: {len(ids)} job(s) wait."))
+        return HaltResult(
+            halted=workspace.halted,
+            jobs_released=len(ids),
+            dry_run=True,
+            recommended_next_action=hint("resume_deliveries", f"Resume for real: {len(ids)} job(s) wait."),
+        )
     workspace.halted = False
     session.add(workspace)
     now = utcnow()
     if ids:
-        session.execute(update(Job).where(col(Job.id).in_(ids)).values(next_attempt_at=now, held_reason=None, updated_at=now))
+        session.execute(
+            update(Job).where(col(Job.id).in_(ids)).values(next_attempt_at=now, held_reason=None, updated_at=now)
+        )
     record_event(session, ctx.workspace_id, "deliveries.resumed", f"Deliveries resumed by {ctx.principal.name}.")
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
-    return HaltResult(halted=False, jobs_released=len(ids),
-                      recommended_next_action=hint("list_distribution_plans", "Deliveries go on; watch the plans."))
+    return HaltResult(
+        halted=False,
+        jobs_released=len(ids),
+        recommended_next_action=hint("list_distribution_plans", "Deliveries go on; watch the plans."),
+    )

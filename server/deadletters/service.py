@@ -13,8 +13,8 @@ from server.deadletters.schemas import (
     DeadLetterDetail,
     DeadLetterFilter,
     DeadLetterList,
-    DeadLetterRead,
     DeadLetterPayload,
+    DeadLetterRead,
     GetDeadLetterInput,
     ListDeadLettersInput,
 )
@@ -24,14 +24,14 @@ from server.ids import check_id
 from server.models import DeadLetter, Job
 from server.models.base import utcnow
 from server.pagination import page
-from server.plans.schemas import JobsRequeued, ReplayDeadLettersInput
 from server.plans.repository import load_plan
+from server.plans.schemas import JobsRequeued, ReplayDeadLettersInput
 from server.plans.service import requeue_jobs
-from server.targets.repository import load_target
 from server.runtime import Runtime
+from server.targets.repository import load_target
 
 
-def filtered(workspace_id: str, data: DeadLetterFilter):  # noqa: ANN201  (a select over DeadLetter)
+def filtered(workspace_id: str, data: DeadLetterFilter):
     """Dead letters of jobs still dead, matching the filter."""
     query = (
         select(DeadLetter)
@@ -61,13 +61,21 @@ def _check_refs(session: Session, workspace_id: str, data: DeadLetterFilter) -> 
 
 def list_dead_letters(ctx: OpContext, session: Session, data: ListDeadLettersInput) -> DeadLetterList:
     _check_refs(session, ctx.workspace_id, data)
-    rows, next_cursor = page(session, filtered(ctx.workspace_id, data), DeadLetter.id, data.limit, data.cursor, newest_first=True)
+    rows, next_cursor = page(
+        session, filtered(ctx.workspace_id, data), DeadLetter.id, data.limit, data.cursor, newest_first=True
+    )
     arguments = data.model_dump(mode="json", by_alias=True, exclude={"limit", "cursor"}, exclude_none=True)
     if next_cursor:
-        action = hint("list_dead_letters", "More dead letters follow.", cursor=next_cursor, limit=data.limit, **arguments)
+        action = hint(
+            "list_dead_letters", "More dead letters follow.", cursor=next_cursor, limit=data.limit, **arguments
+        )
     elif rows:
-        action = hint("replay_dead_letters", "Replay these once the receivers are healthy (dry run first).",
-                      dryRun=True, **arguments)
+        action = hint(
+            "replay_dead_letters",
+            "Replay these once the receivers are healthy (dry run first).",
+            dryRun=True,
+            **arguments,
+        )
     else:
         action = hint(None, "No dead letters match.")
     items = [DeadLetterRead.model_validate(row, from_attributes=True) for row in rows]
@@ -76,13 +84,20 @@ def list_dead_letters(ctx: OpContext, session: Session, data: ListDeadLettersInp
 
 def get_dead_letter(ctx: OpContext, session: Session, data: GetDeadLetterInput) -> DeadLetterPayload:
     check_id("dead_letter", data.id)
-    row = session.exec(select(DeadLetter).where(DeadLetter.id == data.id, DeadLetter.workspace_id == ctx.workspace_id)).first()
+    row = session.exec(
+        select(DeadLetter).where(DeadLetter.id == data.id, DeadLetter.workspace_id == ctx.workspace_id)
+    ).first()
     if row is None:
-        raise NotFound(f"No dead letter {data.id} in this workspace.", field="id",
-                       next_action=hint("list_dead_letters", "List dead letters to find the right id."))
+        raise NotFound(
+            f"No dead letter {data.id} in this workspace.",
+            field="id",
+            next_action=hint("list_dead_letters", "List dead letters to find the right id."),
+        )
     return DeadLetterPayload(
         dead_letter=DeadLetterDetail.model_validate(row, from_attributes=True),
-        recommended_next_action=hint("replay_dead_letters", "Replay this job once its receiver is healthy.", jobIds=[row.job_id]),
+        recommended_next_action=hint(
+            "replay_dead_letters", "Replay this job once its receiver is healthy.", jobIds=[row.job_id]
+        ),
     )
 
 
@@ -95,7 +110,12 @@ def enforce_retention(rt: Runtime) -> int:
         for workspace_id, count in counts:
             excess = count - rt.settings.dead_letter_max_count
             if excess > 0:
-                oldest = select(DeadLetter.id).where(DeadLetter.workspace_id == workspace_id).order_by(col(DeadLetter.id)).limit(excess)
+                oldest = (
+                    select(DeadLetter.id)
+                    .where(DeadLetter.workspace_id == workspace_id)
+                    .order_by(col(DeadLetter.id))
+                    .limit(excess)
+                )
                 removed += session.execute(delete(DeadLetter).where(col(DeadLetter.id).in_(oldest))).rowcount or 0
     return removed
 
@@ -106,7 +126,11 @@ def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLetter
     if data.job_ids:
         query = query.where(col(DeadLetter.job_id).in_([check_id("job", j, "jobIds") for j in data.job_ids]))
     letters = list(session.exec(query.order_by(col(DeadLetter.id)).limit(data.limit)).all())
-    jobs = list(session.exec(select(Job).where(col(Job.id).in_([letter.job_id for letter in letters])).order_by(col(Job.id))).all())
+    jobs = list(
+        session.exec(
+            select(Job).where(col(Job.id).in_([letter.job_id for letter in letters])).order_by(col(Job.id))
+        ).all()
+    )
     arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run", "idempotency_key"}, exclude_none=True)
     result = requeue_jobs(ctx, session, jobs, data.dry_run, "replay_dead_letters", arguments)
     if not data.dry_run:

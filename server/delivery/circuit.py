@@ -74,16 +74,27 @@ def _open(session: Session, target: Target, now: datetime, settings: Settings, r
     target.circuit_until = now + timedelta(seconds=settings.circuit_cooldown_seconds)
     target.circuit_probe_job_id = None
     session.add(target)
-    record_event(session, target.workspace_id, "target.circuit_opened",
-                 f"Circuit of {target.name} opened: {reason}.", target_id=target.id, until=target.circuit_until.isoformat())
+    record_event(
+        session,
+        target.workspace_id,
+        "target.circuit_opened",
+        f"Circuit of {target.name} opened: {reason}.",
+        target_id=target.id,
+        until=target.circuit_until.isoformat(),
+    )
 
 
 def _close(session: Session, target: Target, now: datetime, why: str) -> None:
     target.circuit_state, target.circuit_reason, target.circuit_changed_at = "closed", None, now
     target.circuit_until, target.circuit_probe_job_id = None, None
     session.add(target)
-    record_event(session, target.workspace_id, "target.circuit_closed",
-                 f"Circuit of {target.name} closed: {why}.", target_id=target.id)
+    record_event(
+        session,
+        target.workspace_id,
+        "target.circuit_closed",
+        f"Circuit of {target.name} closed: {why}.",
+        target_id=target.id,
+    )
 
 
 def reset(session: Session, target: Target, now: datetime) -> bool:

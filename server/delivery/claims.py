@@ -83,13 +83,26 @@ def claim_batch(rt: Runtime, job_ids: list[str]) -> list[Claim]:
 
 
 # Jobs are read and leased as plain rows: building and flushing ORM objects cost more than the send.
-_JOB_COLUMNS = (Job.id, Job.plan_id, Job.workspace_id, Job.target_id, Job.status, Job.attempts, Job.next_attempt_at,
-                Job.lease_expires_at)
+_JOB_COLUMNS = (
+    Job.id,
+    Job.plan_id,
+    Job.workspace_id,
+    Job.target_id,
+    Job.status,
+    Job.attempts,
+    Job.next_attempt_at,
+    Job.lease_expires_at,
+)
 
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:
     now = utcnow()
-    query = select(*_JOB_COLUMNS).where(one_of(session, Job.id, job_ids)).order_by(col(Job.id)).with_for_update(skip_locked=True)
+    query = (
+        select(*_JOB_COLUMNS)
+        .where(one_of(session, Job.id, job_ids))
+        .order_by(col(Job.id))
+        .with_for_update(skip_locked=True)
+    )
     jobs = [job for job in session.exec(query).all() if _claimable(job, now)]
     if not jobs:
         return []
@@ -104,8 +117,13 @@ def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effec
         session.execute(
             update(Job)
             .where(one_of(session, Job.id, [claim.job_id for claim in claims]))
-            .values(status="delivering", attempts=Job.attempts + 1, updated_at=now, held_reason=None,
-                    lease_expires_at=now + timedelta(seconds=rt.settings.lease_seconds))
+            .values(
+                status="delivering",
+                attempts=Job.attempts + 1,
+                updated_at=now,
+                held_reason=None,
+                lease_expires_at=now + timedelta(seconds=rt.settings.lease_seconds),
+            )
             .execution_options(synchronize_session=False)
         )
     for plan_id in sorted({claim.plan_id for claim in claims}):
@@ -128,16 +146,23 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         return None
     target, plan, workspace = batch.targets[job.target_id], batch.plans[job.plan_id], batch.workspaces[job.workspace_id]
     if not target.active:
-        effects.finish(session, _orm(session, job), "failed", error="Target is inactive; activate it and retry the job.")
+        effects.finish(
+            session, _orm(session, job), "failed", error="Target is inactive; activate it and retry the job."
+        )
         return None
     hold = find_hold(session, workspace, target, job, now, rt.settings)
     token = None
     limits = target_limits(target)
     if hold is None and limits.max_concurrency:
         # The concurrency cap is taken here; the rate window just before the request leaves (engine).
-        token, wait = rt.limiter.acquire(target.id, Limits(max_concurrency=limits.max_concurrency), rt.settings.lease_seconds)
+        token, wait = rt.limiter.acquire(
+            target.id, Limits(max_concurrency=limits.max_concurrency), rt.settings.lease_seconds
+        )
         if token is None:
-            hold = Hold(now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)), "held by the target's concurrency limit")
+            hold = Hold(
+                now + timedelta(seconds=max(wait, rt.settings.limit_recheck_seconds)),
+                "held by the target's concurrency limit",
+            )
     if hold is not None:
         _hold(_orm(session, job), hold, now, effects)
         return None

@@ -60,8 +60,15 @@ class Effects:
             job.last_error, job.error_class = error, error_class or "permanent"
         session.add(job)
         if status == "dead":
-            record_event(session, job.workspace_id, "job.dead", f"Job {job.id} exhausted its attempts: {job.last_error}",
-                         job_id=job.id, plan_id=job.plan_id, target_id=job.target_id)
+            record_event(
+                session,
+                job.workspace_id,
+                "job.dead",
+                f"Job {job.id} exhausted its attempts: {job.last_error}",
+                job_id=job.id,
+                plan_id=job.plan_id,
+                target_id=job.target_id,
+            )
         target = session.get(Target, job.target_id)
         self.finished(session, job, status, now, ordered=target is not None and target.max_concurrency == 1)
 
@@ -85,9 +92,19 @@ class Effects:
             for status, count in sorted(self._finished[plan_id].items()):
                 final = record_terminal(session, plan_id, status, count) or final
             if final in PLAN_EVENTS:
-                record_event(session, self._workspaces[plan_id], PLAN_EVENTS[final], f"Plan {plan_id} ended {final}.",
-                             plan_id=plan_id)
-            event = {"type": "jobs.finished", "planId": plan_id, "jobIds": self._finished_ids[plan_id], "planStatus": final}
+                record_event(
+                    session,
+                    self._workspaces[plan_id],
+                    PLAN_EVENTS[final],
+                    f"Plan {plan_id} ended {final}.",
+                    plan_id=plan_id,
+                )
+            event = {
+                "type": "jobs.finished",
+                "planId": plan_id,
+                "jobIds": self._finished_ids[plan_id],
+                "planStatus": final,
+            }
             self.later(lambda plan_id=plan_id, event=event: self.rt.events.publish(plan_id, event))
 
     def run(self) -> None:

@@ -2,7 +2,8 @@
 
 Actors call ``process_jobs(runtime, job_ids)``; tests call it directly. A batch costs two
 transactions however many jobs it holds, and its requests go out together on the event loop of
-the runtime's outbound client (``rt.http``). Every step is idempotent: a duplicate message for a job that is finished, in flight
+the runtime's outbound client (``rt.http``). Every step is idempotent: a duplicate message for a job that is
+finished, in flight
 or not yet due does nothing.
 """
 
@@ -103,7 +104,9 @@ async def _finish_stragglers(rt: Runtime, stragglers: Sending) -> None:
     try:
         await loop.run_in_executor(None, record_batch, rt, done)
     except Exception:
-        log.exception("recording %d slow deliveries failed; their leases expire and the sweeper retries them", len(done))
+        log.exception(
+            "recording %d slow deliveries failed; their leases expire and the sweeper retries them", len(done)
+        )
     finally:
         await loop.run_in_executor(None, _release, rt, [claim for claim, _ in done])
 
@@ -126,10 +129,14 @@ async def _held(until: float, reason: str) -> Result:
     return Result(utcnow(), 0.0, held_until=datetime.fromtimestamp(until, UTC), held_reason=reason)
 
 
-async def attempt(client: AsyncOutbound, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
+async def attempt(
+    client: AsyncOutbound, claim: Claim, flag: Callable[[str, float | None], None] | None = None
+) -> Result:
     """One adapter call; never raises: a crash becomes a transient error, retried like any other."""
     adapter = get_adapter(claim.view.channel)
-    delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow())
+    delivery = DeliveryContext(
+        delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow()
+    )
     started_at, started = delivery.timestamp, time.perf_counter()
     payload = None
     try:
@@ -142,7 +149,9 @@ async def attempt(client: AsyncOutbound, claim: Claim, flag: Callable[[str, floa
         return Result(started_at, _elapsed_ms(started), error=exc, payload=payload)
     except Exception:
         log.exception("adapter %s crashed delivering job %s", claim.view.channel, claim.job_id)
-        error = TransientDeliveryError("Internal error in the channel adapter; it will be retried.", code="ADAPTER_CRASH")
+        error = TransientDeliveryError(
+            "Internal error in the channel adapter; it will be retried.", code="ADAPTER_CRASH"
+        )
         return Result(started_at, _elapsed_ms(started), error=error, payload=payload)
 
 

@@ -28,7 +28,9 @@ class Hold:
 
 def target_limits(target: Target) -> Limits:
     rate = target.rate_limit or {}
-    return Limits(requests=rate.get("requests"), per_seconds=rate.get("perSeconds"), max_concurrency=target.max_concurrency)
+    return Limits(
+        requests=rate.get("requests"), per_seconds=rate.get("perSeconds"), max_concurrency=target.max_concurrency
+    )
 
 
 def find_hold(
@@ -39,7 +41,9 @@ def find_hold(
     if is_paused(target, now):
         return Hold(target.paused_until, f"target paused: {target.pause_reason}")
     if target.max_concurrency == 1 and _older_waiting(session, job):
-        return Hold(now + timedelta(seconds=settings.lease_seconds), "waiting for earlier deliveries to this target (ordered)")
+        return Hold(
+            now + timedelta(seconds=settings.lease_seconds), "waiting for earlier deliveries to this target (ordered)"
+        )
     until = circuit.gate(session, target, job.id, now, settings)
     if until is not None:
         return Hold(until, f"circuit open: {target.circuit_reason}")

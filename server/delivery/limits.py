@@ -122,8 +122,14 @@ class RedisLimiter:
     def acquire(self, target_id: str, limits: Limits, lease_seconds: float) -> tuple[str | None, float]:
         token = uuid.uuid4().hex
         now = self._client.time()
-        args = [now[0] + now[1] / 1e6, limits.per_seconds or 0, limits.requests or 0, limits.max_concurrency or 0,
-                token, lease_seconds]
+        args = [
+            now[0] + now[1] / 1e6,
+            limits.per_seconds or 0,
+            limits.requests or 0,
+            limits.max_concurrency or 0,
+            token,
+            lease_seconds,
+        ]
         granted, wait = self._acquire(keys=self._keys(target_id), args=args)
         return (token, 0.0) if granted else (None, float(wait))
 

@@ -86,7 +86,9 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
         elif result.error.error_class == "transient":
             _transient(session, job, claim, result, effects)
         else:
-            effects.finish(session, job, "failed", error=_error_text(claim, result.error), error_class=result.error.error_class)
+            effects.finish(
+                session, job, "failed", error=_error_text(claim, result.error), error_class=result.error.error_class
+            )
 
 
 def _unsent(session: Session, claim: Claim, result: Result, effects: Effects) -> None:
@@ -154,8 +156,12 @@ def _error_text(claim: Claim, error: DeliveryError) -> str:
 
 
 def _delivered(
-    session: Session, done: list[tuple[Claim, Result]], targets: dict[str, Target], rows: dict[str, Row],
-    effects: Effects, now: datetime,
+    session: Session,
+    done: list[tuple[Claim, Result]],
+    targets: dict[str, Target],
+    rows: dict[str, Row],
+    effects: Effects,
+    now: datetime,
 ) -> None:
     """Receipts in one insert, the jobs in one update: the path nearly every delivery takes."""
     if not done:
@@ -163,12 +169,22 @@ def _delivered(
     receipts = []
     for claim, result in done:
         assert result.outcome is not None
-        delivery = DeliveryContext(delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=result.started_at)
+        delivery = DeliveryContext(
+            delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=result.started_at
+        )
         receipt = get_adapter(claim.view.channel).normalize_receipt(result.outcome, delivery)
-        receipts.append({
-            "id": new_id("receipt"), "workspace_id": claim.workspace_id, "job_id": claim.job_id, "plan_id": claim.plan_id,
-            "target_id": claim.view.id, "external_id": receipt.external_id, "delivered_at": now, "response_meta": receipt.meta,
-        })
+        receipts.append(
+            {
+                "id": new_id("receipt"),
+                "workspace_id": claim.workspace_id,
+                "job_id": claim.job_id,
+                "plan_id": claim.plan_id,
+                "target_id": claim.view.id,
+                "external_id": receipt.external_id,
+                "delivered_at": now,
+                "response_meta": receipt.meta,
+            }
+        )
         target = targets.get(claim.view.id)
         if target is not None and target.consecutive_rate_limits:
             target.consecutive_rate_limits = 0
@@ -176,8 +192,15 @@ def _delivered(
     session.execute(
         update(Job)
         .where(one_of(session, Job.id, [claim.job_id for claim, _ in done]))
-        .values(status="delivered", finished_at=now, updated_at=now, lease_expires_at=None, next_attempt_at=None,
-                last_error=None, error_class=None)
+        .values(
+            status="delivered",
+            finished_at=now,
+            updated_at=now,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            last_error=None,
+            error_class=None,
+        )
         .execution_options(synchronize_session=False)
     )
     for claim, _ in done:
@@ -190,15 +213,24 @@ def _rate_limited(
     """``target`` was locked by ``_load_targets``."""
     target.consecutive_rate_limits += 1
     seconds = pause_seconds(
-        error.retry_after_seconds, target.consecutive_rate_limits,
-        rt.settings.default_pause_seconds, rt.settings.max_pause_seconds,
+        error.retry_after_seconds,
+        target.consecutive_rate_limits,
+        rt.settings.default_pause_seconds,
+        rt.settings.max_pause_seconds,
     )
     until = utcnow() + timedelta(seconds=seconds)
     if target.paused_until is None or target.paused_until < until:
         target.paused_until = until
     target.pause_reason = f"rate limited by the provider (HTTP {error.status_code or 429}); resumes automatically"
-    record_event(session, target.workspace_id, "target.paused", f"{target.name} paused for {seconds:g}s: {target.pause_reason}.",
-                 target_id=target.id, until=target.paused_until.isoformat(), retryAfterSeconds=error.retry_after_seconds)
+    record_event(
+        session,
+        target.workspace_id,
+        "target.paused",
+        f"{target.name} paused for {seconds:g}s: {target.pause_reason}.",
+        target_id=target.id,
+        until=target.paused_until.isoformat(),
+        retryAfterSeconds=error.retry_after_seconds,
+    )
     job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
     _wait_or_cancel(session, job, target.paused_until, effects)
 
@@ -227,9 +259,16 @@ def _dead_letter(session: Session, job: Job, claim: Claim, result: Result, text:
     response = {"statusCode": error.status_code, "errorCode": error.code, "error": text}
     session.add(
         DeadLetter(
-            id=new_id("dead_letter"), workspace_id=job.workspace_id, job_id=job.id, plan_id=job.plan_id,
-            target_id=job.target_id, error_class=error.error_class, error=text, attempts=job.attempts,
-            request=request_snapshot(claim, result.payload), response=response,
+            id=new_id("dead_letter"),
+            workspace_id=job.workspace_id,
+            job_id=job.id,
+            plan_id=job.plan_id,
+            target_id=job.target_id,
+            error_class=error.error_class,
+            error=text,
+            attempts=job.attempts,
+            request=request_snapshot(claim, result.payload),
+            response=response,
         )
     )
 

@@ -30,9 +30,7 @@ def retry_delay(
     return min(delay, policy.max_delay_seconds)
 
 
-def pause_seconds(
-    retry_after: float | None, consecutive: int, default_seconds: float, max_seconds: float
-) -> float:
+def pause_seconds(retry_after: float | None, consecutive: int, default_seconds: float, max_seconds: float) -> float:
     """How long a 429 pauses a target.
 
     The provider's reset (else the default) for the first 429; each further 429 in a row

@@ -34,7 +34,9 @@ def requeue_target_jobs(rt: Runtime, target_id: str) -> int:
     with session_scope(rt.engine) as session:
         ids = list(
             session.exec(
-                select(Job.id).where(Job.target_id == target_id, col(Job.status).in_(WAITING), Job.next_attempt_at > now)
+                select(Job.id).where(
+                    Job.target_id == target_id, col(Job.status).in_(WAITING), Job.next_attempt_at > now
+                )
             ).all()
         )
         if ids:
@@ -55,14 +57,7 @@ def sweep(rt: Runtime, grace_seconds: float | None = None, batch: int = 1000) ->
     if rt.queue.backlog() == 0:
         stale = or_(stale, col(Job.status).in_(WAITING) & (col(Job.next_attempt_at) <= now - grace))
     with session_scope(rt.engine) as session:
-        ids = list(
-            session.exec(
-                select(Job.id)
-                .where(stale)
-                .order_by(col(Job.next_attempt_at))
-                .limit(batch)
-            ).all()
-        )
+        ids = list(session.exec(select(Job.id).where(stale).order_by(col(Job.next_attempt_at)).limit(batch)).all())
     if ids:
         log.info("sweeper re-enqueued %d job(s)", len(ids))
         rt.queue.enqueue(ids)

@@ -26,7 +26,9 @@ class ApiKeyRead(WireModel):
 class CreateApiKeyInput(MutationInput):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[ScopeName] = Field(
-        default_factory=lambda: ["read", "write", "deliver"], min_length=1, max_length=4,
+        default_factory=lambda: ["read", "write", "deliver"],
+        min_length=1,
+        max_length=4,
         description="read, write (targets), deliver (plans), admin (keys, halts, dead-letter replay).",
     )
     read_only: bool = Field(False, description="Refuse every mutation except dry runs (for agents that only look).")

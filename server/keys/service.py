@@ -47,14 +47,22 @@ def ensure_workspace(session: Session, workspace_id: str = DEFAULT_WORKSPACE, na
 def new_key_row(workspace_id: str, name: str, scopes: list[str], read_only: bool) -> tuple[ApiKey, str]:
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
-        id=new_id("api_key"), workspace_id=workspace_id, name=name, prefix=secret[:10],
-        key_hash=hash_key(secret), scopes=sorted(set(scopes)), read_only=read_only,
+        id=new_id("api_key"),
+        workspace_id=workspace_id,
+        name=name,
+        prefix=secret[:10],
+        key_hash=hash_key(secret),
+        scopes=sorted(set(scopes)),
+        read_only=read_only,
     )
     return key, secret
 
 
 def create_key(
-    rt: Runtime, name: str, workspace_id: str = DEFAULT_WORKSPACE, scopes: tuple[str, ...] = ALL_SCOPES,
+    rt: Runtime,
+    name: str,
+    workspace_id: str = DEFAULT_WORKSPACE,
+    scopes: tuple[str, ...] = ALL_SCOPES,
     read_only: bool = False,
 ) -> NewKey:
     """The CLI's path (any workspace); the API's is ``create_api_key`` (own workspace only)."""
@@ -79,7 +87,11 @@ def authenticate(rt: Runtime, authorization: str | None) -> Principal:
             # To the minute: a write on every request would cost each call a transaction.
             session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
         return Principal(
-            workspace_id=key.workspace_id, key_id=key.id, name=key.name, scopes=tuple(key.scopes), read_only=key.read_only
+            workspace_id=key.workspace_id,
+            key_id=key.id,
+            name=key.name,
+            scopes=tuple(key.scopes),
+            read_only=key.read_only,
         )
 
 

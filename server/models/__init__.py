@@ -9,6 +9,15 @@ from server.models.target import Target
 from server.models.workspace import ApiKey, Workspace
 
 __all__ = [
-    "ApiKey", "Attempt", "AuditEvent", "DeadLetter", "IdempotencyRecord", "Job", "OperationalEvent", "Plan", "Receipt",
-    "Target", "Workspace",
+    "ApiKey",
+    "Attempt",
+    "AuditEvent",
+    "DeadLetter",
+    "IdempotencyRecord",
+    "Job",
+    "OperationalEvent",
+    "Plan",
+    "Receipt",
+    "Target",
+    "Workspace",
 ]

@@ -36,16 +36,24 @@ def needs_confirmation(ctx: OpContext, target_count: int) -> bool:
 def check_confirmation(ctx: OpContext, data: CreatePlanInput, target_count: int) -> None:
     token = data.confirmation_token or ""
     expires, _, signature = token.partition(".")
-    valid = expires.isdigit() and int(expires) >= time.time() and ctx.runtime.box.verify(_message(ctx, data, int(expires)), signature)
+    valid = (
+        expires.isdigit()
+        and int(expires) >= time.time()
+        and ctx.runtime.box.verify(_message(ctx, data, int(expires)), signature)
+    )
     if not valid:
-        arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run", "confirmation_token"}, exclude_none=True)
+        arguments = data.model_dump(
+            mode="json", by_alias=True, exclude={"dry_run", "confirmation_token"}, exclude_none=True
+        )
         raise HeraldError(
             f"This plan reaches {target_count} targets (more than {ctx.runtime.settings.confirm_above_targets}); "
             + ("the confirmationToken is invalid or expired." if token else "it needs a confirmationToken."),
             code="CONFIRMATION_REQUIRED",
             field="confirmationToken",
             remediation="Dry-run the same request; its result carries a confirmationToken valid for 10 minutes.",
-            next_action=hint("create_distribution_plan", "Preview the plan; the dry run issues the token.", dryRun=True, **arguments),
+            next_action=hint(
+                "create_distribution_plan", "Preview the plan; the dry run issues the token.", dryRun=True, **arguments
+            ),
         )
 
 
@@ -54,17 +62,26 @@ def check_quotas(ctx: OpContext, session: Session, target_count: int) -> None:
     if target_count > settings.quota_targets_per_plan:
         raise HeraldError(
             f"A plan may reach at most {settings.quota_targets_per_plan} targets; this one selects {target_count}.",
-            code="QUOTA_EXCEEDED", field="targetLabels", remediation="Split the distribution into several plans.",
+            code="QUOTA_EXCEEDED",
+            field="targetLabels",
+            remediation="Split the distribution into several plans.",
         )
     since = utcnow() - timedelta(hours=1)
     recent = session.exec(
-        select(func.count(), func.min(Plan.created_at)).where(Plan.created_by == ctx.principal.key_id, col(Plan.created_at) >= since)
+        select(func.count(), func.min(Plan.created_at)).where(
+            Plan.created_by == ctx.principal.key_id, col(Plan.created_at) >= since
+        )
     ).one()
     count, oldest = recent
     if count >= settings.quota_plans_per_hour:
         wait = max((oldest + timedelta(hours=1) - utcnow()).total_seconds(), 1.0)
         raise HeraldError(
             f"This API key created {count} plans in the last hour (quota {settings.quota_plans_per_hour}).",
-            code="QUOTA_EXCEEDED", remediation="Wait, or use a key with its own quota.",
-            next_action=hint("create_distribution_plan", "Try again when the hourly window frees a slot.", after_seconds=round(wait, 1)),
+            code="QUOTA_EXCEEDED",
+            remediation="Wait, or use a key with its own quota.",
+            next_action=hint(
+                "create_distribution_plan",
+                "Try again when the hourly window frees a slot.",
+                after_seconds=round(wait, 1),
+            ),
         )

@@ -12,7 +12,9 @@ FIX_TARGET_CLASSES = ("permanent", "systemic")
 
 def plan_hint(plan: PlanRead) -> NextAction:
     if plan.status in ("draft", "scheduled", "queued", "running"):
-        return hint("get_distribution_plan", "Deliveries are in progress; check again.", after_seconds=_wait(plan), id=plan.id)
+        return hint(
+            "get_distribution_plan", "Deliveries are in progress; check again.", after_seconds=_wait(plan), id=plan.id
+        )
     if plan.status == "succeeded":
         return done("Every target confirmed delivery; receipts are on the jobs.")
     if plan.status == "cancelled":
@@ -38,7 +40,8 @@ def failure_hint(plan: PlanRead) -> NextAction:
     if plan.counts.dead:
         return hint(
             "replay_dead_letters",
-            f"{plan.counts.dead} job(s) exhausted their retries on transient errors; replay them once the receiver is healthy.",
+            f"{plan.counts.dead} job(s) exhausted their retries on transient errors; "
+            "replay them once the receiver is healthy.",
             planId=plan.id,
         )
     return hint("retry_failed_jobs", "Retry the failed jobs of this plan.", planId=plan.id)

@@ -29,8 +29,13 @@ def record_terminal(session: Session, plan_id: str, job_status: str, count: int 
         .where(Plan.id == plan_id)
         .values({column: column + count, Plan.updated_at: utcnow()})
         .returning(
-            Plan.total_jobs, Plan.delivered_count, Plan.failed_count, Plan.dead_count,
-            Plan.cancelled_count, Plan.skipped_count, Plan.status,
+            Plan.total_jobs,
+            Plan.delivered_count,
+            Plan.failed_count,
+            Plan.dead_count,
+            Plan.cancelled_count,
+            Plan.skipped_count,
+            Plan.status,
         )
     ).one()
     total, delivered, failed, dead, cancelled, skipped, status = row
@@ -38,8 +43,15 @@ def record_terminal(session: Session, plan_id: str, job_status: str, count: int 
 
 
 def finish_if_done(
-    session: Session, plan_id: str, total: int, delivered: int, failed: int, dead: int, cancelled: int,
-    skipped: int, status: str,
+    session: Session,
+    plan_id: str,
+    total: int,
+    delivered: int,
+    failed: int,
+    dead: int,
+    cancelled: int,
+    skipped: int,
+    status: str,
 ) -> str | None:
     if delivered + failed + dead + cancelled + skipped < total or status in ("succeeded", "partial", "failed"):
         return None

@@ -50,7 +50,12 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
         avg_delivery_ms=round(sum(durations) / len(durations), 3) if durations else None,
         p95_delivery_ms=_percentile(durations, 0.95),
         slowest_targets=[
-            SlowTarget(target_id=job.target_id, target_name=names.get(job.target_id), delivery_ms=round(ms, 3), attempts=job.attempts)
+            SlowTarget(
+                target_id=job.target_id,
+                target_name=names.get(job.target_id),
+                delivery_ms=round(ms, 3),
+                attempts=job.attempts,
+            )
             for job, ms in slowest
         ],
     )
@@ -59,6 +64,11 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
 def get_plan_report(ctx: OpContext, session: Session, data: PlanIdInput) -> PlanReportResult:
     plan = repo.load_plan(session, ctx.workspace_id, data.id)
     report = build_report(session, plan)
-    action = plan_hint(repo.plan_read(session, plan)) if report.pending == 0 else hint(
-        "get_plan_report", "Deliveries are still in progress; the report will change.", after_seconds=2, id=plan.id)
+    action = (
+        plan_hint(repo.plan_read(session, plan))
+        if report.pending == 0
+        else hint(
+            "get_plan_report", "Deliveries are still in progress; the report will change.", after_seconds=2, id=plan.id
+        )
+    )
     return PlanReportResult(report=report, recommended_next_action=action)

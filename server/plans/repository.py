@@ -48,8 +48,14 @@ def counter_counts(plan: Plan) -> PlanCounts:
     """Counts from the plan's own counters: cheap, exact for terminal states."""
     done = plan.delivered_count + plan.failed_count + plan.dead_count + plan.cancelled_count + plan.skipped_count
     return PlanCounts(
-        total=plan.total_jobs, pending=plan.total_jobs - done, delivering=0, delivered=plan.delivered_count,
-        failed=plan.failed_count, dead=plan.dead_count, cancelled=plan.cancelled_count, skipped=plan.skipped_count,
+        total=plan.total_jobs,
+        pending=plan.total_jobs - done,
+        delivering=0,
+        delivered=plan.delivered_count,
+        failed=plan.failed_count,
+        dead=plan.dead_count,
+        cancelled=plan.cancelled_count,
+        skipped=plan.skipped_count,
     )
 
 
@@ -78,7 +84,9 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
         skip_reason=job.skip_reason,
         held_reason=job.held_reason if job.status == "scheduled" else None,
         receipt=ReceiptRead(
-            id=receipt.id, external_id=receipt.external_id, delivered_at=receipt.delivered_at,
+            id=receipt.id,
+            external_id=receipt.external_id,
+            delivered_at=receipt.delivered_at,
             response_meta=receipt.response_meta,
         )
         if receipt

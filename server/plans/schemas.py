@@ -28,7 +28,9 @@ class CreatePlanInput(MutationInput):
     content: ContentInput
     target_ids: list[str] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
     target_labels: list[str] = Field(
-        default_factory=list, max_length=20, description="Also deliver to every active target carrying any of these labels."
+        default_factory=list,
+        max_length=20,
+        description="Also deliver to every active target carrying any of these labels.",
     )
     scheduled_at: datetime | None = Field(None, description="Deliver at this time (ISO 8601 with zone); default now.")
     policy: PolicyInput | None = None
@@ -36,9 +38,13 @@ class CreatePlanInput(MutationInput):
         False, description="Deliver even to targets that already received this content id and version."
     )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
-    await_timeout_seconds: float | None = Field(None, gt=0, le=30, description="Wait at most this long (default 10, max 30).")
+    await_timeout_seconds: float | None = Field(
+        None, gt=0, le=30, description="Wait at most this long (default 10, max 30)."
+    )
     confirmation_token: str | None = Field(
-        None, max_length=200, description="Required above the fan-out threshold: issued by a dry run of this same request."
+        None,
+        max_length=200,
+        description="Required above the fan-out threshold: issued by a dry run of this same request.",
     )
 
 
@@ -181,8 +187,12 @@ class PlanReport(WireModel):
     skipped: int
     cancelled: int
     pending: int
-    delivery_rate: float | None = Field(description="Delivered / (targets that were to be delivered: not skipped or cancelled).")
-    first_attempt_success_rate: float | None = Field(description="Jobs delivered on their first attempt / jobs attempted.")
+    delivery_rate: float | None = Field(
+        description="Delivered / (targets that were to be delivered: not skipped or cancelled)."
+    )
+    first_attempt_success_rate: float | None = Field(
+        description="Jobs delivered on their first attempt / jobs attempted."
+    )
     avg_delivery_ms: float | None = Field(description="Mean time from due to delivered, over delivered jobs.")
     p95_delivery_ms: float | None
     slowest_targets: list[SlowTarget] = Field(description="Up to 5 delivered jobs that took longest.")

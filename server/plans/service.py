@@ -20,7 +20,6 @@ from server.models import Job, Plan, Target
 from server.models.base import utcnow
 from server.pagination import page
 from server.plans import guardrails
-from server.policy import channel_refusal, effective_policy
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
 from server.plans.progress import FINAL_PLAN_STATUSES, finish_if_done, record_terminal
@@ -37,6 +36,7 @@ from server.plans.schemas import (
     RetryFailedJobsInput,
     TargetPreview,
 )
+from server.policy import channel_refusal, effective_policy
 from server.targets.repository import check_labels, has_label, is_paused, target_view
 
 ACTIVE_JOB_STATUSES = ("pending", "scheduled", "delivering", "delivered")
@@ -80,8 +80,12 @@ def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) ->
     return targets
 
 
-def _labelled(session: Session, workspace_id: str, labels: list[str], exclude: set[str], columns: tuple) -> list[Target]:
-    query = select(*columns).where(Target.workspace_id == workspace_id, col(Target.active).is_(True), or_(*map(has_label, labels)))
+def _labelled(
+    session: Session, workspace_id: str, labels: list[str], exclude: set[str], columns: tuple
+) -> list[Target]:
+    query = select(*columns).where(
+        Target.workspace_id == workspace_id, col(Target.active).is_(True), or_(*map(has_label, labels))
+    )
     return [t for t in session.exec(query.order_by(col(Target.id))).all() if t.id not in exclude]
 
 
@@ -108,21 +112,27 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     if guardrails.needs_confirmation(ctx, len(targets)) and not data.dry_run:
         guardrails.check_confirmation(ctx, data, len(targets))
     content_key = f"{data.content.id}@{data.content.version}"
-    duplicates = {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
+    duplicates = (
+        {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
+    )
     skips = _skips(data, targets, duplicates)
     if data.dry_run:
         return _dry_run(ctx, data, targets, skips, scheduled_at)
     plan, due = _insert_plan(ctx, session, data, targets, skips, scheduled_at, now)
     read = repo.plan_read(session, plan)
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
-    return PlanPayload(plan=read, recommended_next_action=plan_hint(read)) if due else PlanPayload(
-        plan=read,
-        recommended_next_action=hint(
-            "create_distribution_plan",
-            "Every target was skipped (already received this version, or refused by policy); "
-            "set redistribute=true to send it again.",
-            **{**data.model_dump(mode="json", by_alias=True, exclude_none=True), "redistribute": True},
-        ),
+    return (
+        PlanPayload(plan=read, recommended_next_action=plan_hint(read))
+        if due
+        else PlanPayload(
+            plan=read,
+            recommended_next_action=hint(
+                "create_distribution_plan",
+                "Every target was skipped (already received this version, or refused by policy); "
+                "set redistribute=true to send it again.",
+                **{**data.model_dump(mode="json", by_alias=True, exclude_none=True), "redistribute": True},
+            ),
+        )
     )
 
 
@@ -146,8 +156,13 @@ def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:
 
 
 def _insert_plan(
-    ctx: OpContext, session: Session, data: CreatePlanInput, targets: list[Target], skips: dict[str, str],
-    scheduled_at: datetime | None, now: datetime,
+    ctx: OpContext,
+    session: Session,
+    data: CreatePlanInput,
+    targets: list[Target],
+    skips: dict[str, str],
+    scheduled_at: datetime | None,
+    now: datetime,
 ) -> tuple[Plan, list[str]]:
     content = data.content.model_dump(mode="json")
     plan = Plan(
@@ -167,7 +182,9 @@ def _insert_plan(
     session.add(plan)
     session.flush()
     content_key = f"{content['id']}@{content['version']}"
-    rows = [_job_row(ctx, plan, content_key, target, skips.get(target.id), scheduled_at or now, now) for target in targets]
+    rows = [
+        _job_row(ctx, plan, content_key, target, skips.get(target.id), scheduled_at or now, now) for target in targets
+    ]
     insert_rows(session, Job.__table__, rows)  # type: ignore[arg-type]
     if len(skips) == len(targets):
         finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
@@ -202,7 +219,8 @@ def _dry_run(
     content = Content.model_validate(data.content.model_dump(mode="json"))
     plan_policy = data.policy.model_dump(mode="json") if data.policy else None
     previews = [
-        _preview(ctx, target, content, effective_policy(plan_policy, target.policy), skips.get(target.id)) for target in targets
+        _preview(ctx, target, content, effective_policy(plan_policy, target.policy), skips.get(target.id))
+        for target in targets
     ]
     preview = PlanPreview(
         targets=previews, scheduled_at=scheduled_at, jobs_to_create=sum(p.verdict != "skip" for p in previews)
@@ -219,13 +237,18 @@ def _dry_run(
         recommended_next_action=hint(
             "create_distribution_plan",
             "Preview looks right? Create the plan; keep the idempotency key so a retry cannot deliver twice.",
-            **{**arguments, "idempotencyKey": data.idempotency_key or f"{data.content.id}@{data.content.version}",
-               "awaitDelivery": True},
+            **{
+                **arguments,
+                "idempotencyKey": data.idempotency_key or f"{data.content.id}@{data.content.version}",
+                "awaitDelivery": True,
+            },
         ),
     )
 
 
-def _preview(ctx: OpContext, target: Target, content: Content, policy: Policy, skip_reason: str | None) -> TargetPreview:
+def _preview(
+    ctx: OpContext, target: Target, content: Content, policy: Policy, skip_reason: str | None
+) -> TargetPreview:
     rendered = get_adapter(target.channel).transform(content, policy, target_view(target, ctx.runtime.box))
     paused = is_paused(target)
     verdict, reason = "deliver", None
@@ -234,8 +257,14 @@ def _preview(ctx: OpContext, target: Target, content: Content, policy: Policy, s
     elif paused:
         verdict, reason = "wait", f"target paused: {target.pause_reason}"
     return TargetPreview(
-        target_id=target.id, target_name=target.name, channel=target.channel, verdict=verdict, reason=reason,
-        paused_until=target.paused_until if paused else None, content_type=rendered.content_type, payload=rendered.body,
+        target_id=target.id,
+        target_name=target.name,
+        channel=target.channel,
+        verdict=verdict,
+        reason=reason,
+        paused_until=target.paused_until if paused else None,
+        content_type=rendered.content_type,
+        payload=rendered.body,
     )
 
 
@@ -263,20 +292,27 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
     # Jobs first, then the plan: the order in which workers lock them, so a cancel never deadlocks with them.
     waiting = select(Job.id).where(Job.plan_id == plan.id, col(Job.status).in_(("pending", "scheduled")))
     ids = list(session.exec(waiting.with_for_update()).all())
-    plan = session.exec(select(Plan).where(Plan.id == plan.id).with_for_update().execution_options(populate_existing=True)).one()
+    plan = session.exec(
+        select(Plan).where(Plan.id == plan.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
     _refuse_ended(plan)
     if data.dry_run:
         read = repo.plan_read(session, plan)
         session.rollback()
         return PlanPayload(
-            plan=read, dry_run=True,
-            recommended_next_action=hint("cancel_distribution_plan", f"Cancel for real: {len(ids)} waiting job(s) would stop.", id=plan.id),
+            plan=read,
+            dry_run=True,
+            recommended_next_action=hint(
+                "cancel_distribution_plan", f"Cancel for real: {len(ids)} waiting job(s) would stop.", id=plan.id
+            ),
         )
     now = utcnow()
     plan.status = "cancelled"
     session.add(plan)
     session.execute(
-        update(Job).where(col(Job.id).in_(ids)).values(status="cancelled", finished_at=now, updated_at=now, next_attempt_at=None)
+        update(Job)
+        .where(col(Job.id).in_(ids))
+        .values(status="cancelled", finished_at=now, updated_at=now, next_attempt_at=None)
     )
     session.flush()
     record_terminal(session, plan.id, "cancelled", len(ids))
@@ -284,7 +320,12 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
     read = repo.plan_read(session, plan)
     plan_id = plan.id
     ctx.after_commit(lambda: ctx.runtime.events.publish(plan_id, {"type": "plan.cancelled", "planId": plan_id}))
-    return PlanPayload(plan=read, recommended_next_action=hint("get_distribution_plan", "In-flight attempts finish; check the final state.", after_seconds=2, id=plan.id))
+    return PlanPayload(
+        plan=read,
+        recommended_next_action=hint(
+            "get_distribution_plan", "In-flight attempts finish; check the final state.", after_seconds=2, id=plan.id
+        ),
+    )
 
 
 def _refuse_ended(plan: Plan) -> None:
@@ -304,31 +345,44 @@ def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInp
     return requeue_jobs(ctx, session, jobs, data.dry_run, "retry_failed_jobs", {"planId": plan.id})
 
 
-def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, tool: str, arguments: dict) -> JobsRequeued:
+def requeue_jobs(
+    ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, tool: str, arguments: dict
+) -> JobsRequeued:
     ids = [job.id for job in jobs]
     plan_ids = sorted({job.plan_id for job in jobs})
     if not jobs:
         return JobsRequeued(
-            job_ids=[], plan_ids=[], dry_run=dry_run,
-            recommended_next_action=hint("list_distribution_plans", "Nothing to retry: no failed or dead jobs matched."),
+            job_ids=[],
+            plan_ids=[],
+            dry_run=dry_run,
+            recommended_next_action=hint(
+                "list_distribution_plans", "Nothing to retry: no failed or dead jobs matched."
+            ),
         )
     if dry_run:
         return JobsRequeued(
-            job_ids=ids, plan_ids=plan_ids, dry_run=True,
+            job_ids=ids,
+            plan_ids=plan_ids,
+            dry_run=True,
             recommended_next_action=hint(tool, f"Requeue {len(ids)} job(s) for real.", **arguments),
         )
     now = utcnow()
     for plan_id in plan_ids:
         _reopen_plan(session, plan_id, [job for job in jobs if job.plan_id == plan_id])
     session.execute(
-        update(Job).where(col(Job.id).in_(ids)).values(
+        update(Job)
+        .where(col(Job.id).in_(ids))
+        .values(
             status="pending", retries_used=0, next_attempt_at=now, finished_at=None, updated_at=now, held_reason=None
         )
     )
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
     return JobsRequeued(
-        job_ids=ids, plan_ids=plan_ids,
-        recommended_next_action=hint("get_distribution_plan", "Jobs are queued again; check the plan.", after_seconds=2, id=plan_ids[0]),
+        job_ids=ids,
+        plan_ids=plan_ids,
+        recommended_next_action=hint(
+            "get_distribution_plan", "Jobs are queued again; check the plan.", after_seconds=2, id=plan_ids[0]
+        ),
     )
 
 
@@ -336,9 +390,13 @@ def _reopen_plan(session: Session, plan_id: str, jobs: list[Job]) -> None:
     failed = sum(job.status == "failed" for job in jobs)
     dead = sum(job.status == "dead" for job in jobs)
     session.execute(
-        update(Plan).where(Plan.id == plan_id).values(
-            failed_count=Plan.failed_count - failed, dead_count=Plan.dead_count - dead,
-            status="running", completed_at=None, updated_at=utcnow(),
+        update(Plan)
+        .where(Plan.id == plan_id)
+        .values(
+            failed_count=Plan.failed_count - failed,
+            dead_count=Plan.dead_count - dead,
+            status="running",
+            completed_at=None,
+            updated_at=utcnow(),
         )
     )
-

@@ -50,7 +50,9 @@ async def _report(ctx: OpContext, plan: PlanRead) -> None:
         await ctx.progress(done, plan.counts.total, f"{done}/{plan.counts.total} targets final ({plan.status})")
 
 
-async def with_delivery_wait(ctx: OpContext, payload: PlanPayload, await_delivery: bool, timeout: float | None) -> PlanPayload:
+async def with_delivery_wait(
+    ctx: OpContext, payload: PlanPayload, await_delivery: bool, timeout: float | None
+) -> PlanPayload:
     """The after-step of create_distribution_plan (fresh or replayed)."""
     if payload.plan is None or not await_delivery or payload.plan.status in FINAL_PLAN_STATUSES:
         return payload

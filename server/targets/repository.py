@@ -15,14 +15,16 @@ from server.errors import NotFound, ValidationFailed
 from server.hints import hint
 from server.ids import check_id
 from server.models import Target
-from server.redaction import secret_values
 from server.policy import PolicyInput
+from server.redaction import secret_values
 from server.targets.schemas import CircuitRead, RateLimit, RetryPolicy, TargetRead
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
 
-def load_target(session: Session, workspace_id: str, target_id: str, field: str = "id", *, lock: bool = False) -> Target:
+def load_target(
+    session: Session, workspace_id: str, target_id: str, field: str = "id", *, lock: bool = False
+) -> Target:
     check_id("target", target_id, field)
     query = select(Target).where(Target.id == target_id, Target.workspace_id == workspace_id)
     if lock:
@@ -68,7 +70,9 @@ def to_read(target: Target, settings: Settings, *, persisted: bool = True) -> Ta
         max_concurrency=target.max_concurrency,
         policy=PolicyInput.model_validate(target.policy) if target.policy else None,
         circuit=CircuitRead(
-            state=target.circuit_state, until=target.circuit_until, reason=target.circuit_reason,
+            state=target.circuit_state,
+            until=target.circuit_until,
+            reason=target.circuit_reason,
             changed_at=target.circuit_changed_at,
         ),
         created_at=target.created_at if persisted else None,

@@ -20,7 +20,8 @@ class RetryPolicy(WireModel):
     base_delay_seconds: float = Field(gt=0, le=3600, description="Backoff base: attempt n waits up to base*2^(n-1).")
     max_delay_seconds: float = Field(gt=0, le=86400, description="Cap of one backoff delay.")
     schedule_seconds: list[float] | None = Field(
-        None, max_length=49,
+        None,
+        max_length=49,
         description="Explicit delays after failure 1, 2, … (each jittered ±20%); replaces the exponential backoff.",
     )
 
@@ -38,7 +39,9 @@ class RetryPolicy(WireModel):
 
 class RateLimit(WireModel):
     requests: int = Field(ge=1, le=100_000, description="At most this many requests…")
-    per_seconds: float = Field(gt=0, le=86_400, description="…per this many seconds (sliding window), across all workers.")
+    per_seconds: float = Field(
+        gt=0, le=86_400, description="…per this many seconds (sliding window), across all workers."
+    )
 
 
 class CircuitRead(WireModel):
@@ -77,7 +80,9 @@ class CreateTargetInput(MutationInput):
     labels: list[str] = Field(default_factory=list, max_length=20, description="Labels for selecting targets in plans.")
     retry_policy: RetryPolicy | None = Field(None, description="Overrides the server's default retry policy.")
     rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
-    max_concurrency: int | None = Field(None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order.")
+    max_concurrency: int | None = Field(
+        None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order."
+    )
     policy: PolicyInput | None = Field(None, description="Content policy applied to every plan sent to this target.")
     active: bool = True
 
@@ -90,7 +95,9 @@ class UpdateTargetInput(MutationInput):
     labels: list[str] | None = Field(None, max_length=20)
     retry_policy: RetryPolicy | None = None
     rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
-    max_concurrency: int | None = Field(None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order.")
+    max_concurrency: int | None = Field(
+        None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order."
+    )
     policy: PolicyInput | None = Field(None, description="Content policy applied to every plan sent to this target.")
     active: bool | None = None
 

@@ -122,7 +122,9 @@ def _health_hint(target: Target) -> NextAction:
             id=target.id,
         )
     if not target.active:
-        return hint("update_distribution_target", "The target is inactive; activate it to deliver.", id=target.id, active=True)
+        return hint(
+            "update_distribution_target", "The target is inactive; activate it to deliver.", id=target.id, active=True
+        )
     return hint("create_distribution_plan", "The target is ready for plans.", targetIds=[target.id])
 
 
@@ -186,8 +188,10 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
 def _after_fix_hint(session: Session, target_id: str) -> NextAction:
     """After a fix, the jobs that failed on this target are what to retry; else confirm with a test."""
     failed = session.exec(
-        select(Job.plan_id).where(Job.target_id == target_id, col(Job.status).in_(("failed", "dead")))
-        .order_by(col(Job.id).desc()).limit(1)
+        select(Job.plan_id)
+        .where(Job.target_id == target_id, col(Job.status).in_(("failed", "dead")))
+        .order_by(col(Job.id).desc())
+        .limit(1)
     ).first()
     if failed:
         return hint("retry_failed_jobs", "Target updated; retry the jobs that failed on it.", planId=failed)
@@ -200,9 +204,17 @@ def pause_target(ctx: OpContext, session: Session, data: PauseTargetInput) -> Ta
     target.paused_until = utcnow() + timedelta(seconds=seconds)
     target.pause_reason = data.reason or f"paused by {ctx.principal.name}"
     if not data.dry_run:
-        record_event(session, ctx.workspace_id, "target.paused", f"{target.name} paused by {ctx.principal.name}: {target.pause_reason}.",
-                     target_id=target.id, until=target.paused_until.isoformat())
-    return _finish_pause_change(ctx, session, target, data.dry_run, "resume_distribution_target", "Resume it when ready.")
+        record_event(
+            session,
+            ctx.workspace_id,
+            "target.paused",
+            f"{target.name} paused by {ctx.principal.name}: {target.pause_reason}.",
+            target_id=target.id,
+            until=target.paused_until.isoformat(),
+        )
+    return _finish_pause_change(
+        ctx, session, target, data.dry_run, "resume_distribution_target", "Resume it when ready."
+    )
 
 
 def resume_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TargetPayload:
@@ -212,7 +224,13 @@ def resume_target(ctx: OpContext, session: Session, data: TargetIdInput) -> Targ
     target.consecutive_rate_limits = 0
     if not data.dry_run:
         circuit.reset(session, target, utcnow())
-        record_event(session, ctx.workspace_id, "target.resumed", f"{target.name} resumed by {ctx.principal.name}.", target_id=target.id)
+        record_event(
+            session,
+            ctx.workspace_id,
+            "target.resumed",
+            f"{target.name} resumed by {ctx.principal.name}.",
+            target_id=target.id,
+        )
         ctx.after_commit(lambda: _requeue_waiting(ctx, target.id))
     return _finish_pause_change(ctx, session, target, data.dry_run, "get_distribution_target", "Check its state.")
 
@@ -238,21 +256,38 @@ def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretIn
     target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
     adapter = get_adapter(target.channel)
     if not hasattr(adapter, "rotate_secret"):
-        raise ValidationFailed(f"Target {target.id} is a {target.channel} target; only webhook targets sign deliveries.", field="id")
+        raise ValidationFailed(
+            f"Target {target.id} is a {target.channel} target; only webhook targets sign deliveries.", field="id"
+        )
     hours = data.overlap_hours if data.overlap_hours is not None else ctx.runtime.settings.signing_overlap_hours
     read = repo.to_read(target, ctx.runtime.settings)
     if data.dry_run:
-        return TargetPayload(target=read, dry_run=True, recommended_next_action=hint(
-            "rotate_target_signing_secret", f"Rotate for real; the old secret keeps signing for {hours:g} h.", id=target.id,
-            overlapHours=hours))
+        return TargetPayload(
+            target=read,
+            dry_run=True,
+            recommended_next_action=hint(
+                "rotate_target_signing_secret",
+                f"Rotate for real; the old secret keeps signing for {hours:g} h.",
+                id=target.id,
+                overlapHours=hours,
+            ),
+        )
     config = adapter.config_model.model_validate(target.config)
-    rotated, revealed = adapter.rotate_secret(config, repo.credentials_of(target, ctx.runtime.box) or {}, utcnow() + timedelta(hours=hours))
+    rotated, revealed = adapter.rotate_secret(
+        config, repo.credentials_of(target, ctx.runtime.box) or {}, utcnow() + timedelta(hours=hours)
+    )
     target.credentials_blob = ctx.runtime.box.encrypt_json(rotated, f"target:{target.id}")
     target.updated_at = utcnow()
     session.add(target)
-    return TargetPayload(target=read, revealed_secrets=revealed, recommended_next_action=hint(
-        "test_distribution_target", f"Give the receiver the new secret; both sign deliveries for {hours:g} h. Then test.",
-        id=target.id))
+    return TargetPayload(
+        target=read,
+        revealed_secrets=revealed,
+        recommended_next_action=hint(
+            "test_distribution_target",
+            f"Give the receiver the new secret; both sign deliveries for {hours:g} h. Then test.",
+            id=target.id,
+        ),
+    )
 
 
 TEST_CONTENT = Content(id="herald-test", version="1", title="Herald test delivery", body="This is a test from Herald.")
@@ -273,7 +308,10 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
     read = repo.to_read(target, ctx.runtime.settings)
     if data.dry_run:
         return TestTargetResult(
-            target=read, ok=None, dry_run=True, preview={"body": payload.body, "contentType": payload.content_type},
+            target=read,
+            ok=None,
+            dry_run=True,
+            preview={"body": payload.body, "contentType": payload.content_type},
             recommended_next_action=hint("test_distribution_target", "Send the test delivery for real.", id=target.id),
         )
     delivery = DeliveryContext(delivery_id=new_id("job"), attempt=1, plan_id="test", timestamp=utcnow())
@@ -283,23 +321,38 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
         outcome = adapter.deliver(payload, view, ctx.runtime.http, delivery)
     except DeliveryError as exc:
         return TestTargetResult(
-            target=read, ok=False, status_code=exc.status_code, error_class=exc.error_class,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2), error=redact(exc.message, secrets),
+            target=read,
+            ok=False,
+            status_code=exc.status_code,
+            error_class=exc.error_class,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            error=redact(exc.message, secrets),
             preview={"body": payload.body, "contentType": payload.content_type},
             recommended_next_action=_fix_hint(target.id, exc.error_class),
         )
     return TestTargetResult(
-        target=read, ok=True, status_code=outcome.status_code, external_id=outcome.external_id,
+        target=read,
+        ok=True,
+        status_code=outcome.status_code,
+        external_id=outcome.external_id,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
         preview={"body": payload.body, "contentType": payload.content_type},
-        recommended_next_action=hint("create_distribution_plan", "The target works; distribute content to it.", targetIds=[target.id]),
+        recommended_next_action=hint(
+            "create_distribution_plan", "The target works; distribute content to it.", targetIds=[target.id]
+        ),
     )
 
 
 def _fix_hint(target_id: str, error_class: str) -> NextAction:
     if error_class == "rate_limited":
-        return hint("get_distribution_target", "The provider rate-limited the test; try again later.", after_seconds=60, id=target_id)
+        return hint(
+            "get_distribution_target",
+            "The provider rate-limited the test; try again later.",
+            after_seconds=60,
+            id=target_id,
+        )
     if error_class == "transient":
-        return hint("test_distribution_target", "A transient failure; test again shortly.", after_seconds=30, id=target_id)
+        return hint(
+            "test_distribution_target", "A transient failure; test again shortly.", after_seconds=30, id=target_id
+        )
     return hint("update_distribution_target", "Fix the target's config or credentials, then test again.", id=target_id)
-

@@ -100,7 +100,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            reply = receiver.record(Received(self.command, self.path, dict(self.headers.items()), body, self.client_address[1]))
+            reply = receiver.record(
+                Received(self.command, self.path, dict(self.headers.items()), body, self.client_address[1])
+            )
             time.sleep(reply.delay_seconds)
             self._answer(reply)
 
@@ -133,7 +135,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 class RawReceiver:
-    """Answers every connection with the same raw bytes (b"": hangs up), whatever was asked: malformed HTTP on demand."""
+    """Answers every connection with the same raw bytes (b"": hangs up), whatever was asked: malformed HTTP."""
 
     def __init__(self, answer: bytes) -> None:
         self.connections = 0
@@ -161,7 +163,9 @@ class RawReceiver:
                 connection.sendall(self._answer)
 
 
-def run_async(use: Callable[[AsyncOutboundClient], Awaitable[T]], allowed: list[str] | None = None, **options: Any) -> T:
+def run_async(
+    use: Callable[[AsyncOutboundClient], Awaitable[T]], allowed: list[str] | None = None, **options: Any
+) -> T:
     """Build an AsyncOutboundClient outside any loop (as the engine does), use it in a fresh loop, close it there."""
     client = AsyncOutboundClient(LOOPBACK if allowed is None else allowed, **options)
 
@@ -248,13 +252,25 @@ def _certificate(
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
     )
     if is_ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-            key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
-        ), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     if hostnames:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in hostnames]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in hostnames]), critical=False
+        )
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
         )

@@ -26,14 +26,15 @@ from tests.adapters.support import Receiver, Reply, error_text, run_async
 
 ADAPTER = HttpAdapter()
 CONTENT = Content(
-    id="cnt_1", version="2", title="Title", body="A" * 400, excerpt="Short", url="https://news.example/c1",
+    id="cnt_1",
+    version="2",
+    title="Title",
+    body="A" * 400,
+    excerpt="Short",
+    url="https://news.example/c1",
     metadata={"lang": "en", "words": 812, "author": {"name": "Ada"}},
 )
 TOKEN = "tok-very-secret-4242"
-
-
-
-
 
 
 def target(config: dict[str, Any], credentials: dict[str, Any] | None = None) -> TargetView:
@@ -67,36 +68,59 @@ def test_a_json_template_fills_string_leaves_and_keeps_whole_placeholder_types()
         "missing": "{{metadata.nope}}",
         "fixed": 1,
     }
-    payload = ADAPTER.transform(CONTENT, Policy(max_length=5), target({"url": "https://p.example", "bodyTemplate": template}))
+    payload = ADAPTER.transform(
+        CONTENT, Policy(max_length=5), target({"url": "https://p.example", "bodyTemplate": template})
+    )
     assert payload == ChannelPayload(
         body={
-            "headline": "Title (en)", "text": "AAAA…", "tags": ["cnt_1@2", 812], "words": 812, "by": "Ada",
-            "missing": None, "fixed": 1,
+            "headline": "Title (en)",
+            "text": "AAAA…",
+            "tags": ["cnt_1@2", 812],
+            "words": 812,
+            "by": "Ada",
+            "missing": None,
+            "fixed": 1,
         },
         content_type="application/json",
     )
 
 
 def test_a_text_template_is_sent_as_text() -> None:
-    view = target({"url": "https://p.example", "bodyTemplate": "{{title}}: {{url}} {{metadata.words}}{{metadata.nope}}"})
+    view = target(
+        {"url": "https://p.example", "bodyTemplate": "{{title}}: {{url}} {{metadata.words}}{{metadata.nope}}"}
+    )
     payload = ADAPTER.transform(CONTENT, Policy(), view)
     assert (payload.body, payload.content_type) == ("Title: https://news.example/c1 812", "text/plain; charset=utf-8")
 
 
 def test_content_type_overrides_the_default() -> None:
-    view = target({"url": "https://p.example", "bodyTemplate": "<p>{{title}}</p>", "contentType": "text/html; charset=utf-8"})
+    view = target(
+        {"url": "https://p.example", "bodyTemplate": "<p>{{title}}</p>", "contentType": "text/html; charset=utf-8"}
+    )
     assert ADAPTER.transform(CONTENT, Policy(), view).content_type == "text/html; charset=utf-8"
 
 
 @pytest.mark.parametrize(
     ("config", "field", "fragment"),
     [
-        ({"url": "https://p.example", "bodyTemplate": {"a": ["{{nope}}"]}}, "config.bodyTemplate", "unknown placeholder {{nope}}"),
-        ({"url": "https://p.example", "bodyTemplate": "{{metadata.}}"}, "config.bodyTemplate", "unknown placeholder {{metadata.}}"),
+        (
+            {"url": "https://p.example", "bodyTemplate": {"a": ["{{nope}}"]}},
+            "config.bodyTemplate",
+            "unknown placeholder {{nope}}",
+        ),
+        (
+            {"url": "https://p.example", "bodyTemplate": "{{metadata.}}"},
+            "config.bodyTemplate",
+            "unknown placeholder {{metadata.}}",
+        ),
         ({"url": "https://p.example", "bodyTemplate": "{{}}"}, "config.bodyTemplate", "unknown placeholder {{}}"),
         ({"url": "https://p.example", "method": "DELETE"}, "config.method", "'POST', 'PUT' or 'PATCH'"),
         ({"url": "https://p.example", "contentType": "json"}, "config.contentType", "must be a media type"),
-        ({"url": "https://p.example", "contentType": "text/plain\n; x=1"}, "config.contentType", "must be a media type"),
+        (
+            {"url": "https://p.example", "contentType": "text/plain\n; x=1"},
+            "config.contentType",
+            "must be a media type",
+        ),
         ({"url": "https://p.example", "headers": {"Idempotency-Key": "x"}}, "config.headers", "set by Herald"),
         ({"url": "https://p.example", "headers": {"Content-Type": "x/y"}}, "config.headers", "set by Herald"),
         ({"url": "mailto:x@p.example"}, "config.url", "absolute http:// or https:// URL"),
@@ -125,7 +149,9 @@ def test_bearer_auth_and_method(method: str, receiver: Receiver, client: Outboun
 
 
 def test_basic_auth_and_a_text_body(receiver: Receiver, client: OutboundHttpClient) -> None:
-    view = target({"url": receiver.url + "/s", "bodyTemplate": "{{title}}"}, {"username": "üser", "password": "p:ss wörd"})
+    view = target(
+        {"url": receiver.url + "/s", "bodyTemplate": "{{title}}"}, {"username": "üser", "password": "p:ss wörd"}
+    )
     send(view, client)
     [request] = receiver.at("/s")
     assert request.headers["Authorization"] == "Basic " + base64.b64encode("üser:p:ss wörd".encode()).decode()
@@ -133,7 +159,9 @@ def test_basic_auth_and_a_text_body(receiver: Receiver, client: OutboundHttpClie
 
 
 def test_secret_headers_from_credentials(receiver: Receiver, client: OutboundHttpClient) -> None:
-    view = target({"url": receiver.url + "/k", "headers": {"X-Team": "news"}}, {"headers": {"X-Api-Key": "key-4242-secret"}})
+    view = target(
+        {"url": receiver.url + "/k", "headers": {"X-Team": "news"}}, {"headers": {"X-Api-Key": "key-4242-secret"}}
+    )
     send(view, client)
     [request] = receiver.at("/k")
     assert (request.headers["X-Api-Key"], request.headers["X-Team"]) == ("key-4242-secret", "news")
@@ -151,7 +179,11 @@ def test_no_credentials_means_none() -> None:
         ({"username": "u"}, "credentials", "needs both username and password"),
         ({"username": "a:b", "password": "p"}, "credentials", "cannot contain ':'"),
         ({"bearerToken": TOKEN, "username": "u", "password": "p"}, "credentials", "not both"),
-        ({"bearerToken": TOKEN, "headers": {"authorization": "x"}}, "credentials", "Authorization header cannot be combined"),
+        (
+            {"bearerToken": TOKEN, "headers": {"authorization": "x"}},
+            "credentials",
+            "Authorization header cannot be combined",
+        ),
         ({"bearerToken": f"Bearer {TOKEN}"}, "credentials.bearerToken", "without the 'Bearer ' prefix"),
         ({"bearerToken": f"{TOKEN}\r\n"}, "credentials.bearerToken", "non-empty token"),
         ({"bearerToken": f"{TOKEN}\n"}, "credentials.bearerToken", "non-empty token"),
@@ -160,7 +192,11 @@ def test_no_credentials_means_none() -> None:
         ({"headers": {"X-Api-Key": f"{TOKEN}\r\nX: y"}}, "credentials.headers", "printable ASCII"),
         ({"headers": {"X-Api-Key": f"{TOKEN}\n"}}, "credentials.headers", "printable ASCII"),
         ({"headers": {"X-Team": TOKEN}}, "credentials.headers", "also in config.headers"),
-        ({"apiKey": TOKEN}, "credentials.apiKey", "unknown field; the fields are bearerToken, username, password, headers"),
+        (
+            {"apiKey": TOKEN},
+            "credentials.apiKey",
+            "unknown field; the fields are bearerToken, username, password, headers",
+        ),
     ],
 )
 def test_credential_errors_never_quote_the_secret(credentials: dict[str, Any], field: str, fragment: str) -> None:
@@ -212,7 +248,10 @@ def test_redirects_are_followed_only_when_the_target_allows_them(
 
 
 def test_deliver_async_sends_the_same_request_as_deliver(receiver: Receiver, client: OutboundHttpClient) -> None:
-    view = target({"url": receiver.url + "/p", "method": "PUT", "bodyTemplate": "{{title}}"}, {"username": "ada", "password": "pa55-word"})
+    view = target(
+        {"url": receiver.url + "/p", "method": "PUT", "bodyTemplate": "{{title}}"},
+        {"username": "ada", "password": "pa55-word"},
+    )
     payload = ADAPTER.transform(CONTENT, Policy(), view)
     context = delivery()
     outcome = run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, context))
@@ -221,17 +260,27 @@ def test_deliver_async_sends_the_same_request_as_deliver(receiver: Receiver, cli
     assert outcome.status_code == 200
     assert (sent_async.method, sent_async.body) == ("PUT", b"Title")
     assert sent_async.headers["Authorization"] == "Basic " + base64.b64encode(b"ada:pa55-word").decode()
-    assert (sent_async.headers["Idempotency-Key"], sent_async.headers["Content-Type"]) == ("job_abc", "text/plain; charset=utf-8")
-    assert {k: v for k, v in sent_async.headers.items() if k != "Host"} == {k: v for k, v in sent_sync.headers.items() if k != "Host"}
+    assert (sent_async.headers["Idempotency-Key"], sent_async.headers["Content-Type"]) == (
+        "job_abc",
+        "text/plain; charset=utf-8",
+    )
+    assert {k: v for k, v in sent_async.headers.items() if k != "Host"} == {
+        k: v for k, v in sent_sync.headers.items() if k != "Host"
+    }
 
 
 def test_the_outbound_request_carries_auth_and_the_idempotency_key() -> None:
-    view = target({"url": "https://p.example/in", "method": "PATCH", "headers": {"X-Team": "news"}}, {"bearerToken": TOKEN})
+    view = target(
+        {"url": "https://p.example/in", "method": "PATCH", "headers": {"X-Team": "news"}}, {"bearerToken": TOKEN}
+    )
     payload = ADAPTER.transform(CONTENT, Policy(), view)
     request = ADAPTER.outbound_request(payload, view, DeliveryContext("job_abc", 2, "pln_1", datetime.now(UTC)))
     assert (request.method, request.url, request.allow_redirects) == ("PATCH", "https://p.example/in", False)
     assert request.headers == {
-        "X-Team": "news", "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Idempotency-Key": "job_abc",
+        "X-Team": "news",
+        "Authorization": f"Bearer {TOKEN}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": "job_abc",
     }
     assert json.loads(request.content) == payload.body
 

@@ -42,7 +42,15 @@ FORBIDDEN = [
     ("64:ff9b::a9fe:a9fe", "link-local"),
     ("2002:7f00:1::", "loopback"),
 ]
-PUBLIC = ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+PUBLIC = [
+    "93.184.216.34",
+    "8.8.8.8",
+    "172.32.0.1",
+    "100.128.0.1",
+    "2606:4700::1111",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+]
 
 
 @pytest.mark.parametrize(("address", "kind"), FORBIDDEN)
@@ -66,12 +74,16 @@ def test_literal_ip_urls_are_refused(address: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize(("address", "kind"), FORBIDDEN)
-def test_names_resolving_to_forbidden_addresses_are_refused(address: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_names_resolving_to_forbidden_addresses_are_refused(
+    address: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_dns(monkeypatch, {"partner.example": [address]})
     with pytest.raises(ConfigError) as err:
         check_url("https://partner.example/hook", [])
     assert err.value.code == "TARGET_ADDRESS_FORBIDDEN"
-    assert err.value.message.startswith(f"partner.example resolves to {ipaddress.ip_address(address)}, a {kind} address;")
+    assert err.value.message.startswith(
+        f"partner.example resolves to {ipaddress.ip_address(address)}, a {kind} address;"
+    )
 
 
 def test_localhost_is_refused_by_its_real_resolution() -> None:
@@ -108,8 +120,18 @@ def test_localhost_opens_when_both_loopbacks_are_allowed() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://x.example/", "file:///etc/passwd", "gopher://x.example/", "not a url", "//x.example/a", "http:///nohost",
-     "http://x.example:99999/", "http://x.example:port/", "https://user:pass@x.example/", "http://[::1"],
+    [
+        "ftp://x.example/",
+        "file:///etc/passwd",
+        "gopher://x.example/",
+        "not a url",
+        "//x.example/a",
+        "http:///nohost",
+        "http://x.example:99999/",
+        "http://x.example:port/",
+        "https://user:pass@x.example/",
+        "http://[::1",
+    ],
 )
 def test_malformed_urls_are_validation_errors(url: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -18,16 +18,30 @@ from adapters import (
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from tests.adapters.support import rebinding_dns, LOOPBACK, RawReceiver, Receiver, Reply, error_text, fake_dns, make_ca, run_async
+from tests.adapters.support import (
+    LOOPBACK,
+    RawReceiver,
+    Receiver,
+    Reply,
+    error_text,
+    fake_dns,
+    make_ca,
+    rebinding_dns,
+    run_async,
+)
 
 BODY = b'{"a":1}'
 
 
-async def post(client: AsyncOutboundClient, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> DeliveryOutcome:
+async def post(
+    client: AsyncOutboundClient, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> DeliveryOutcome:
     return await client.send("POST", url, headers=headers or {}, content=BODY, **kwargs)
 
 
-def post_once(url: str, headers: dict[str, str] | None = None, allowed: list[str] | None = None, **options: Any) -> DeliveryOutcome:
+def post_once(
+    url: str, headers: dict[str, str] | None = None, allowed: list[str] | None = None, **options: Any
+) -> DeliveryOutcome:
     return run_async(lambda client: post(client, url, headers), allowed, **options)
 
 
@@ -64,13 +78,20 @@ def test_forbidden_literal_addresses_are_refused_before_any_connection() -> None
         post_once(sink.url + "/in", allowed=[])
     sink.stop()
     assert err.value.code == "TARGET_ADDRESS_FORBIDDEN"
-    assert err.value.message.startswith("127.0.0.1 is a loopback address; Herald does not deliver to loopback addresses")
+    assert err.value.message.startswith(
+        "127.0.0.1 is a loopback address; Herald does not deliver to loopback addresses"
+    )
     assert sink.connections == 0
 
 
-def test_forbidden_names_are_refused_by_the_resolver_before_any_connection(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forbidden_names_are_refused_by_the_resolver_before_any_connection(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_dns(monkeypatch, {"partner.example": ["10.0.0.1"], "mixed.example": ["127.0.0.1", "169.254.169.254"]})
-    for host, fragment in (("partner.example", "resolves to 10.0.0.1, a private address"), ("mixed.example", "a link-local address")):
+    for host, fragment in (
+        ("partner.example", "resolves to 10.0.0.1, a private address"),
+        ("mixed.example", "a link-local address"),
+    ):
         with pytest.raises(PermanentDeliveryError) as err:
             post_once(f"http://{host}:{receiver.port}/in")
         assert (err.value.code, err.value.error_class) == ("TARGET_ADDRESS_FORBIDDEN", "permanent")
@@ -118,14 +139,20 @@ def test_dns_failure_is_systemic(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dns(monkeypatch, {"gone.example": None})
     with pytest.raises(SystemicDeliveryError) as err:
         post_once("https://gone.example/in")
-    assert (err.value.code, err.value.message) == ("DNS_FAILURE", "Host gone.example does not resolve; check the target's URL.")
+    assert (err.value.code, err.value.message) == (
+        "DNS_FAILURE",
+        "Host gone.example does not resolve; check the target's URL.",
+    )
 
 
 def test_every_redirect_hop_is_checked_before_it_is_sent(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dns(monkeypatch, {"inner.example": ["10.1.2.3"]})
     receiver.script["/meta"] = [Reply(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})]
     receiver.script["/inner"] = [Reply(307, headers={"Location": f"http://inner.example:{receiver.port}/final"})]
-    for path, fragment in (("/meta", "169.254.169.254 is a link-local address"), ("/inner", "inner.example resolves to 10.1.2.3")):
+    for path, fragment in (
+        ("/meta", "169.254.169.254 is a link-local address"),
+        ("/inner", "inner.example resolves to 10.1.2.3"),
+    ):
         with pytest.raises(PermanentDeliveryError) as err:
             run_async(lambda client, path=path: post(client, receiver.url + path, allow_redirects=True))
         assert err.value.code == "TARGET_ADDRESS_FORBIDDEN"
@@ -222,7 +249,9 @@ def test_tls_uses_the_host_name_for_sni_verification_and_host(tmp_path: Path, mo
     assert sink.at("/in")[0].headers["Host"] == f"hooks.partner.test:{sink.port}"
 
 
-def test_a_tls_connection_is_never_reused_for_another_name_on_the_same_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tls_connection_is_never_reused_for_another_name_on_the_same_ip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca = make_ca(tmp_path, ["a.partner.test"])
     sink = Receiver(tls=ca.server_context())
     fake_dns(monkeypatch, {"a.partner.test": ["127.0.0.1"], "b.partner.test": ["127.0.0.1"]})
@@ -246,7 +275,10 @@ def test_an_untrusted_certificate_is_a_systemic_tls_error(tmp_path: Path) -> Non
         post_once(f"https://127.0.0.1:{sink.port}/in")
     sink.stop()
     assert err.value.code == "TLS_ERROR"
-    assert err.value.message == "TLS with 127.0.0.1 failed (unable to get local issuer certificate); check the receiver's certificate."
+    assert (
+        err.value.message
+        == "TLS with 127.0.0.1 failed (unable to get local issuer certificate); check the receiver's certificate."
+    )
     assert sink.requests == []
 
 
@@ -265,11 +297,18 @@ def test_receivers_cookies_are_never_sent_back(receiver: Receiver, monkeypatch: 
 
 def test_no_content_type_is_invented_and_a_303_turns_into_a_bare_get(receiver: Receiver) -> None:
     receiver.script["/r"] = [Reply(303, headers={"Location": "/got"})]
-    run_async(lambda client: post(client, receiver.url + "/r", {"Content-Type": "application/json"}, allow_redirects=True))
+    run_async(
+        lambda client: post(client, receiver.url + "/r", {"Content-Type": "application/json"}, allow_redirects=True)
+    )
     post_once(receiver.url + "/plain")
     [first], [got], [plain] = receiver.at("/r"), receiver.at("/got"), receiver.at("/plain")
     assert first.headers["Content-Type"] == "application/json"
-    assert (got.method, got.body, "Content-Type" in got.headers, "Content-Length" in got.headers) == ("GET", b"", False, False)
+    assert (got.method, got.body, "Content-Type" in got.headers, "Content-Length" in got.headers) == (
+        "GET",
+        b"",
+        False,
+        False,
+    )
     assert "Content-Type" not in plain.headers
 
 
@@ -281,7 +320,9 @@ def test_secrets_echoed_back_are_redacted(receiver: Receiver) -> None:
 
 
 def test_answer_headers_are_lower_cased_and_repeated_ones_joined(receiver: Receiver) -> None:
-    receiver.script["/h"] = [Reply(201, headers={"X-Request-Id": "r-1", "x-request-id": "r-2", "Content-Type": "text/plain"})]
+    receiver.script["/h"] = [
+        Reply(201, headers={"X-Request-Id": "r-1", "x-request-id": "r-2", "Content-Type": "text/plain"})
+    ]
     outcome = post_once(receiver.url + "/h")
     assert outcome == DeliveryOutcome(201, {"x-request-id": "r-1, r-2", "content-type": "text/plain"}, '{"ok": true}')
 
@@ -300,7 +341,11 @@ def test_unsendable_header_values_are_permanent_and_never_quoted(value: str, rec
     [
         (b"", "NETWORK_ERROR", "ServerDisconnectedError"),
         (b"NOT HTTP AT ALL\r\n\r\n", "NETWORK_ERROR", "ClientResponseError"),
-        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20_000 + b"\r\nContent-Length: 0\r\n\r\n", "NETWORK_ERROR", "ClientResponseError"),
+        (
+            b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20_000 + b"\r\nContent-Length: 0\r\n\r\n",
+            "NETWORK_ERROR",
+            "ClientResponseError",
+        ),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", "NETWORK_ERROR", "ClientPayloadError"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", "NETWORK_ERROR", "ClientResponseError"),
     ],

@@ -69,8 +69,15 @@ def test_rate_limits_carry_retry_after_seconds() -> None:
 
 @pytest.mark.parametrize(
     ("fail_with", "error"),
-    [(503, TransientDeliveryError), (408, TransientDeliveryError), (400, PermanentDeliveryError),
-     (410, PermanentDeliveryError), (401, SystemicDeliveryError), (403, SystemicDeliveryError), (429, RateLimitedError)],
+    [
+        (503, TransientDeliveryError),
+        (408, TransientDeliveryError),
+        (400, PermanentDeliveryError),
+        (410, PermanentDeliveryError),
+        (401, SystemicDeliveryError),
+        (403, SystemicDeliveryError),
+        (429, RateLimitedError),
+    ],
 )
 def test_fail_with_is_classified_like_a_real_answer(fail_with: int, error: type[DeliveryError]) -> None:
     with pytest.raises(error) as raised:

@@ -19,13 +19,9 @@ from adapters import (
     TransientDeliveryError,
 )
 from adapters.transport import OutboundHttpClient
-from tests.adapters.support import rebinding_dns, RawReceiver, Receiver, Reply, error_text, fake_dns, make_ca
+from tests.adapters.support import RawReceiver, Receiver, Reply, error_text, fake_dns, make_ca, rebinding_dns
 
 LOOPBACK = ["127.0.0.0/8"]
-
-
-
-
 
 
 def post(client: OutboundHttpClient, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
@@ -95,7 +91,9 @@ def test_a_new_connection_checks_the_name_again(receiver: Receiver, monkeypatch:
     assert receiver.requests == []
 
 
-def test_any_forbidden_address_of_a_name_refuses(receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_any_forbidden_address_of_a_name_refuses(
+    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_dns(monkeypatch, {"mixed.example": ["127.0.0.1", "169.254.169.254"]})
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, f"http://mixed.example:{receiver.port}/in")
@@ -104,7 +102,9 @@ def test_any_forbidden_address_of_a_name_refuses(receiver: Receiver, client: Out
     assert receiver.requests == []
 
 
-def test_an_unreachable_address_falls_back_to_the_next(receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_address_falls_back_to_the_next(
+    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_dns(monkeypatch, {"two.example": ["127.0.0.2", "127.0.0.1"]})
     assert post(client, f"http://two.example:{receiver.port}/in").status_code == 200
     assert len(receiver.at("/in")) == 1
@@ -180,7 +180,9 @@ def test_tls_uses_the_host_name_for_sni_and_verification(tmp_path: Path, monkeyp
     assert sink.at("/in")[0].headers["Host"] == f"hooks.partner.test:{sink.port}"
 
 
-def test_a_tls_connection_is_never_reused_for_another_host_on_the_same_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tls_connection_is_never_reused_for_another_host_on_the_same_ip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca = make_ca(tmp_path, ["a.partner.test"])
     sink = Receiver(tls=ca.server_context())
     fake_dns(monkeypatch, {"a.partner.test": ["127.0.0.1"], "b.partner.test": ["127.0.0.1"]})
@@ -204,7 +206,9 @@ def test_redirects_are_not_followed_by_default(receiver: Receiver, client: Outbo
     assert receiver.at("/final") == []
 
 
-def test_allowed_redirects_keep_the_method_on_307_and_switch_to_get_on_303(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_allowed_redirects_keep_the_method_on_307_and_switch_to_get_on_303(
+    receiver: Receiver, client: OutboundHttpClient
+) -> None:
     receiver.script["/r307"] = [Reply(307, headers={"Location": "/kept"})]
     receiver.script["/r303"] = [Reply(303, headers={"Location": "/got"})]
     post(client, receiver.url + "/r307", {"Content-Type": "application/json"}, allow_redirects=True)
@@ -214,10 +218,17 @@ def test_allowed_redirects_keep_the_method_on_307_and_switch_to_get_on_303(recei
     assert (got.method, got.body, "Content-Type" in got.headers) == ("GET", b"", False)
 
 
-def test_a_cross_origin_hop_drops_credential_headers(receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cross_origin_hop_drops_credential_headers(
+    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_dns(monkeypatch, {"other.partner.test": ["127.0.0.1"]})
     receiver.script["/r"] = [Reply(308, headers={"Location": f"http://other.partner.test:{receiver.port}/final"})]
-    sent = {"Authorization": "Bearer tok-abcdef", "X-Api-Key": "key-123456", "webhook-id": "msg_1", "Content-Type": "application/json"}
+    sent = {
+        "Authorization": "Bearer tok-abcdef",
+        "X-Api-Key": "key-123456",
+        "webhook-id": "msg_1",
+        "Content-Type": "application/json",
+    }
     post(client, receiver.url + "/r", sent, allow_redirects=True)
     [first], [final] = receiver.at("/r"), receiver.at("/final")
     assert first.headers["Authorization"] == "Bearer tok-abcdef" and first.headers["X-Api-Key"] == "key-123456"
@@ -261,7 +272,9 @@ def test_secrets_echoed_by_the_receiver_are_redacted(receiver: Receiver, client:
 
 
 @pytest.mark.parametrize("value", ["tok-1\r\nX-Injected: 1", "tök-secret"])
-def test_unsendable_header_values_are_permanent_and_not_quoted(value: str, receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_unsendable_header_values_are_permanent_and_not_quoted(
+    value: str, receiver: Receiver, client: OutboundHttpClient
+) -> None:
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, receiver.url + "/h", {"X-Api-Key": value})
     assert err.value.code == "INVALID_REQUEST"

@@ -32,13 +32,14 @@ from tests.adapters.support import Receiver, Reply, run_async
 ADAPTER = WebhookAdapter()
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 CONTENT = Content(
-    id="cnt_1", version="3", title="Grüße", body="A" * 400, excerpt="Short", url="https://news.example/c1",
+    id="cnt_1",
+    version="3",
+    title="Grüße",
+    body="A" * 400,
+    excerpt="Short",
+    url="https://news.example/c1",
     metadata={"lang": "de", "tags": ["a", "b"]},
 )
-
-
-
-
 
 
 def target(config: dict[str, Any], credentials: dict[str, Any] | None = None) -> tuple[TargetView, dict[str, str]]:
@@ -64,7 +65,10 @@ def test_a_given_secret_is_kept_and_not_revealed(key: str) -> None:
     validated = ADAPTER.validate_config({"url": "https://hooks.example/in"}, {key: SECRET})
     assert validated.revealed == {}
     assert validated.credentials == WebhookCredentials(signing_secret=SECRET)
-    assert validated.credentials.model_dump(mode="json", by_alias=True) == {"signingSecret": SECRET, "previousSecrets": []}
+    assert validated.credentials.model_dump(mode="json", by_alias=True) == {
+        "signingSecret": SECRET,
+        "previousSecrets": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -100,11 +104,19 @@ def test_malformed_secrets_are_refused_without_being_echoed(secret: str) -> None
         ({"url": "https://hooks.example", "headers": {"Webhook-Custom": "x"}}, "config.headers", "set by Herald"),
         ({"url": "https://hooks.example", "headers": {"Host": "x"}}, "config.headers", "set by Herald"),
         ({"url": "https://hooks.example", "headers": {"content-length": "1"}}, "config.headers", "set by Herald"),
-        ({"url": "https://hooks.example", "headers": {"Bad Name": "x"}}, "config.headers", "header name 'Bad Name' is invalid"),
+        (
+            {"url": "https://hooks.example", "headers": {"Bad Name": "x"}},
+            "config.headers",
+            "header name 'Bad Name' is invalid",
+        ),
         ({"url": "https://hooks.example", "headers": {"X-A": "a\r\nX-B: b"}}, "config.headers", "printable ASCII"),
         ({"url": "https://hooks.example", "headers": {"X-A": "a\n"}}, "config.headers", "printable ASCII"),
         ({"url": "https://hooks.example", "headers": {"X-A": "1", "x-a": "2"}}, "config.headers", "given twice"),
-        ({"url": "https://hooks.example", "extra": 1}, "config.extra", "unknown field; the fields are url, headers, allowRedirects, signatureScheme."),
+        (
+            {"url": "https://hooks.example", "extra": 1},
+            "config.extra",
+            "unknown field; the fields are url, headers, allowRedirects, signatureScheme.",
+        ),
     ],
 )
 def test_config_errors_name_the_field_and_the_fix(config: dict[str, Any], field: str, fragment: str) -> None:
@@ -127,8 +139,13 @@ def test_transform_renders_the_envelope_without_a_timestamp() -> None:
         body={
             "type": "content.published",
             "data": {
-                "id": "cnt_1", "version": "3", "title": "Grüße", "body": "A" * 400, "excerpt": "Short",
-                "url": "https://news.example/c1", "metadata": {"lang": "de", "tags": ["a", "b"]},
+                "id": "cnt_1",
+                "version": "3",
+                "title": "Grüße",
+                "body": "A" * 400,
+                "excerpt": "Short",
+                "url": "https://news.example/c1",
+                "metadata": {"lang": "de", "tags": ["a", "b"]},
             },
         },
         content_type="application/json",
@@ -154,7 +171,9 @@ def test_policy_shapes_the_body(content: Content, policy: Policy, body: str) -> 
     assert ADAPTER.transform(content, policy, view).body["data"]["body"] == body
 
 
-def test_deliver_posts_the_exact_payload_signed_per_standard_webhooks(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_deliver_posts_the_exact_payload_signed_per_standard_webhooks(
+    receiver: Receiver, client: OutboundHttpClient
+) -> None:
     view, revealed = target({"url": receiver.url + "/w", "headers": {"X-Team": "news"}})
     payload = ADAPTER.transform(CONTENT, Policy(), view)
     context = delivery()
@@ -205,12 +224,16 @@ def test_timestamps_are_unix_seconds_whatever_the_zone(receiver: Receiver, clien
         (Reply(200, body="accepted"), None),
     ],
 )
-def test_receipts_name_the_receivers_id(reply: Reply, external_id: str | None, receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_receipts_name_the_receivers_id(
+    reply: Reply, external_id: str | None, receiver: Receiver, client: OutboundHttpClient
+) -> None:
     receiver.script["/w"] = [reply]
     view, _ = target({"url": receiver.url + "/w"}, {"signingSecret": SECRET})
     context = delivery()
     outcome = ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), view), view, client, context)
-    assert ADAPTER.normalize_receipt(outcome, context) == Receipt(external_id=external_id, meta={"statusCode": reply.status})
+    assert ADAPTER.normalize_receipt(outcome, context) == Receipt(
+        external_id=external_id, meta={"statusCode": reply.status}
+    )
 
 
 def test_receipts_from_an_outcome_without_network() -> None:
@@ -242,7 +265,10 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(receiver: Receiver,
     stored, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, until)  # type: ignore[arg-type]
     new = revealed["signingSecret"]
     assert new.startswith("whsec_") and new != SECRET and set(revealed) == {"signingSecret"}
-    assert stored == {"signingSecret": new, "previousSecrets": [{"secret": SECRET, "expiresAt": until.isoformat().replace("+00:00", "Z")}]}
+    assert stored == {
+        "signingSecret": new,
+        "previousSecrets": [{"secret": SECRET, "expiresAt": until.isoformat().replace("+00:00", "Z")}],
+    }
     rotated = rotated_view(config, stored)
     ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), rotated), rotated, client, delivery())
     [request] = receiver.at("/r")
@@ -254,8 +280,12 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(receiver: Receiver,
 def test_expired_and_dropped_secrets_stop_signing(receiver: Receiver, client: OutboundHttpClient) -> None:
     config = {"url": receiver.url + "/x"}
     view, _ = target(config, {"signingSecret": SECRET})
-    expired = {"signingSecret": SECRET, "previousSecrets": [{"secret": "whsec_" + base64.b64encode(bytes(32)).decode(),
-                                                              "expiresAt": "2020-01-01T00:00:00Z"}]}
+    expired = {
+        "signingSecret": SECRET,
+        "previousSecrets": [
+            {"secret": "whsec_" + base64.b64encode(bytes(32)).decode(), "expiresAt": "2020-01-01T00:00:00Z"}
+        ],
+    }
     dropped, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, datetime.now(UTC))  # type: ignore[arg-type]
     assert dropped["previousSecrets"] == []
     for credentials in (expired, dropped):
@@ -271,12 +301,16 @@ def test_expired_and_dropped_secrets_stop_signing(receiver: Receiver, client: Ou
 
 def test_rotation_can_switch_to_v1a_while_the_old_hmac_secret_overlaps() -> None:
     view, _ = target({"url": "https://hooks.example/in", "signatureScheme": "v1a"}, {"signingSecret": SECRET})
-    stored, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, datetime.now(UTC) + timedelta(hours=1))  # type: ignore[arg-type]
+    stored, revealed = ADAPTER.rotate_secret(
+        view.config, {"signingSecret": SECRET}, datetime.now(UTC) + timedelta(hours=1)
+    )  # type: ignore[arg-type]
     assert revealed["signingSecret"].startswith("whsk_") and revealed["publicKey"].startswith("whpk_")
     rotated = rotated_view({"url": "https://hooks.example/in", "signatureScheme": "v1a"}, stored)
     schemes = [
         signature.split(",")[0]
-        for signature in signature_header(live_secrets(rotated.credentials, datetime.now(UTC)), "m", 1, b"{}").split(" ")  # type: ignore[arg-type]
+        for signature in signature_header(live_secrets(rotated.credentials, datetime.now(UTC)), "m", 1, b"{}").split(
+            " "
+        )  # type: ignore[arg-type]
     ]
     assert schemes == ["v1a", "v1"]
 
@@ -305,7 +339,10 @@ def test_deliver_async_posts_the_same_signed_request_as_deliver(receiver: Receiv
     sent_async, sent_sync = receiver.at("/w")
     assert outcome == DeliveryOutcome(200, {}, '{"ok": true}')
     assert Webhook(revealed["signingSecret"]).verify(sent_async.body, sent_async.headers) == payload.body
-    assert (sent_async.method, sent_async.body) == ("POST", json.dumps(payload.body, separators=(",", ":"), ensure_ascii=False).encode())
+    assert (sent_async.method, sent_async.body) == (
+        "POST",
+        json.dumps(payload.body, separators=(",", ":"), ensure_ascii=False).encode(),
+    )
     assert (sent_async.headers["webhook-id"], sent_async.headers["X-Team"]) == ("job_abc", "news")
     same = ("webhook-id", "webhook-timestamp", "webhook-signature", "Content-Type", "X-Team", "User-Agent")
     assert {name: sent_async.headers[name] for name in same} == {name: sent_sync.headers[name] for name in same}

@@ -88,7 +88,9 @@ async def mcp_webhook_delivery(live: LiveHerald, receiver: Receiver) -> dict[str
 
 def graphql_webhook_delivery(live: LiveHerald, receiver: Receiver) -> dict[str, Any]:
     """A frontend over GraphQL: same flow, same outcome."""
-    created = live.graphql(CREATE_TARGET, {"name": f"gql-hook-{time.monotonic_ns()}", "config": {"url": receiver.url + "/gql"}})
+    created = live.graphql(
+        CREATE_TARGET, {"name": f"gql-hook-{time.monotonic_ns()}", "config": {"url": receiver.url + "/gql"}}
+    )
     payload = created["createDistributionTarget"]
     assert payload["__typename"] == "TargetPayload", payload
     target_id, secret = payload["target"]["id"], payload["revealedSecrets"]["signingSecret"]
@@ -108,8 +110,12 @@ def graphql_webhook_delivery(live: LiveHerald, receiver: Receiver) -> dict[str, 
 def rate_limited_target_is_left_alone(live: LiveHerald, receiver: Receiver) -> None:
     """A 429 pauses the target: no request reaches it until Retry-After; other targets go on."""
     receiver.script["/limited"] = [Reply(429, headers={"Retry-After": "2"}), Reply(200)]
-    limited = live.graphql(CREATE_TARGET, {"name": f"limited-{time.monotonic_ns()}", "config": {"url": receiver.url + "/limited"}})
-    healthy = live.graphql(CREATE_TARGET, {"name": f"healthy-{time.monotonic_ns()}", "config": {"url": receiver.url + "/healthy"}})
+    limited = live.graphql(
+        CREATE_TARGET, {"name": f"limited-{time.monotonic_ns()}", "config": {"url": receiver.url + "/limited"}}
+    )
+    healthy = live.graphql(
+        CREATE_TARGET, {"name": f"healthy-{time.monotonic_ns()}", "config": {"url": receiver.url + "/healthy"}}
+    )
     limited_id = limited["createDistributionTarget"]["target"]["id"]
     healthy_id = healthy["createDistributionTarget"]["target"]["id"]
     first = live.graphql(CREATE_PLAN, {"content": factories.content(), "targetIds": [limited_id, healthy_id]})

@@ -56,8 +56,9 @@ def test_healthz_and_graphiql_page(live: LiveHerald) -> None:
 
 async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
     env = {**live.env, "HERALD_API_KEY": live.key}
-    params = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "mcp", "--no-worker"], env=env,
-                                   cwd=str(ROOT))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "server.cli", "mcp", "--no-worker"], env=env, cwd=str(ROOT)
+    )
     async with Client(params) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         listed = await client.call_tool("list_distribution_targets", {"limit": 5})
@@ -68,8 +69,9 @@ async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
 
 def run_example(live: LiveHerald, script: str) -> str:
     env = {**live.env, "HERALD_URL": live.url, "HERALD_API_KEY": live.key}
-    out = subprocess.run([sys.executable, f"agent_examples/{script}"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, f"agent_examples/{script}"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 

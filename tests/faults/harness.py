@@ -31,8 +31,10 @@ def private_redis() -> Iterator[str]:
             pytest.fail("redis-server is not installed (CI=true: failing instead of skipping)")
         pytest.skip("redis-server is not installed")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
         try:
@@ -69,7 +71,8 @@ class Cluster:
         server.send_signal(signal.SIGKILL)
         server.wait()
         self.live.processes[0] = subprocess.Popen(
-            [*HERALD, "serve", "--no-worker", "--port", str(self.server_port)], env=self.live.env, cwd=ROOT)
+            [*HERALD, "serve", "--no-worker", "--port", str(self.server_port)], env=self.live.env, cwd=ROOT
+        )
         _wait_healthy(self.live.url)
 
 
@@ -89,8 +92,13 @@ def _wait_healthy(url: str, timeout: float = 60) -> None:
 def cluster(tmp: Path, workers: int = 2) -> Iterator[Cluster]:
     schema = f"herald_fault_{services.RUN_TAG}_{os.getpid()}_{int(time.time() * 1000) % 100000}"
     with private_redis() as redis_url:
-        env = herald_env(tmp, database_url=services.postgres_schema_url(schema), redis_url=redis_url,
-                         redis_namespace="fault", **FAULT_SETTINGS)
+        env = herald_env(
+            tmp,
+            database_url=services.postgres_schema_url(schema),
+            redis_url=redis_url,
+            redis_namespace="fault",
+            **FAULT_SETTINGS,
+        )
         port = free_port()
         key = create_key(env)
         server = subprocess.Popen([*HERALD, "serve", "--no-worker", "--port", str(port)], env=env, cwd=ROOT)

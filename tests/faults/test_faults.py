@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 TARGETS, PLANS = 100, 20
 
 CREATE_TARGET = """mutation($name: String!, $url: JSON) { createDistributionTarget(name: $name, channel: "webhook",
-  config: $url, labels: ["fault"]) { ... on TargetPayload { target { id } } ... on OperationError { code message } } }"""
+  config: $url, labels: ["fault"]) {
+    ... on TargetPayload { target { id } } ... on OperationError { code message } } }"""
 CREATE_PLAN = """mutation($content: ContentInput!, $labels: [String!], $wait: Boolean) {
   createDistributionPlan(content: $content, targetLabels: $labels, awaitDelivery: $wait, awaitTimeoutSeconds: 30) {
     ... on PlanPayload { plan { id status counts { total delivered dead failed } } }
@@ -32,8 +33,12 @@ PLAN = """query($id: String!) { distributionPlan(id: $id) { ... on PlanResult {
 def fan_out(c: Cluster, receiver: Receiver, plans: int = PLANS) -> list[str]:
     for i in range(TARGETS):
         c.live.graphql(CREATE_TARGET, {"name": f"t{i}", "url": {"url": f"{receiver.url}/t{i}"}})
-    return [c.live.graphql(CREATE_PLAN, {"content": factories.content(), "labels": ["fault"], "wait": False})
-            ["createDistributionPlan"]["plan"]["id"] for _ in range(plans)]
+    return [
+        c.live.graphql(CREATE_PLAN, {"content": factories.content(), "labels": ["fault"], "wait": False})[
+            "createDistributionPlan"
+        ]["plan"]["id"]
+        for _ in range(plans)
+    ]
 
 
 def wait_final(c: Cluster, plan_ids: list[str], timeout: float = 240) -> list[dict]:
@@ -55,8 +60,10 @@ def verdict(plans: list[dict], receiver: Receiver, started: float, label: str) -
     dead = sum(p["counts"]["dead"] for p in plans)
     ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
     duplicates = sum(n - 1 for n in ids.values())
-    print(f"\n[{label}] {total} jobs: {delivered} delivered, {dead} dead, {len(ids)} distinct webhook-ids received, "
-          f"{duplicates} duplicate deliveries, {time.monotonic() - started:.1f}s")
+    print(
+        f"\n[{label}] {total} jobs: {delivered} delivered, {dead} dead, {len(ids)} distinct webhook-ids received, "
+        f"{duplicates} duplicate deliveries, {time.monotonic() - started:.1f}s"
+    )
     assert total == TARGETS * len(plans)
     assert delivered + dead == total, [p for p in plans if p["status"] not in ("succeeded",)]
     assert len(ids) == delivered
@@ -94,14 +101,23 @@ def test_server_restart_during_await_delivery(tmp_path: Path) -> None:
     with cluster(tmp_path, workers=1) as c:
         started = time.monotonic()
         target = c.live.graphql("""mutation { createDistributionTarget(name: "slow", channel: "stub",
-            config: {latencyMs: 1500}) { ... on TargetPayload { target { id } } } }""")["createDistributionTarget"]["target"]["id"]
+            config: {latencyMs: 1500}) { ... on TargetPayload { target { id } } } }""")["createDistributionTarget"][
+            "target"
+        ]["id"]
         outcome: dict = {}
 
         def wait_for_delivery() -> None:
             query = CREATE_PLAN.replace("targetLabels: $labels", "targetIds: $labels")
             try:
-                response = httpx.post(f"{c.live.url}/graphql", headers=c.live.headers, timeout=60, json={
-                    "query": query, "variables": {"content": factories.content(id="restart"), "labels": [target], "wait": True}})
+                response = httpx.post(
+                    f"{c.live.url}/graphql",
+                    headers=c.live.headers,
+                    timeout=60,
+                    json={
+                        "query": query,
+                        "variables": {"content": factories.content(id="restart"), "labels": [target], "wait": True},
+                    },
+                )
                 outcome["response"] = response.status_code
             except httpx.HTTPError as exc:
                 outcome["error"] = type(exc).__name__
@@ -112,7 +128,9 @@ def test_server_restart_during_await_delivery(tmp_path: Path) -> None:
         c.restart_server()
         waiter.join(timeout=60)
         assert "error" in outcome, "the server was killed mid-wait, so the call must have failed"
-        listed = c.live.graphql("""{ distributionPlans { ... on PlanList { items { id } } } }""")["distributionPlans"]["items"]
+        listed = c.live.graphql("""{ distributionPlans { ... on PlanList { items { id } } } }""")["distributionPlans"][
+            "items"
+        ]
         [plan] = wait_final(c, [listed[0]["id"]], timeout=60)
         print(f"\n[server restart] plan {plan['id']} ended {plan['status']} after {time.monotonic() - started:.1f}s")
         assert plan["status"] == "succeeded" and plan["counts"]["delivered"] == 1

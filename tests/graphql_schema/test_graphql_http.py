@@ -106,20 +106,27 @@ def test_unexpected_errors_are_masked_with_a_request_id(client: TestClient, monk
     def explode(*_args: object) -> None:
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setitem(BY_TOOL, "get_distribution_target", replace(BY_TOOL["get_distribution_target"], handler=explode))
+    monkeypatch.setitem(
+        BY_TOOL, "get_distribution_target", replace(BY_TOOL["get_distribution_target"], handler=explode)
+    )
     error = gql(client, GET_TARGET, id="tgt_x")["distributionTarget"]
     assert error["code"] == "INTERNAL_ERROR"
     assert "hunter2" not in str(error)
     assert error["message"].startswith("Internal error (request id req_")
 
 
-def test_a_document_that_passed_validation_is_not_validated_again(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_document_that_passed_validation_is_not_validated_again(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import strawberry.schema.schema as strawberry_schema
 
     validated: list[str] = []
     real = strawberry_schema.validate_document
-    monkeypatch.setattr(strawberry_schema, "validate_document",
-                        lambda schema, document, rules: validated.append("x") or real(schema, document, rules))
+    monkeypatch.setattr(
+        strawberry_schema,
+        "validate_document",
+        lambda schema, document, rules: validated.append("x") or real(schema, document, rules),
+    )
     unique = GET_TARGET + f"\n# {uuid.uuid4().hex}"  # a text no earlier test sent
     for _ in range(3):
         assert gql(client, unique, id="tgt_missing")["distributionTarget"]["__typename"] == "OperationError"

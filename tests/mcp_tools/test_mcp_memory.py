@@ -53,7 +53,9 @@ async def test_tools_have_honest_annotations(env: tuple[Client, Runtime]) -> Non
     assert tools["create_distribution_plan"].annotations.open_world_hint is True
     assert tools["create_distribution_plan"].annotations.read_only_hint is False
     schema = tools["create_distribution_plan"].input_schema
-    assert {"content", "targetIds", "dryRun", "idempotencyKey", "awaitDelivery", "awaitTimeoutSeconds"} <= set(schema["properties"])
+    assert {"content", "targetIds", "dryRun", "idempotencyKey", "awaitDelivery", "awaitTimeoutSeconds"} <= set(
+        schema["properties"]
+    )
     assert schema["required"] == ["content"]
 
 
@@ -87,8 +89,13 @@ async def test_dry_run_previews_and_writes_nothing(env: tuple[Client, Runtime]) 
     before = {m: rows(rt, m) for m in (Plan, Job, IdempotencyRecord, AuditEvent, Target)}
     result = await client.call_tool(
         "create_distribution_plan",
-        {"content": factories.content(id="n1", body="x" * 50), "targetIds": [target_id], "dryRun": True,
-         "idempotencyKey": "dry-1", "policy": {"maxLength": 10}},
+        {
+            "content": factories.content(id="n1", body="x" * 50),
+            "targetIds": [target_id],
+            "dryRun": True,
+            "idempotencyKey": "dry-1",
+            "policy": {"maxLength": 10},
+        },
     )
     body = result.structured_content
     assert body["dryRun"] is True and body["plan"] is None

@@ -16,12 +16,16 @@ from tests.support.live import ROOT, herald_env
 
 
 def herald(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_create_list_revoke(tmp_path: Path) -> None:
     env = herald_env(tmp_path)
-    created = herald(env, "keys", "create", "--name", "bot", "--workspace", "ws_team", "--scopes", "read,deliver", "--read-only")
+    created = herald(
+        env, "keys", "create", "--name", "bot", "--workspace", "ws_team", "--scopes", "read,deliver", "--read-only"
+    )
     assert created.returncode == 0, created.stderr
     assert "workspace ws_team, scopes read,deliver, read-only" in created.stdout
     secret = created.stdout.strip().splitlines()[-1]

@@ -44,8 +44,14 @@ def rt(tmp_path: Path) -> Runtime:
 
 
 def webhook_target(rt: Runtime, receiver: Receiver, path: str = "/hook", **extra: object) -> tuple[str, str]:
-    result = call(rt, "create_distribution_target", name=f"wh{path}", channel="webhook",
-                  config={"url": receiver.url + path}, **extra)
+    result = call(
+        rt,
+        "create_distribution_target",
+        name=f"wh{path}",
+        channel="webhook",
+        config={"url": receiver.url + path},
+        **extra,
+    )
     return result.target.id, result.revealed_secrets["signingSecret"]
 
 
@@ -156,8 +162,14 @@ def test_429_pauses_target_without_spending_attempts(rt: Runtime, receiver: Rece
 def test_credentials_echoed_by_a_receiver_are_redacted(rt: Runtime, receiver: Receiver) -> None:
     token = "tok-echo-7f3a9c"
     receiver.script["/echo"] = [Reply(401, body=f'{{"error": "invalid token {token}"}}')]
-    result = call(rt, "create_distribution_target", name="echo", channel="http",
-                  config={"url": receiver.url + "/echo"}, credentials={"bearerToken": token})
+    result = call(
+        rt,
+        "create_distribution_target",
+        name="echo",
+        channel="http",
+        config={"url": receiver.url + "/echo"},
+        credentials={"bearerToken": token},
+    )
     _, [job_id] = plan_for(rt, result.target.id)
     process_job(rt, job_id)
     job = load(rt, Job, job_id)
@@ -182,7 +194,9 @@ def any_rt(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
     runtime.close()
 
 
-def test_a_batch_is_claimed_sent_and_recorded_together(any_rt: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_is_claimed_sent_and_recorded_together(
+    any_rt: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rt = any_rt
     receiver.script["/busy"] = [Reply(429, headers={"Retry-After": "30"})]
     receiver.script["/broken"] = [Reply(422)]
@@ -204,13 +218,17 @@ def test_a_batch_is_claimed_sent_and_recorded_together(any_rt: Runtime, receiver
         jobs = {job.target_id + job.plan_id: job for job in session.exec(select(Job)).all()}
         assert [jobs[t + first].status for t in ok] == ["delivered"] * 3
         assert (jobs[ok[0] + second].status, jobs[busy + second].status, jobs[broken + second].status) == (
-            "delivered", "scheduled", "failed")
+            "delivered",
+            "scheduled",
+            "failed",
+        )
         assert len(session.exec(select(Attempt)).all()) == 6
         assert len(session.exec(select(Receipt)).all()) == 4
         counts = {p.id: (p.status, p.delivered_count, p.failed_count) for p in session.exec(select(Plan)).all()}
     assert counts == {first: ("succeeded", 3, 0), second: ("running", 1, 1)}
     assert sorted((e["planId"], len(e["jobIds"]), e["planStatus"]) for e in published) == sorted(
-        [(first, 3, "succeeded"), (second, 2, None)])
+        [(first, 3, "succeeded"), (second, 2, None)]
+    )
     assert load(rt, Target, busy).paused_until is not None
 
 

@@ -28,12 +28,25 @@ def test_rotate_reencrypts_every_credential(tmp_path: Path) -> None:
     old, new = new_key(), new_key()
     rt = factories.runtime(tmp_path, secret_keys=old)
     for i in range(5):
-        factories.call(rt, "create_distribution_target", name=f"p{i}", channel="http", config={"url": "http://127.0.0.1:9/x"},
-             credentials={"bearerToken": f"tok-{i}"}, idempotencyKey=f"k{i}")
+        factories.call(
+            rt,
+            "create_distribution_target",
+            name=f"p{i}",
+            channel="http",
+            config={"url": "http://127.0.0.1:9/x"},
+            credentials={"bearerToken": f"tok-{i}"},
+            idempotencyKey=f"k{i}",
+        )
     rt.close()
     env = herald_env(tmp_path, secret_keys=f"{new},{old}")
-    out = subprocess.run([sys.executable, "-m", "server.cli", "secrets", "rotate"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "server.cli", "secrets", "rotate"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "Re-encrypted 10 secret(s)" in out.stdout
     assert "[##############################] 10/10" in out.stderr

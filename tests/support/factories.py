@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from server.config import Settings
-from server.context import OpContext
+from server.context import OpContext, Principal
 from server.dispatch import run_operation
-from server.context import Principal
 from server.keys.service import authenticate, create_key
 from server.migrate import upgrade
 from server.operations import BY_TOOL

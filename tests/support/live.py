@@ -41,8 +41,15 @@ def herald_env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 
 def create_key(env: dict[str, str], name: str = "tester") -> str:
-    out = subprocess.run([*HERALD, "keys", "create", "--name", name], env=env, cwd=ROOT, check=True,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*HERALD, "keys", "create", "--name", name],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -58,8 +65,12 @@ class LiveHerald:
         return {"Authorization": f"Bearer {self.key}"}
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
-        response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
-                              headers=self.headers, timeout=timeout)
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=self.headers,
+            timeout=timeout,
+        )
         response.raise_for_status()
         body = response.json()
         assert "errors" not in body, body

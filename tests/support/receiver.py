@@ -63,7 +63,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:
@@ -78,8 +78,8 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_PUT = do_POST  # noqa: N815
-            do_PATCH = do_POST  # noqa: N815
+            do_PUT = do_POST
+            do_PATCH = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -60,7 +60,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> PlainTextResponse:
     rt: Runtime = request.app.state.runtime
     with session_scope(rt.engine) as session:
-        rows = session.exec(select(Job.status, func.count()).group_by(Job.status)).all()  # type: ignore[call-overload]
+        rows = session.exec(select(Job.status, func.count()).group_by(Job.status)).all()
     lines = ["# HELP herald_jobs Jobs by status.", "# TYPE herald_jobs gauge"]
     lines += [f'herald_jobs{{status="{status}"}} {count}' for status, count in sorted(rows)]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

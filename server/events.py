@@ -41,7 +41,7 @@ class InProcessEventBus:
 
     @asynccontextmanager
     async def subscribe(self, plan_id: str) -> AsyncIterator[asyncio.Queue]:
-        entry = (asyncio.get_running_loop(), asyncio.Queue())
+        entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue] = (asyncio.get_running_loop(), asyncio.Queue())
         with self._lock:
             self._subscribers.setdefault(plan_id, []).append(entry)
         try:

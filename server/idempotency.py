@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from server.db import session_scope
 from server.errors import IdempotencyKeyInUse, IdempotencyKeyReused
@@ -112,14 +112,14 @@ def release(rt: Runtime, workspace_id: str, key: str) -> None:
     with session_scope(rt.engine) as session:
         session.execute(
             delete(IdempotencyRecord).where(
-                IdempotencyRecord.workspace_id == workspace_id,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.state == "in_progress",
+                col(IdempotencyRecord.workspace_id) == workspace_id,
+                col(IdempotencyRecord.key) == key,
+                col(IdempotencyRecord.state) == "in_progress",
             )
         )
 
 
 def purge_expired(rt: Runtime) -> int:
     with session_scope(rt.engine) as session:
-        result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow()))
-        return result.rowcount or 0
+        result = session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= utcnow()))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -30,9 +30,8 @@ def rotate_all(rt: Runtime, report: Callable[[int, int], None] | None = None) ->
     """Re-encrypt target credentials and stored idempotent responses; returns how many were rewritten."""
     with session_scope(rt.engine) as session:
         targets = list(session.exec(select(Target.id).where(col(Target.credentials_blob).is_not(None))).all())
-        records = list(
-            session.exec(select(IdempotencyRecord.id).where(col(IdempotencyRecord.response_blob).is_not(None))).all()
-        )
+        stored = select(IdempotencyRecord.id).where(col(IdempotencyRecord.response_blob).is_not(None))
+        records = [record_id for record_id in session.exec(stored).all() if record_id is not None]
     total, done = len(targets) + len(records), 0
     for start in range(0, len(targets), BATCH):
         done += _rotate_targets(rt, targets[start : start + BATCH])

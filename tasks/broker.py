@@ -31,7 +31,7 @@ class DramatiqQueue:
         broker = self._actor.broker
         if isinstance(broker, RedisBroker):
             return int(broker.client.llen(f"{broker.namespace}:{QUEUE}"))
-        return broker.queues[QUEUE].qsize() if QUEUE in broker.queues else 0  # type: ignore[attr-defined]
+        return broker.queues[QUEUE].qsize() if QUEUE in broker.queues else 0
 
     def enqueue(self, job_ids: list[str], eta: datetime | None = None) -> None:
         delay_ms = None

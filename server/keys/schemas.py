@@ -26,7 +26,7 @@ class ApiKeyRead(WireModel):
 class CreateApiKeyInput(MutationInput):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[ScopeName] = Field(
-        default_factory=lambda: ["read", "write", "deliver"],
+        default_factory=lambda: list[ScopeName](["read", "write", "deliver"]),
         min_length=1,
         max_length=4,
         description="read, write (targets), deliver (plans), admin (keys, halts, dead-letter replay).",

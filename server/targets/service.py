@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from adapters import ConfigError, RotatesSecret, Validated, get_channel
@@ -57,11 +58,11 @@ def _check_name_free(session: Session, workspace_id: str, name: str, exclude_id:
         )
 
 
-def _store_credentials(ctx: OpContext, target: Target, credentials: object) -> None:
+def _store_credentials(ctx: OpContext, target: Target, credentials: BaseModel | None) -> None:
     if credentials is None:
         target.credentials_blob = None
         return
-    dumped = credentials.model_dump(mode="json", by_alias=True)  # type: ignore[attr-defined]
+    dumped = credentials.model_dump(mode="json", by_alias=True)
     target.credentials_blob = ctx.runtime.box.encrypt_json(dumped, f"target:{target.id}")
 
 

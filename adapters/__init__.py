@@ -1,63 +1,65 @@
-"""Channel adapters behind one interface (see ``adapters.base``), in an explicit registry."""
+"""Channels behind one contract (``adapters.base.Channel``), in an explicit registry.
+
+base.py / errors.py / io.py   the contract, its value types, classified errors, ChannelIO
+registry.py                   channel name → channel
+webhook.py, http.py, stub.py  the channels
+render.py, templates.py       what channels share to render content; signing.py: Standard Webhooks
+http_client/                  the hardened outbound HTTP client (ChannelIO.http) and its pieces
+"""
 
 from adapters.base import (
-    AsyncOutbound,
-    ChannelAdapter,
+    Channel,
+    ChannelIO,
+    ChannelLimits,
     ChannelName,
     ChannelPayload,
     ConfigError,
     Content,
     DeliveryContext,
     DeliveryError,
-    DeliveryOutcome,
-    OutboundClient,
-    OutboundRequest,
+    Endpoint,
+    ErrorClass,
+    HttpResponse,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
     Receipt,
+    RotatesSecret,
     SystemicDeliveryError,
     TargetView,
     TransientDeliveryError,
-    ValidatedTarget,
+    Validated,
 )
-from adapters.classify import classify_response, parse_retry_after
-from adapters.http import HttpAdapter
-from adapters.netguard import check_url
-from adapters.outbound import AsyncOutboundClient
-from adapters.registry import ADAPTERS, get_adapter
-from adapters.stub import StubAdapter
-from adapters.transport import OutboundHttpClient
-from adapters.webhook import WebhookAdapter
+from adapters.http import HttpChannel
+from adapters.registry import CHANNELS, get_channel
+from adapters.stub import StubChannel
+from adapters.webhook import WebhookChannel
 
 __all__ = [
-    "ADAPTERS",
-    "AsyncOutbound",
-    "AsyncOutboundClient",
-    "ChannelAdapter",
+    "CHANNELS",
+    "Channel",
+    "ChannelIO",
+    "ChannelLimits",
     "ChannelName",
     "ChannelPayload",
     "ConfigError",
     "Content",
     "DeliveryContext",
     "DeliveryError",
-    "DeliveryOutcome",
-    "HttpAdapter",
-    "OutboundClient",
-    "OutboundHttpClient",
-    "OutboundRequest",
+    "Endpoint",
+    "ErrorClass",
+    "HttpChannel",
+    "HttpResponse",
     "PermanentDeliveryError",
     "Policy",
     "RateLimitedError",
     "Receipt",
-    "StubAdapter",
+    "RotatesSecret",
+    "StubChannel",
     "SystemicDeliveryError",
     "TargetView",
     "TransientDeliveryError",
-    "ValidatedTarget",
-    "WebhookAdapter",
-    "check_url",
-    "classify_response",
-    "get_adapter",
-    "parse_retry_after",
+    "Validated",
+    "WebhookChannel",
+    "get_channel",
 ]

@@ -1,16 +1,9 @@
-"""The channel adapter contract and the value types shared with the delivery engine.
+"""The channel contract and the value types shared with the delivery engine.
 
-Adapters import nothing from ``server``: these types are the whole vocabulary.
-
-Error tree (raised by ``deliver`` and ``deliver_async``; the engine, not the adapter, decides what follows)::
-
-    DeliveryError                 class_ = transient | rate_limited | permanent | systemic
-    ├── TransientDeliveryError    timeouts, connection errors, 5xx, 408: retry with backoff
-    ├── RateLimitedError          429 and providers' own signals: pause the target
-    ├── PermanentDeliveryError    other 4xx, invalid payload or recipient: fail now
-    └── SystemicDeliveryError     401/403, TLS/DNS failure of the whole target
-
-``ConfigError`` is raised by ``validate_config`` for a target that can never work.
+Adapters import nothing from ``server``: these types (with ``adapters.errors`` and ``adapters.io``)
+are the whole vocabulary. A channel is one class implementing ``Channel``: ``validate`` a target's
+config once, ``render`` content into a payload (pure: dry run shows it), ``send`` it with what
+``ChannelIO`` provides and return a ``Receipt``, or raise a classified ``DeliveryError``.
 """
 
 from __future__ import annotations
@@ -18,11 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-ErrorClass = Literal["transient", "rate_limited", "permanent", "systemic"]
+from adapters.errors import (
+    ConfigError,
+    DeliveryError,
+    ErrorClass,
+    PermanentDeliveryError,
+    RateLimitedError,
+    SystemicDeliveryError,
+    TransientDeliveryError,
+)
+from adapters.io import ChannelIO, HttpClient, HttpResponse
+
+C = TypeVar("C", bound=BaseModel)
+K = TypeVar("K", bound=BaseModel)
+Addressing = Literal["broadcast", "recipient"]
 
 
 class ChannelName(StrEnum):
@@ -32,7 +38,7 @@ class ChannelName(StrEnum):
 
 
 class Content(BaseModel):
-    """The content item being distributed, as the adapters see it."""
+    """The content item being distributed, as the channels see it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -46,7 +52,7 @@ class Content(BaseModel):
 
 
 class Policy(BaseModel):
-    """Content policy: ``transform`` applies the text rules; the engine enforces ``allowed_channels``."""
+    """Content policy: ``render`` applies the text rules; the engine enforces ``allowed_channels``."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -58,14 +64,22 @@ class Policy(BaseModel):
 
 
 @dataclass(frozen=True)
-class TargetView:
-    """What an adapter may know of a target: validated config and decrypted credentials."""
+class ChannelLimits:
+    """What a channel's provider accepts; None when unlimited."""
+
+    max_body_bytes: int | None = None
+    max_text_chars: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetView(Generic[C, K]):
+    """What a channel may know of a target: validated config and decrypted credentials."""
 
     id: str
     name: str
     channel: str
-    config: BaseModel
-    credentials: BaseModel | None
+    config: C
+    credentials: K | None
 
 
 @dataclass(frozen=True)
@@ -89,163 +103,92 @@ class ChannelPayload:
 
 
 @dataclass(frozen=True)
-class DeliveryOutcome:
-    """A successful delivery's raw result."""
-
-    status_code: int | None
-    headers: dict[str, str] = field(default_factory=dict)
-    body_excerpt: str | None = None
-    external_id: str | None = None
-
-
-@dataclass(frozen=True)
 class Receipt:
+    """A delivery's proof: the provider's id for it, and sanitized facts (e.g. ``statusCode``)."""
+
     external_id: str | None
     meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class ValidatedTarget:
-    """Result of ``validate_config``.
+class Endpoint:
+    """A network address a target sends to (``https://…``, later ``smtp://host:port``), checked by the SSRF guard."""
 
-    ``credentials`` is what gets encrypted and stored. ``revealed`` holds values Herald
-    generated (e.g. a signing secret) that the create result shows exactly once.
-    """
-
-    config: BaseModel
-    credentials: BaseModel | None
-    revealed: dict[str, str] = field(default_factory=dict)
-
-
-class ConfigError(Exception):
-    """A target's config or credentials are invalid; ``field`` names the culprit."""
-
-    def __init__(self, message: str, field: str | None = None, code: str = "VALIDATION_ERROR") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
-
-
-class DeliveryError(Exception):
-    class_: ClassVar[ErrorClass] = "transient"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        retry_after_seconds: float | None = None,
-        code: str | None = None,
-        response_excerpt: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.retry_after_seconds = retry_after_seconds
-        self.code = code
-        self.response_excerpt = response_excerpt
-
-    @property
-    def error_class(self) -> ErrorClass:
-        return self.class_
-
-
-class TransientDeliveryError(DeliveryError):
-    class_ = "transient"
-
-
-class RateLimitedError(DeliveryError):
-    class_ = "rate_limited"
-
-
-class PermanentDeliveryError(DeliveryError):
-    class_ = "permanent"
-
-
-class SystemicDeliveryError(DeliveryError):
-    class_ = "systemic"
-
-
-class OutboundClient(Protocol):
-    """The hardened HTTP client the engine hands to ``deliver`` (``adapters.transport.OutboundHttpClient``)."""
-
-    def send(
-        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
-    ) -> DeliveryOutcome: ...
-
-
-class AsyncOutbound(Protocol):
-    """The same client for ``deliver_async`` (``adapters.outbound.AsyncOutboundClient``), used from one event loop."""
-
-    async def send(
-        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
-    ) -> DeliveryOutcome: ...
+    url: str
+    field: str = "config.url"
 
 
 @dataclass(frozen=True)
-class OutboundRequest:
-    """The one request an HTTP channel makes for a delivery; ``deliver`` and ``deliver_async`` both send it."""
+class Validated(Generic[C, K]):
+    """Result of ``validate``.
 
-    method: str
-    url: str
-    headers: dict[str, str]
-    content: bytes
-    allow_redirects: bool = False
+    ``credentials`` is what gets encrypted and stored. ``revealed`` holds values Herald generated
+    (e.g. a signing secret) that the create result shows exactly once. ``endpoints`` is every address
+    the target will reach, which the SSRF guard checks before the target is stored.
+    """
 
-    def send(self, client: OutboundClient) -> DeliveryOutcome:
-        return client.send(
-            self.method, self.url, headers=self.headers, content=self.content, allow_redirects=self.allow_redirects
-        )
-
-    async def send_async(self, client: AsyncOutbound) -> DeliveryOutcome:
-        return await client.send(
-            self.method, self.url, headers=self.headers, content=self.content, allow_redirects=self.allow_redirects
-        )
+    config: C
+    credentials: K | None
+    revealed: dict[str, str] = field(default_factory=dict)
+    endpoints: tuple[Endpoint, ...] = ()
 
 
-class RequestChannel:
-    """Base of channels that make one HTTP request per delivery: they write ``outbound_request``,
-    and get ``deliver`` (sync client) and ``deliver_async`` (the engine's event loop) from it."""
-
-    def outbound_request(
-        self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext
-    ) -> OutboundRequest:
-        raise NotImplementedError
-
-    def deliver(
-        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
-        return self.outbound_request(payload, target, delivery).send(client)
-
-    async def deliver_async(
-        self, payload: ChannelPayload, target: TargetView, client: AsyncOutbound, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
-        return await self.outbound_request(payload, target, delivery).send_async(client)
-
-
-class ChannelAdapter(Protocol):
-    channel: ClassVar[ChannelName]
-    config_model: ClassVar[type[BaseModel]]
-    credentials_model: ClassVar[type[BaseModel] | None]
+class Channel(Protocol[C, K]):
+    name: ClassVar[ChannelName]
+    addressing: ClassVar[Addressing]
     description: ClassVar[str]
+    config_model: type[C]
+    credentials_model: type[K] | None
+    limits: ChannelLimits
 
-    def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget: ...
+    def validate(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> Validated[C, K]: ...
 
-    def destination(self, config: BaseModel) -> str | None:
-        """The URL this target sends to, for the SSRF check at create time (None: no network)."""
+    def render(
+        self, content: Content, policy: Policy, target: TargetView[C, K], recipient: str | None = None
+    ) -> ChannelPayload:
+        """Pure: the same content, policy and target always give the same payload."""
         ...
 
-    def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload: ...
-
-    def deliver(
-        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
-    ) -> DeliveryOutcome: ...
-
-    async def deliver_async(
-        self, payload: ChannelPayload, target: TargetView, client: AsyncOutbound, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
-        """``deliver`` for the asyncio hot path: the same request and outcome, without blocking the loop."""
+    async def send(
+        self, payload: ChannelPayload, target: TargetView[C, K], delivery: DeliveryContext, io: ChannelIO
+    ) -> Receipt:
+        """Deliver ``payload``; a failure raises a classified ``DeliveryError``."""
         ...
 
-    def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt: ...
+
+@runtime_checkable
+class RotatesSecret(Protocol):
+    """A channel that signs deliveries and can issue a new signing secret."""
+
+    def rotate_secret(
+        self, config: Any, credentials: dict[str, Any], overlap_until: datetime
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """New credentials (stored form) and what to reveal; the old secret keeps signing until ``overlap_until``."""
+        ...
+
+
+__all__ = [
+    "Addressing",
+    "Channel",
+    "ChannelIO",
+    "ChannelLimits",
+    "ChannelName",
+    "ChannelPayload",
+    "ConfigError",
+    "Content",
+    "DeliveryContext",
+    "DeliveryError",
+    "Endpoint",
+    "ErrorClass",
+    "HttpClient",
+    "HttpResponse",
+    "PermanentDeliveryError",
+    "Policy",
+    "RateLimitedError",
+    "Receipt",
+    "RotatesSecret",
+    "SystemicDeliveryError",
+    "TargetView",
+    "TransientDeliveryError",
+    "Validated",
+]

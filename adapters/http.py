@@ -9,20 +9,21 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters.base import (
+    Addressing,
+    ChannelIO,
+    ChannelLimits,
     ChannelName,
     ChannelPayload,
     ConfigError,
     Content,
     DeliveryContext,
-    DeliveryOutcome,
-    OutboundRequest,
+    Endpoint,
     Policy,
     Receipt,
-    RequestChannel,
     TargetView,
-    ValidatedTarget,
+    Validated,
 )
-from adapters.headers import RESERVED, check_headers, merge_headers
+from adapters.http_client.headers import RESERVED, check_headers, merge_headers
 from adapters.render import (
     ChannelModel,
     checked_url,
@@ -140,38 +141,40 @@ def _checked_credentials(config: HttpConfig, credentials: dict[str, Any] | None)
     return validated
 
 
-class HttpAdapter(RequestChannel):
-    channel: ClassVar[ChannelName] = ChannelName.HTTP
-    config_model: ClassVar[type[ChannelModel]] = HttpConfig
-    credentials_model: ClassVar[type[ChannelModel] | None] = HttpCredentials
+Target = TargetView[HttpConfig, HttpCredentials]
+
+
+class HttpChannel:
+    name: ClassVar[ChannelName] = ChannelName.HTTP
+    addressing: ClassVar[Addressing] = "broadcast"
     description: ClassVar[str] = (
         "Partner HTTP push (POST, PUT or PATCH) with an optional body template and bearer, basic or header auth."
     )
+    config_model = HttpConfig
+    credentials_model: type[HttpCredentials] | None = HttpCredentials
+    limits = ChannelLimits()
 
-    def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
+    def validate(
+        self, config: dict[str, Any], credentials: dict[str, Any] | None
+    ) -> Validated[HttpConfig, HttpCredentials]:
         validated = validate_model(HttpConfig, config, "config")
-        return ValidatedTarget(validated, _checked_credentials(validated, credentials))
+        checked = _checked_credentials(validated, credentials)
+        return Validated(validated, checked, endpoints=(Endpoint(validated.url),))
 
-    def destination(self, config: HttpConfig) -> str | None:  # type: ignore[override]
-        return config.url
-
-    def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
-        config: HttpConfig = target.config  # type: ignore[assignment]
+    def render(self, content: Content, policy: Policy, target: Target, recipient: str | None = None) -> ChannelPayload:
+        config = target.config
         if config.body_template is None:
             return ChannelPayload(body=envelope(content, policy), content_type=config.content_type or JSON)
         body = render_template(config.body_template, content_fields(content, policy))
         return ChannelPayload(body=body, content_type=config.content_type or (TEXT if isinstance(body, str) else JSON))
 
-    def outbound_request(
-        self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext
-    ) -> OutboundRequest:
+    async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
         """The partner request: configured method and headers, credentials' auth, an idempotency key per delivery."""
-        config: HttpConfig = target.config  # type: ignore[assignment]
-        credentials: HttpCredentials | None = target.credentials  # type: ignore[assignment]
+        config, credentials = target.config, target.credentials
         body = payload.body.encode() if isinstance(payload.body, str) else json_bytes(payload.body)
         own = {"Content-Type": payload.content_type, "Idempotency-Key": delivery.delivery_id}
         headers = merge_headers(config.headers, credentials.auth_headers() if credentials else {}, own)
-        return OutboundRequest(config.method, config.url, headers, body, config.allow_redirects)
-
-    def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
-        return http_receipt(outcome)
+        response = await io.http.send(
+            config.method, config.url, headers=headers, content=body, allow_redirects=config.allow_redirects
+        )
+        return http_receipt(response)

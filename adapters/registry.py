@@ -1,24 +1,26 @@
-"""Channel name → adapter. Explicit, no discovery."""
+"""Channel name → channel. Explicit, no discovery; channels hold no state (pools live in ``ChannelIO``)."""
 
 from __future__ import annotations
 
-from adapters.base import ChannelAdapter, ChannelName, ConfigError
-from adapters.http import HttpAdapter
-from adapters.stub import StubAdapter
-from adapters.webhook import WebhookAdapter
+from typing import Any
 
-ADAPTERS: dict[ChannelName, ChannelAdapter] = {
-    ChannelName.WEBHOOK: WebhookAdapter(),
-    ChannelName.HTTP: HttpAdapter(),
-    ChannelName.STUB: StubAdapter(),
+from adapters.base import Channel, ChannelName, ConfigError
+from adapters.http import HttpChannel
+from adapters.stub import StubChannel
+from adapters.webhook import WebhookChannel
+
+CHANNELS: dict[ChannelName, Channel[Any, Any]] = {
+    ChannelName.WEBHOOK: WebhookChannel(),
+    ChannelName.HTTP: HttpChannel(),
+    ChannelName.STUB: StubChannel(),
 }
 
 
-def get_adapter(channel: str) -> ChannelAdapter:
+def get_channel(channel: str) -> Channel[Any, Any]:
     try:
-        return ADAPTERS[ChannelName(channel)]
+        return CHANNELS[ChannelName(channel)]
     except ValueError:
-        available = ", ".join(name.value for name in ADAPTERS)
+        available = ", ".join(name.value for name in CHANNELS)
         raise ConfigError(
             f"Unknown channel {channel!r}; the available channels are {available}.",
             field="channel",

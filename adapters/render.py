@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
-from adapters.base import ConfigError, Content, DeliveryOutcome, Policy, Receipt
-from adapters.netguard import split_url
+from adapters.base import ConfigError, Content, Policy, Receipt
+from adapters.http_client.netguard import split_url
+from adapters.io import HttpResponse
 
 EXCERPT_CHARS = 280
 ELLIPSIS = "…"
@@ -100,7 +101,7 @@ def content_fields(content: Content, policy: Policy) -> dict[str, Any]:
 
 
 def envelope(content: Content, policy: Policy) -> dict[str, Any]:
-    """The Standard-Webhooks-style event, without a timestamp so that transform stays pure."""
+    """The Standard-Webhooks-style event, without a timestamp so that render stays pure."""
     return {"type": EVENT_TYPE, "data": content_fields(content, policy)}
 
 
@@ -113,10 +114,10 @@ def unix_seconds(moment: datetime) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
-def http_receipt(outcome: DeliveryOutcome) -> Receipt:
-    """Receipt of an HTTP delivery: the receiver's message id when it names one."""
-    external = outcome.external_id or next(filter(None, map(outcome.headers.get, RECEIPT_ID_HEADERS)), None)
-    return Receipt(external_id=external or _body_id(outcome.body_excerpt), meta={"statusCode": outcome.status_code})
+def http_receipt(response: HttpResponse) -> Receipt:
+    """Receipt of an HTTP delivery: the receiver's message id when it names one, and the status code."""
+    external = next(filter(None, map(response.headers.get, RECEIPT_ID_HEADERS)), None)
+    return Receipt(external_id=external or _body_id(response.body_excerpt), meta={"statusCode": response.status_code})
 
 
 def _body_id(excerpt: str | None) -> str | None:

@@ -8,26 +8,25 @@ next ``failTimes``, then success. Answers go through ``classify_response`` like 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from adapters.base import (
-    AsyncOutbound,
+    Addressing,
+    ChannelIO,
+    ChannelLimits,
     ChannelName,
     ChannelPayload,
     Content,
     DeliveryContext,
-    DeliveryOutcome,
-    OutboundClient,
     Policy,
     Receipt,
     TargetView,
     TransientDeliveryError,
-    ValidatedTarget,
+    Validated,
 )
-from adapters.classify import classify_response
+from adapters.http_client.classify import classify_response
 from adapters.render import ChannelModel, envelope, validate_model
 
 TIMEOUT = None
@@ -55,48 +54,36 @@ def scripted_status(config: StubConfig, attempt: int) -> int | None:
     return 200
 
 
-def scripted_outcome(config: StubConfig, delivery: DeliveryContext) -> DeliveryOutcome:
+def scripted_receipt(config: StubConfig, delivery: DeliveryContext) -> Receipt:
     """What this attempt answers, classified like a real answer (a scripted timeout raises TIMEOUT)."""
     status = scripted_status(config, delivery.attempt)
     if status is TIMEOUT:
         raise TransientDeliveryError("Timed out talking to the stub (scripted by timeoutTimes).", code="TIMEOUT")
     headers = {"Retry-After": repr(config.retry_after_seconds)} if status == 429 else {}
-    outcome = classify_response(status, headers, "")
-    return DeliveryOutcome(status_code=outcome.status_code, external_id=f"stub_{delivery.delivery_id}")
+    response = classify_response(status, headers, "")
+    return Receipt(external_id=f"stub_{delivery.delivery_id}", meta={"statusCode": response.status_code, "stub": True})
 
 
-class StubAdapter:
-    channel: ClassVar[ChannelName] = ChannelName.STUB
-    config_model: ClassVar[type[ChannelModel]] = StubConfig
-    credentials_model: ClassVar[type[ChannelModel] | None] = None
+Target = TargetView[StubConfig, BaseModel]
+
+
+class StubChannel:
+    name: ClassVar[ChannelName] = ChannelName.STUB
+    addressing: ClassVar[Addressing] = "broadcast"
     description: ClassVar[str] = (
         "Scriptable test channel without network: fail N times, answer 429, time out, add latency."
     )
+    config_model = StubConfig
+    credentials_model: type[BaseModel] | None = None
+    limits = ChannelLimits()
 
-    def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
-        return ValidatedTarget(validate_model(StubConfig, config, "config"), None)
+    def validate(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> Validated[StubConfig, BaseModel]:
+        return Validated(validate_model(StubConfig, config, "config"), None)
 
-    def destination(self, config: StubConfig) -> str | None:  # type: ignore[override]
-        return None
-
-    def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
+    def render(self, content: Content, policy: Policy, target: Target, recipient: str | None = None) -> ChannelPayload:
         return ChannelPayload(body=envelope(content, policy))
 
-    def deliver(
-        self, payload: ChannelPayload, target: TargetView, client: OutboundClient, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
-        config: StubConfig = target.config  # type: ignore[assignment]
-        if config.latency_ms:
-            time.sleep(config.latency_ms / 1000)
-        return scripted_outcome(config, delivery)
-
-    async def deliver_async(
-        self, payload: ChannelPayload, target: TargetView, client: AsyncOutbound, delivery: DeliveryContext
-    ) -> DeliveryOutcome:
-        config: StubConfig = target.config  # type: ignore[assignment]
-        if config.latency_ms:
-            await asyncio.sleep(config.latency_ms / 1000)
-        return scripted_outcome(config, delivery)
-
-    def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
-        return Receipt(external_id=outcome.external_id, meta={"statusCode": outcome.status_code, "stub": True})
+    async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
+        if target.config.latency_ms:
+            await asyncio.sleep(target.config.latency_ms / 1000)
+        return scripted_receipt(target.config, delivery)

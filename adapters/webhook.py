@@ -13,19 +13,21 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from adapters.base import (
+    Addressing,
+    ChannelIO,
+    ChannelLimits,
     ChannelName,
     ChannelPayload,
     Content,
     DeliveryContext,
-    DeliveryOutcome,
-    OutboundRequest,
+    Endpoint,
+    PermanentDeliveryError,
     Policy,
     Receipt,
-    RequestChannel,
     TargetView,
-    ValidatedTarget,
+    Validated,
 )
-from adapters.headers import RESERVED, check_headers, merge_headers
+from adapters.http_client.headers import RESERVED, check_headers, merge_headers
 from adapters.render import (
     ChannelModel,
     checked_url,
@@ -110,18 +112,26 @@ def _with_secret(credentials: dict[str, Any] | None, scheme: Scheme) -> tuple[di
     return {**given, "signingSecret": secret}, revealed_for(secret)
 
 
-class WebhookAdapter(RequestChannel):
-    channel: ClassVar[ChannelName] = ChannelName.WEBHOOK
-    config_model: ClassVar[type[ChannelModel]] = WebhookConfig
-    credentials_model: ClassVar[type[ChannelModel] | None] = WebhookCredentials
+Target = TargetView[WebhookConfig, WebhookCredentials]
+
+
+class WebhookChannel:
+    name: ClassVar[ChannelName] = ChannelName.WEBHOOK
+    addressing: ClassVar[Addressing] = "broadcast"
     description: ClassVar[str] = (
         "JSON POST signed per Standard Webhooks; Herald generates the signing secret unless given one."
     )
+    config_model = WebhookConfig
+    credentials_model: type[WebhookCredentials] | None = WebhookCredentials
+    limits = ChannelLimits()
 
-    def validate_config(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> ValidatedTarget:
+    def validate(
+        self, config: dict[str, Any], credentials: dict[str, Any] | None
+    ) -> Validated[WebhookConfig, WebhookCredentials]:
         validated = validate_model(WebhookConfig, config, "config")
         given, revealed = _with_secret(credentials, validated.signature_scheme)
-        return ValidatedTarget(validated, validate_model(WebhookCredentials, given, "credentials"), revealed)
+        checked = validate_model(WebhookCredentials, given, "credentials")
+        return Validated(validated, checked, revealed, endpoints=(Endpoint(validated.url),))
 
     def rotate_secret(
         self, config: WebhookConfig, credentials: dict[str, Any], overlap_until: datetime
@@ -141,36 +151,32 @@ class WebhookAdapter(RequestChannel):
         )
         return rotated.model_dump(mode="json", by_alias=True), revealed_for(rotated.signing_secret)
 
-    def destination(self, config: WebhookConfig) -> str | None:  # type: ignore[override]
-        return config.url
-
-    def transform(self, content: Content, policy: Policy, target: TargetView) -> ChannelPayload:
+    def render(self, content: Content, policy: Policy, target: Target, recipient: str | None = None) -> ChannelPayload:
         return ChannelPayload(body=envelope(content, policy))
 
-    def outbound_request(
-        self, payload: ChannelPayload, target: TargetView, delivery: DeliveryContext
-    ) -> OutboundRequest:
-        """The signed POST for this delivery: the exact body bytes, signed by every live secret."""
-        config: WebhookConfig = target.config  # type: ignore[assignment]
-        credentials: WebhookCredentials = target.credentials  # type: ignore[assignment]
-        body = json_bytes(payload.body)
+    async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
+        """One POST of the exact body bytes, signed by every live secret."""
+        if target.credentials is None:
+            raise PermanentDeliveryError("The webhook target has no signing secret; rotate it.", code="NO_SECRET")
+        config, body = target.config, json_bytes(payload.body)
         timestamp = unix_seconds(delivery.timestamp)
-        secrets = live_secrets(credentials, delivery.timestamp)
+        secrets = live_secrets(target.credentials, delivery.timestamp)
         signed = {
             "Content-Type": payload.content_type,
             "webhook-id": delivery.delivery_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, delivery.delivery_id, timestamp, body),
         }
-        return OutboundRequest("POST", config.url, merge_headers(config.headers, signed), body, config.allow_redirects)
-
-    def normalize_receipt(self, outcome: DeliveryOutcome, delivery: DeliveryContext) -> Receipt:
-        return http_receipt(outcome)
+        headers = merge_headers(config.headers, signed)
+        response = await io.http.send(
+            "POST", config.url, headers=headers, content=body, allow_redirects=config.allow_redirects
+        )
+        return http_receipt(response)
 
 
 __all__ = [
     "PreviousSecret",
-    "WebhookAdapter",
+    "WebhookChannel",
     "WebhookConfig",
     "WebhookCredentials",
     "live_secrets",

@@ -9,10 +9,10 @@ import time
 
 import aiohttp
 
-from adapters.transport import new_event_loop
 from bench.herald import Api, Created, cancel_unfinished, create_plan, parse_time, wait_plans
 from bench.memory import peak_rss_mb, reset_peak
 from bench.sinkctl import SinkControl
+from server.delivery.loop import new_event_loop
 
 PAYLOAD = json.dumps({"type": "content.published", "data": {"body": "x" * 900}}).encode()
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
-from adapters.transport import new_event_loop
+from server.delivery.loop import new_event_loop
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 

@@ -38,6 +38,7 @@ from server.plans.schemas import (
 )
 from server.plans.waiting import with_delivery_wait
 from server.targets import service as targets
+from server.targets import testing
 from server.targets.schemas import (
     CreateTargetInput,
     GetTargetInput,
@@ -155,9 +156,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Send one test delivery to a target now and report the outcome.",
         TargetIdInput,
         TestTargetResult,
-        targets.test_target,
+        testing.test_target,
         scope="deliver",
         open_world=True,
+        after=testing.send_test,
     ),
     Operation(
         "create_distribution_plan",

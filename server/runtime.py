@@ -1,4 +1,4 @@
-"""The assembled runtime: settings, database, secrets, event bus and the job queue.
+"""The assembled runtime: settings, database, secrets, event bus, the job queue and the delivery loop.
 
 The queue is injected (``tasks`` builds it), so the core never imports the broker.
 """
@@ -13,11 +13,11 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from adapters.transport import OutboundHttpClient
 from server.config import Settings
 from server.crypto import SecretBox, load_secret_box
 from server.db import make_engine
 from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
+from server.delivery.loop import DeliveryLoop, channel_io
 from server.events import EventBus, InProcessEventBus, RedisEventBus
 
 log = logging.getLogger(__name__)
@@ -49,24 +49,21 @@ class Runtime:
     events: EventBus
     limiter: Limiter = field(default_factory=LocalLimiter)
     queue: JobQueue = field(default_factory=NullQueue)
-    _http: OutboundHttpClient | None = None
+    _delivery_loop: DeliveryLoop | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def http(self) -> OutboundHttpClient:
-        """The one outbound client of the process, started on first use; worker threads share it,
-        and the delivery engine runs its batches on its event loop."""
+    def delivery_loop(self) -> DeliveryLoop:
+        """The process's delivery loop and its ChannelIO, started on first use; worker threads share it."""
         with self._lock:
-            if self._http is None:
-                self._http = OutboundHttpClient(
-                    allowed_networks=self.settings.allowed_network_list,
-                    timeout_seconds=self.settings.delivery_timeout_seconds,
-                )
-            return self._http
+            if self._delivery_loop is None:
+                allowed, timeout = self.settings.allowed_network_list, self.settings.delivery_timeout_seconds
+                self._delivery_loop = DeliveryLoop(lambda: channel_io(allowed, timeout))
+            return self._delivery_loop
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
+        if self._delivery_loop is not None:
+            self._delivery_loop.close()
         self.events.close()
         self.engine.dispose()
 

@@ -14,6 +14,6 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    sink = Receiver().start()
+    sink = Receiver()
     yield sink
     sink.stop()

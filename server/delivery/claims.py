@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row, and_, or_, update
 from sqlmodel import Session, SQLModel, col, select
@@ -37,7 +38,7 @@ class Claim:
     attempt: int
     content: Content
     policy: Policy
-    view: TargetView
+    view: TargetView[Any, Any]
     retry_policy: RetryPolicy
     secrets: list[str]
     ordered: bool = False  # the target takes one delivery at a time, in order (maxConcurrency 1)
@@ -55,14 +56,14 @@ class _Batch:
     plans: dict[str, Row]
     workspaces: dict[str, Row]
     contents: dict[str, Content] = field(default_factory=dict)
-    views: dict[str, tuple[TargetView, list[str]]] = field(default_factory=dict)
+    views: dict[str, tuple[TargetView[Any, Any], list[str]]] = field(default_factory=dict)
 
     def content(self, plan: Row) -> Content:
         if plan.id not in self.contents:
             self.contents[plan.id] = Content.model_validate(plan.content)
         return self.contents[plan.id]
 
-    def view(self, target: Row) -> tuple[TargetView, list[str]]:
+    def view(self, target: Row) -> tuple[TargetView[Any, Any], list[str]]:
         if target.id not in self.views:
             view = target_view(target, self.rt.box)
             self.views[target.id] = (view, view_secrets(view))

@@ -1,10 +1,9 @@
 """The delivery engine, broker-agnostic: claim a batch → send it concurrently → record it.
 
 Actors call ``process_jobs(runtime, job_ids)``; tests call it directly. A batch costs two
-transactions however many jobs it holds, and its requests go out together on the event loop of
-the runtime's outbound client (``rt.http``). Every step is idempotent: a duplicate message for a job that is
-finished, in flight
-or not yet due does nothing.
+transactions however many jobs it holds, and its requests go out together on the runtime's
+delivery loop (``rt.delivery_loop``), each ``channel.send`` with the loop's ``ChannelIO``. Every step
+is idempotent: a duplicate message for a job that is finished, in flight or not yet due does nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +15,17 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters import DeliveryContext, DeliveryError, get_adapter
-from adapters.base import AsyncOutbound, TransientDeliveryError
+from adapters import (
+    ChannelIO,
+    Content,
+    DeliveryContext,
+    DeliveryError,
+    ErrorClass,
+    Policy,
+    TargetView,
+    TransientDeliveryError,
+    get_channel,
+)
 from server.delivery.claims import Claim, claim_batch, extend_leases
 from server.delivery.recording import Result, record_batch
 from server.models.base import utcnow
@@ -36,13 +44,13 @@ def deliver_claims(rt: Runtime, claims: list[Claim]) -> None:
     """Send claimed jobs and record them; requests slower than the batch's patience are recorded
     when they end, from the delivery loop, while this thread moves on."""
     patience = min(rt.settings.batch_patience_seconds, rt.settings.lease_seconds / 3)
-    finished, stragglers = rt.http.run(lambda client: _attempt_all(rt, client, claims, patience))
+    finished, stragglers = rt.delivery_loop.run(lambda io: _attempt_all(rt, io, claims, patience))
     try:
         record_batch(rt, finished)
     finally:
         _release(rt, [claim for claim, _ in finished])
         if stragglers:
-            rt.http.submit(lambda _: _finish_stragglers(rt, stragglers))
+            rt.delivery_loop.submit(lambda _: _finish_stragglers(rt, stragglers))
 
 
 def process_job(rt: Runtime, job_id: str) -> None:
@@ -59,7 +67,7 @@ Sending = list[tuple[Claim, "asyncio.Task[Result]"]]
 
 
 async def _attempt_all(
-    rt: Runtime, client: AsyncOutbound, claims: list[Claim], patience: float
+    rt: Runtime, io: ChannelIO, claims: list[Claim], patience: float
 ) -> tuple[list[tuple[Claim, Result]], Sending]:
     """Send every claim at once, except to targets another worker has just seen answer 429.
 
@@ -82,7 +90,7 @@ async def _attempt_all(
             return _held(flagged[claim.view.id], "target paused: it answered 429 to another delivery")
         if claim.job_id in waits:
             return _held(time.time() + waits[claim.job_id], "held by the target's rate limit")
-        return attempt(client, claim, flag)
+        return attempt(io, claim, flag)
 
     tasks = [(claim, asyncio.ensure_future(start(claim))) for claim in claims]
     await asyncio.wait([task for _, task in tasks], timeout=patience)
@@ -129,26 +137,36 @@ async def _held(until: float, reason: str) -> Result:
     return Result(utcnow(), 0.0, held_until=datetime.fromtimestamp(until, UTC), held_reason=reason)
 
 
-async def attempt(
-    client: AsyncOutbound, claim: Claim, flag: Callable[[str, float | None], None] | None = None
-) -> Result:
-    """One adapter call; never raises: a crash becomes a transient error, retried like any other."""
-    adapter = get_adapter(claim.view.channel)
+async def attempt(io: ChannelIO, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
+    """One delivery attempt of a claimed job; never raises."""
     delivery = DeliveryContext(
         delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow()
     )
+    return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag)
+
+
+async def send_one(
+    io: ChannelIO,
+    view: TargetView[Any, Any],
+    content: Content,
+    policy: Policy,
+    delivery: DeliveryContext,
+    flag: Callable[[str, float | None], None] | None = None,
+) -> Result:
+    """Render and send one delivery through its channel; a crash becomes a transient error, retried like any other."""
+    channel = get_channel(view.channel)
     started_at, started = delivery.timestamp, time.perf_counter()
     payload = None
     try:
-        payload = adapter.transform(claim.content, claim.policy, claim.view)
-        outcome = await adapter.deliver_async(payload, claim.view, client, delivery)
-        return Result(started_at, _elapsed_ms(started), outcome=outcome, payload=payload)
+        payload = channel.render(content, policy, view)
+        receipt = await channel.send(payload, view, delivery, io)
+        return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload)
     except DeliveryError as exc:
-        if exc.error_class == "rate_limited" and flag is not None:
-            flag(claim.view.id, exc.retry_after_seconds)
+        if exc.error_class == ErrorClass.RATE_LIMITED and flag is not None:
+            flag(view.id, exc.retry_after_seconds)
         return Result(started_at, _elapsed_ms(started), error=exc, payload=payload)
     except Exception:
-        log.exception("adapter %s crashed delivering job %s", claim.view.channel, claim.job_id)
+        log.exception("channel %s crashed delivering %s", view.channel, delivery.delivery_id)
         error = TransientDeliveryError(
             "Internal error in the channel adapter; it will be retried.", code="ADAPTER_CRASH"
         )

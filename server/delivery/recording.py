@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row, or_, update
 from sqlmodel import Session, col, select
 
-from adapters import ChannelPayload, DeliveryContext, DeliveryError, DeliveryOutcome, get_adapter
+from adapters import ChannelPayload, ConfigError, DeliveryError, Receipt, TargetView, get_channel
 from server.activity.recorder import record_event
 from server.db import insert_rows, one_of, retry_on_conflict, session_scope
 from server.delivery import circuit
@@ -24,7 +25,8 @@ from server.delivery.effects import Effects
 from server.delivery.retry import pause_seconds, retry_delay
 from server.delivery.scheduling import requeue_target_jobs
 from server.ids import new_id
-from server.models import Attempt, DeadLetter, Job, Plan, Receipt, Target
+from server.models import Attempt, DeadLetter, Job, Plan, Target
+from server.models import Receipt as ReceiptRow
 from server.models.base import utcnow
 from server.redaction import redact
 from server.runtime import Runtime
@@ -34,7 +36,7 @@ from server.runtime import Runtime
 class Result:
     started_at: datetime
     duration_ms: float
-    outcome: DeliveryOutcome | None = None
+    receipt: Receipt | None = None
     error: DeliveryError | None = None
     payload: ChannelPayload | None = None
     held_until: datetime | None = None  # not sent: the target was flagged paused or its rate window was full
@@ -131,7 +133,7 @@ def _update_circuit(
 
 def _attempt_row(claim: Claim, result: Result) -> dict:
     error = result.error
-    status = error.status_code if error else (result.outcome.status_code if result.outcome else None)
+    status = error.status_code if error else (result.receipt.meta.get("statusCode") if result.receipt else None)
     return {
         "id": new_id("attempt"),
         "workspace_id": claim.workspace_id,
@@ -168,11 +170,8 @@ def _delivered(
         return
     receipts = []
     for claim, result in done:
-        assert result.outcome is not None
-        delivery = DeliveryContext(
-            delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=result.started_at
-        )
-        receipt = get_adapter(claim.view.channel).normalize_receipt(result.outcome, delivery)
+        receipt = result.receipt
+        assert receipt is not None
         receipts.append(
             {
                 "id": new_id("receipt"),
@@ -188,7 +187,7 @@ def _delivered(
         target = targets.get(claim.view.id)
         if target is not None and target.consecutive_rate_limits:
             target.consecutive_rate_limits = 0
-    insert_rows(session, Receipt.__table__, receipts)  # type: ignore[arg-type]
+    insert_rows(session, ReceiptRow.__table__, receipts)  # type: ignore[arg-type]
     session.execute(
         update(Job)
         .where(one_of(session, Job.id, [claim.job_id for claim, _ in done]))
@@ -211,6 +210,13 @@ def _rate_limited(
     rt: Runtime, session: Session, job: Job, target: Target, claim: Claim, error: DeliveryError, effects: Effects
 ) -> None:
     """``target`` was locked by ``_load_targets``."""
+    paused_until = pause_rate_limited(rt, session, target, error)
+    job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
+    _wait_or_cancel(session, job, paused_until, effects)
+
+
+def pause_rate_limited(rt: Runtime, session: Session, target: Target, error: DeliveryError) -> datetime:
+    """Pause a (locked) target that answered 429: until the provider's reset, longer after repeated 429s."""
     target.consecutive_rate_limits += 1
     seconds = pause_seconds(
         error.retry_after_seconds,
@@ -231,8 +237,7 @@ def _rate_limited(
         until=target.paused_until.isoformat(),
         retryAfterSeconds=error.retry_after_seconds,
     )
-    job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
-    _wait_or_cancel(session, job, target.paused_until, effects)
+    return target.paused_until
 
 
 def _transient(session: Session, job: Job, claim: Claim, result: Result, effects: Effects) -> None:
@@ -275,11 +280,20 @@ def _dead_letter(session: Session, job: Job, claim: Claim, result: Result, text:
 
 def request_snapshot(claim: Claim, payload: ChannelPayload | None) -> dict:
     """The request as stored with a dead letter (built only for dead letters, never on the hot path)."""
-    adapter = get_adapter(claim.view.channel)
-    request: dict = {"channel": claim.view.channel, "destination": adapter.destination(claim.view.config)}
+    request: dict = {"channel": claim.view.channel, "destination": _destination(claim.view)}
     if payload is not None:
         request.update(contentType=payload.content_type, body=_snapshot(payload.body))
     return request
+
+
+def _destination(view: TargetView[Any, Any]) -> str | None:
+    """Where the target sends: the first endpoint its channel's ``validate`` names (None: no network)."""
+    credentials = view.credentials.model_dump(mode="json", by_alias=True) if view.credentials else None
+    try:
+        validated = get_channel(view.channel).validate(view.config.model_dump(mode="json", by_alias=True), credentials)
+    except ConfigError:
+        return None
+    return validated.endpoints[0].url if validated.endpoints else None
 
 
 def _snapshot(body: object, limit: int = 16_384) -> object:

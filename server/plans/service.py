@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from adapters import Content, Policy, get_adapter
+from adapters import Content, Policy, get_channel
 from server.context import OpContext
 from server.db import insert_rows
 from server.delivery.scheduling import enqueue_at
@@ -249,7 +249,7 @@ def _dry_run(
 def _preview(
     ctx: OpContext, target: Target, content: Content, policy: Policy, skip_reason: str | None
 ) -> TargetPreview:
-    rendered = get_adapter(target.channel).transform(content, policy, target_view(target, ctx.runtime.box))
+    rendered = get_channel(target.channel).render(content, policy, target_view(target, ctx.runtime.box))
     paused = is_paused(target)
     verdict, reason = "deliver", None
     if skip_reason:

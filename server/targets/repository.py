@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, cast
 from sqlmodel import Session, select
 
-from adapters import ConfigError, TargetView, get_adapter
+from adapters import ConfigError, TargetView, get_channel
 from server.config import Settings
 from server.crypto import SecretBox
 from server.errors import NotFound, ValidationFailed
@@ -102,20 +103,20 @@ def credentials_of(target: Target, box: SecretBox) -> dict | None:
     return box.decrypt_json(target.credentials_blob, f"target:{target.id}")
 
 
-def target_view(target: Target, box: SecretBox) -> TargetView:
-    adapter = get_adapter(target.channel)
+def target_view(target: Target, box: SecretBox) -> TargetView[Any, Any]:
+    channel = get_channel(target.channel)
     credentials = credentials_of(target, box)
-    creds_model = adapter.credentials_model
+    creds_model = channel.credentials_model
     return TargetView(
         id=target.id,
         name=target.name,
         channel=target.channel,
-        config=adapter.config_model.model_validate(target.config),
+        config=channel.config_model.model_validate(target.config),
         credentials=creds_model.model_validate(credentials) if creds_model and credentials is not None else None,
     )
 
 
-def view_secrets(view: TargetView) -> list[str]:
+def view_secrets(view: TargetView[Any, Any]) -> list[str]:
     """The credential values to scrub from errors, from an already decrypted view (no second decrypt)."""
     if view.credentials is None:
         return []

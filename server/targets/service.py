@@ -1,25 +1,25 @@
-"""Target operations: create, read, list, update, pause, resume, test."""
+"""Target operations: create, read, list, update, pause, resume, rotate (test: ``server.targets.testing``)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from adapters import ConfigError, DeliveryContext, DeliveryError, ValidatedTarget, check_url, get_adapter
-from adapters.base import Content, Policy
+from adapters import ConfigError, RotatesSecret, Validated, get_channel
+from adapters.http_client import check_url
 from server.activity.recorder import record_event
 from server.context import OpContext
 from server.delivery import circuit
 from server.delivery.scheduling import requeue_target_jobs
-from server.errors import Conflict, HeraldError, ValidationFailed
+from server.errors import Conflict, ValidationFailed
 from server.hints import NextAction, hint
 from server.ids import new_id
 from server.models import Job, Target
 from server.models.base import utcnow
 from server.pagination import page
-from server.redaction import redact
 from server.targets import repository as repo
 from server.targets.schemas import (
     CreateTargetInput,
@@ -31,18 +31,16 @@ from server.targets.schemas import (
     TargetList,
     TargetPayload,
     TargetResult,
-    TestTargetResult,
     UpdateTargetInput,
 )
 
 
-def _validated(ctx: OpContext, channel: str, config: dict, credentials: dict | None) -> ValidatedTarget:
+def _validated(ctx: OpContext, channel: str, config: dict, credentials: dict | None) -> Validated[Any, Any]:
+    """The channel's validation, then the SSRF guard on every endpoint the target will reach."""
     try:
-        adapter = get_adapter(channel)
-        validated = adapter.validate_config(config, credentials)
-        destination = adapter.destination(validated.config)
-        if destination:
-            check_url(destination, ctx.runtime.settings.allowed_network_list)
+        validated = get_channel(channel).validate(config, credentials)
+        for endpoint in validated.endpoints:
+            check_url(endpoint.url, ctx.runtime.settings.allowed_network_list, endpoint.field)
     except ConfigError as exc:
         raise repo.config_error(exc) from exc
     return validated
@@ -60,11 +58,11 @@ def _check_name_free(session: Session, workspace_id: str, name: str, exclude_id:
         )
 
 
-def _store_credentials(ctx: OpContext, target: Target, credentials: object) -> None:
+def _store_credentials(ctx: OpContext, target: Target, credentials: BaseModel | None) -> None:
     if credentials is None:
         target.credentials_blob = None
         return
-    dumped = credentials.model_dump(mode="json", by_alias=True)  # type: ignore[attr-defined]
+    dumped = credentials.model_dump(mode="json", by_alias=True)
     target.credentials_blob = ctx.runtime.box.encrypt_json(dumped, f"target:{target.id}")
 
 
@@ -254,8 +252,8 @@ def _requeue_waiting(ctx: OpContext, target_id: str) -> None:
 
 def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretInput) -> TargetPayload:
     target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
-    adapter = get_adapter(target.channel)
-    if not hasattr(adapter, "rotate_secret"):
+    channel = get_channel(target.channel)
+    if not isinstance(channel, RotatesSecret):
         raise ValidationFailed(
             f"Target {target.id} is a {target.channel} target; only webhook targets sign deliveries.", field="id"
         )
@@ -272,8 +270,8 @@ def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretIn
                 overlapHours=hours,
             ),
         )
-    config = adapter.config_model.model_validate(target.config)
-    rotated, revealed = adapter.rotate_secret(
+    config = channel.config_model.model_validate(target.config)
+    rotated, revealed = channel.rotate_secret(
         config, repo.credentials_of(target, ctx.runtime.box) or {}, utcnow() + timedelta(hours=hours)
     )
     target.credentials_blob = ctx.runtime.box.encrypt_json(rotated, f"target:{target.id}")
@@ -288,71 +286,3 @@ def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretIn
             id=target.id,
         ),
     )
-
-
-TEST_CONTENT = Content(id="herald-test", version="1", title="Herald test delivery", body="This is a test from Herald.")
-
-
-def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTargetResult:
-    target = repo.load_target(session, ctx.workspace_id, data.id)
-    if repo.is_paused(target):
-        raise HeraldError(
-            f"Target {target.id} is paused until {target.paused_until:%Y-%m-%dT%H:%M:%SZ}: {target.pause_reason}.",
-            code="TARGET_PAUSED",
-            remediation="Wait for the pause to end, or resume the target if the cause is fixed.",
-            next_action=hint("resume_distribution_target", "Resume the target, then test again.", id=target.id),
-        )
-    view = repo.target_view(target, ctx.runtime.box)
-    adapter = get_adapter(target.channel)
-    payload = adapter.transform(TEST_CONTENT, Policy(), view)
-    read = repo.to_read(target, ctx.runtime.settings)
-    if data.dry_run:
-        return TestTargetResult(
-            target=read,
-            ok=None,
-            dry_run=True,
-            preview={"body": payload.body, "contentType": payload.content_type},
-            recommended_next_action=hint("test_distribution_target", "Send the test delivery for real.", id=target.id),
-        )
-    delivery = DeliveryContext(delivery_id=new_id("job"), attempt=1, plan_id="test", timestamp=utcnow())
-    started = time.perf_counter()
-    secrets = repo.view_secrets(view)
-    try:
-        outcome = adapter.deliver(payload, view, ctx.runtime.http, delivery)
-    except DeliveryError as exc:
-        return TestTargetResult(
-            target=read,
-            ok=False,
-            status_code=exc.status_code,
-            error_class=exc.error_class,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            error=redact(exc.message, secrets),
-            preview={"body": payload.body, "contentType": payload.content_type},
-            recommended_next_action=_fix_hint(target.id, exc.error_class),
-        )
-    return TestTargetResult(
-        target=read,
-        ok=True,
-        status_code=outcome.status_code,
-        external_id=outcome.external_id,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        preview={"body": payload.body, "contentType": payload.content_type},
-        recommended_next_action=hint(
-            "create_distribution_plan", "The target works; distribute content to it.", targetIds=[target.id]
-        ),
-    )
-
-
-def _fix_hint(target_id: str, error_class: str) -> NextAction:
-    if error_class == "rate_limited":
-        return hint(
-            "get_distribution_target",
-            "The provider rate-limited the test; try again later.",
-            after_seconds=60,
-            id=target_id,
-        )
-    if error_class == "transient":
-        return hint(
-            "test_distribution_target", "A transient failure; test again shortly.", after_seconds=30, id=target_id
-        )
-    return hint("update_distribution_target", "Fix the target's config or credentials, then test again.", id=target_id)

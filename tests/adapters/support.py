@@ -1,5 +1,5 @@
-"""Test helpers for the adapters: a scripted HTTP(S) receiver on 127.0.0.1, a raw socket answerer, a fake
-resolver, a test CA, and a runner for the async client.
+"""Test helpers for the adapters: a real ChannelIO and the delivery loop to send on, a fake resolver, a
+test CA, and error text as a traceback shows it. The receiver is the suite's (``tests.support.receiver``).
 
 Kept out of conftest.py so the adapter tests also run with ``--noconftest``.
 """
@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import socket
 import ssl
-import threading
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,141 +22,41 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from adapters.outbound import AsyncOutboundClient
+from adapters import ChannelIO, ChannelPayload, DeliveryContext, HttpResponse, Receipt, TargetView
+from adapters.base import C, Channel, K
+from adapters.http_client import AsyncOutboundClient
+from server.delivery.loop import DeliveryLoop
 
 T = TypeVar("T")
 LOOPBACK = ["127.0.0.0/8"]
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    client_port: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+def io_for(allowed: list[str] | None = None, **options: Any) -> ChannelIO:
+    """A real ChannelIO (the hardened HTTP client), built outside any loop as the engine builds it."""
+    return ChannelIO(http=AsyncOutboundClient(LOOPBACK if allowed is None else allowed, **options))
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = '{"ok": true}'
-    delay_seconds: float = 0.0
-    drip_seconds: float = 0.0
-    declared_length: int | None = None
-    hold_seconds: float = 0.0
+def delivery_loop(allowed: list[str] | None = None, **options: Any) -> DeliveryLoop:
+    """The delivery loop the engine sends on, with a ChannelIO of these options; ``close()`` it."""
+    return DeliveryLoop(lambda: io_for(allowed, **options))
 
 
-class Receiver:
-    """Records every request; ``script`` maps a path to its replies in order, the last one repeating."""
-
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        self.requests: list[Received] = []
-        self.script: dict[str, list[Reply]] = {}
-        self.server_names: list[str | None] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        if tls is not None:
-            tls.sni_callback = lambda sock, name, ctx: self.server_names.append(name)  # type: ignore[assignment]
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def at(self, path: str) -> list[Received]:
-        with self._lock:
-            return [request for request in self.requests if request.path == path]
-
-    def record(self, request: Received) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-            replies = self.script.get(request.path) or [Reply()]
-            return replies.pop(0) if len(replies) > 1 else replies[0]
+def send_on(
+    loop: DeliveryLoop, method: str, url: str, headers: dict[str, str] | None = None, content: bytes = b"", **kw: Any
+) -> HttpResponse:
+    """One request through the loop's ChannelIO.http, waited for from this (sync) test."""
+    return loop.run(lambda io: io.http.send(method, url, headers=headers or {}, content=content, **kw))
 
 
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            reply = receiver.record(
-                Received(self.command, self.path, dict(self.headers.items()), body, self.client_address[1])
-            )
-            time.sleep(reply.delay_seconds)
-            self._answer(reply)
-
-        do_PUT = do_PATCH = do_GET = do_POST
-
-        def _answer(self, reply: Reply) -> None:
-            payload = reply.body.encode()
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(reply.declared_length or len(payload)))
-            self.end_headers()
-            self._write(payload, reply.drip_seconds)
-            time.sleep(reply.hold_seconds)
-
-        def _write(self, payload: bytes, drip_seconds: float) -> None:
-            step = 1 if drip_seconds else max(len(payload), 1)
-            try:
-                for index in range(0, len(payload), step):
-                    self.wfile.write(payload[index : index + step])
-                    self.wfile.flush()
-                    time.sleep(drip_seconds)
-            except OSError:
-                pass  # the client gave up, which is what some tests want
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-class RawReceiver:
-    """Answers every connection with the same raw bytes (b"": hangs up), whatever was asked: malformed HTTP."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.connections = 0
-        self._answer = answer
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-
-    def stop(self) -> None:
-        self._socket.close()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            with connection:
-                self.connections += 1
-                connection.recv(65536)
-                connection.sendall(self._answer)
+def deliver_on(
+    loop: DeliveryLoop,
+    channel: Channel[C, K],
+    payload: ChannelPayload,
+    target: TargetView[C, K],
+    delivery: DeliveryContext,
+) -> Receipt:
+    """``channel.send`` on the delivery loop with its real ChannelIO, as the engine calls it."""
+    return loop.run(lambda io: channel.send(payload, target, delivery, io))
 
 
 def run_async(
@@ -176,6 +72,23 @@ def run_async(
             await client.aclose()
 
     return asyncio.run(main())
+
+
+class RecordingHttp:
+    """A ChannelIO.http without network: records what a channel asks it to send, and answers ``answer``."""
+
+    def __init__(self, answer: HttpResponse | None = None) -> None:
+        self.answer = answer or HttpResponse(200, {"x-message-id": "m-1"})
+        self.sent: list[tuple[str, str, dict[str, str], bytes, bool]] = []
+
+    async def send(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
+    ) -> HttpResponse:
+        self.sent.append((method, url, headers, content, allow_redirects))
+        return self.answer
+
+    async def aclose(self) -> None:
+        pass
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str] | None]) -> None:

@@ -8,14 +8,13 @@ import pytest
 
 from adapters import (
     DeliveryError,
-    DeliveryOutcome,
+    HttpResponse,
     PermanentDeliveryError,
     RateLimitedError,
     SystemicDeliveryError,
     TransientDeliveryError,
-    classify_response,
-    parse_retry_after,
 )
+from adapters.http_client import classify_response, parse_retry_after
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -55,7 +54,7 @@ def test_classification_table(status: int, error: type[DeliveryError], error_cla
 def test_2xx_is_an_outcome_with_safe_headers_and_an_excerpt(status: int) -> None:
     headers = {"X-Request-Id": "r1", "Set-Cookie": "s=1", "Content-Type": "application/json", "X-Secret": "no"}
     outcome = classify_response(status, headers, '{"id": "m1"}' + " " * 600)
-    assert outcome == DeliveryOutcome(
+    assert outcome == HttpResponse(
         status_code=status,
         headers={"x-request-id": "r1", "content-type": "application/json"},
         body_excerpt=('{"id": "m1"}' + " " * 600)[:512],

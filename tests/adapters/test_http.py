@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime
@@ -10,21 +11,26 @@ from typing import Any
 import pytest
 
 from adapters import (
+    ChannelIO,
     ChannelPayload,
     ConfigError,
     Content,
     DeliveryContext,
     DeliveryError,
-    HttpAdapter,
+    Endpoint,
+    HttpChannel,
     Policy,
     Receipt,
     SystemicDeliveryError,
     TargetView,
 )
-from adapters.transport import OutboundHttpClient
-from tests.adapters.support import Receiver, Reply, error_text, run_async
+from adapters.http import HttpConfig, HttpCredentials
+from server.delivery.loop import DeliveryLoop
+from tests.adapters.support import RecordingHttp, deliver_on, error_text
+from tests.support.receiver import Receiver, Reply
 
-ADAPTER = HttpAdapter()
+ADAPTER = HttpChannel()
+View = TargetView[HttpConfig, HttpCredentials]
 CONTENT = Content(
     id="cnt_1",
     version="2",
@@ -37,9 +43,10 @@ CONTENT = Content(
 TOKEN = "tok-very-secret-4242"
 
 
-def target(config: dict[str, Any], credentials: dict[str, Any] | None = None) -> TargetView:
-    validated = ADAPTER.validate_config(config, credentials)
+def target(config: dict[str, Any], credentials: dict[str, Any] | None = None) -> View:
+    validated = ADAPTER.validate(config, credentials)
     assert validated.revealed == {}
+    assert validated.endpoints == (Endpoint(validated.config.url, "config.url"),)
     return TargetView("tgt_1", "partner", "http", validated.config, validated.credentials)
 
 
@@ -47,12 +54,12 @@ def delivery() -> DeliveryContext:
     return DeliveryContext("job_abc", 1, "pln_1", datetime.now(UTC))
 
 
-def send(view: TargetView, client: OutboundHttpClient, policy: Policy | None = None) -> Any:
-    return ADAPTER.deliver(ADAPTER.transform(CONTENT, policy or Policy(), view), view, client, delivery())
+def send(view: View, client: DeliveryLoop, policy: Policy | None = None) -> Receipt:
+    return deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, policy or Policy(), view), view, delivery())
 
 
 def test_without_a_template_the_body_is_the_envelope() -> None:
-    payload = ADAPTER.transform(CONTENT, Policy(excerpt_only=True), target({"url": "https://partner.example/in"}))
+    payload = ADAPTER.render(CONTENT, Policy(excerpt_only=True), target({"url": "https://partner.example/in"}))
     assert payload.content_type == "application/json"
     assert payload.body["type"] == "content.published"
     assert payload.body["data"]["body"] == "Short"
@@ -68,7 +75,7 @@ def test_a_json_template_fills_string_leaves_and_keeps_whole_placeholder_types()
         "missing": "{{metadata.nope}}",
         "fixed": 1,
     }
-    payload = ADAPTER.transform(
+    payload = ADAPTER.render(
         CONTENT, Policy(max_length=5), target({"url": "https://p.example", "bodyTemplate": template})
     )
     assert payload == ChannelPayload(
@@ -89,7 +96,7 @@ def test_a_text_template_is_sent_as_text() -> None:
     view = target(
         {"url": "https://p.example", "bodyTemplate": "{{title}}: {{url}} {{metadata.words}}{{metadata.nope}}"}
     )
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     assert (payload.body, payload.content_type) == ("Title: https://news.example/c1 812", "text/plain; charset=utf-8")
 
 
@@ -97,7 +104,7 @@ def test_content_type_overrides_the_default() -> None:
     view = target(
         {"url": "https://p.example", "bodyTemplate": "<p>{{title}}</p>", "contentType": "text/html; charset=utf-8"}
     )
-    assert ADAPTER.transform(CONTENT, Policy(), view).content_type == "text/html; charset=utf-8"
+    assert ADAPTER.render(CONTENT, Policy(), view).content_type == "text/html; charset=utf-8"
 
 
 @pytest.mark.parametrize(
@@ -128,17 +135,17 @@ def test_content_type_overrides_the_default() -> None:
 )
 def test_config_errors(config: dict[str, Any], field: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as err:
-        ADAPTER.validate_config(config, None)
+        ADAPTER.validate(config, None)
     assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", field)
     assert fragment in err.value.message
 
 
 def test_method_is_case_insensitive() -> None:
-    assert target({"url": "https://p.example", "method": "patch"}).config.method == "PATCH"  # type: ignore[attr-defined]
+    assert target({"url": "https://p.example", "method": "patch"}).config.method == "PATCH"
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
-def test_bearer_auth_and_method(method: str, receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_bearer_auth_and_method(method: str, receiver: Receiver, client: DeliveryLoop) -> None:
     view = target({"url": receiver.url + "/h", "method": method, "headers": {"X-Team": "news"}}, {"bearerToken": TOKEN})
     send(view, client)
     [request] = receiver.at("/h")
@@ -148,7 +155,7 @@ def test_bearer_auth_and_method(method: str, receiver: Receiver, client: Outboun
     assert request.json()["data"]["id"] == "cnt_1"
 
 
-def test_basic_auth_and_a_text_body(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_basic_auth_and_a_text_body(receiver: Receiver, client: DeliveryLoop) -> None:
     view = target(
         {"url": receiver.url + "/s", "bodyTemplate": "{{title}}"}, {"username": "üser", "password": "p:ss wörd"}
     )
@@ -158,7 +165,7 @@ def test_basic_auth_and_a_text_body(receiver: Receiver, client: OutboundHttpClie
     assert (request.body, request.headers["Content-Type"]) == (b"Title", "text/plain; charset=utf-8")
 
 
-def test_secret_headers_from_credentials(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_secret_headers_from_credentials(receiver: Receiver, client: DeliveryLoop) -> None:
     view = target(
         {"url": receiver.url + "/k", "headers": {"X-Team": "news"}}, {"headers": {"X-Api-Key": "key-4242-secret"}}
     )
@@ -169,8 +176,8 @@ def test_secret_headers_from_credentials(receiver: Receiver, client: OutboundHtt
 
 
 def test_no_credentials_means_none() -> None:
-    assert ADAPTER.validate_config({"url": "https://p.example"}, {}).credentials is None
-    assert ADAPTER.validate_config({"url": "https://p.example"}, None).credentials is None
+    assert ADAPTER.validate({"url": "https://p.example"}, {}).credentials is None
+    assert ADAPTER.validate({"url": "https://p.example"}, None).credentials is None
 
 
 @pytest.mark.parametrize(
@@ -201,14 +208,14 @@ def test_no_credentials_means_none() -> None:
 )
 def test_credential_errors_never_quote_the_secret(credentials: dict[str, Any], field: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as err:
-        ADAPTER.validate_config({"url": "https://p.example", "headers": {"X-Team": "news"}}, credentials)
+        ADAPTER.validate({"url": "https://p.example", "headers": {"X-Team": "news"}}, credentials)
     assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", field)
     assert fragment in err.value.message
     assert TOKEN not in error_text(err.value)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 429, 500, 503])
-def test_delivery_errors_never_carry_credentials(status: int, receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_delivery_errors_never_carry_credentials(status: int, receiver: Receiver, client: DeliveryLoop) -> None:
     echo = f'{{"error": "rejected Authorization: Bearer {TOKEN}", "key": "key-4242-secret"}}'
     receiver.script["/e"] = [Reply(status, body=echo)]
     view = target({"url": receiver.url + "/e"}, {"bearerToken": TOKEN, "headers": {"X-Api-Key": "key-4242-secret"}})
@@ -219,26 +226,25 @@ def test_delivery_errors_never_carry_credentials(status: int, receiver: Receiver
     assert err.value.response_excerpt == '{"error": "rejected Authorization: [redacted]", "key": "[redacted]"}'
 
 
-def test_a_401_is_systemic(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_a_401_is_systemic(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/e"] = [Reply(401, body='{"error": "bad token"}')]
     with pytest.raises(SystemicDeliveryError):
         send(target({"url": receiver.url + "/e"}, {"bearerToken": TOKEN}), client)
 
 
-def test_receipts_share_the_webhook_rules(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_receipts_share_the_webhook_rules(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/r"] = [Reply(201, headers={"X-Message-Id": "m-9"})]
-    outcome = send(target({"url": receiver.url + "/r"}), client)
-    assert ADAPTER.normalize_receipt(outcome, delivery()) == Receipt("m-9", {"statusCode": 201})
+    assert send(target({"url": receiver.url + "/r"}), client) == Receipt("m-9", {"statusCode": 201})
 
 
 @pytest.mark.parametrize(("allow", "reached"), [(False, 0), (True, 1)])
 def test_redirects_are_followed_only_when_the_target_allows_them(
-    allow: bool, reached: int, receiver: Receiver, client: OutboundHttpClient
+    allow: bool, reached: int, receiver: Receiver, client: DeliveryLoop
 ) -> None:
     receiver.script["/start"] = [Reply(308, headers={"Location": "/final"})]
     view = target({"url": receiver.url + "/start", "method": "PUT", "allowRedirects": allow}, {"bearerToken": TOKEN})
     if allow:
-        assert send(view, client).status_code == 200
+        assert send(view, client) == Receipt(None, {"statusCode": 200})
         [final] = receiver.at("/final")
         assert (final.method, final.headers["Authorization"]) == ("PUT", f"Bearer {TOKEN}")
     else:
@@ -247,25 +253,25 @@ def test_redirects_are_followed_only_when_the_target_allows_them(
     assert len(receiver.at("/final")) == reached
 
 
-def test_deliver_async_sends_the_same_request_as_deliver(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_a_retry_sends_the_same_request_with_the_same_idempotency_key(receiver: Receiver, client: DeliveryLoop) -> None:
     view = target(
         {"url": receiver.url + "/p", "method": "PUT", "bodyTemplate": "{{title}}"},
         {"username": "ada", "password": "pa55-word"},
     )
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     context = delivery()
-    outcome = run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, context))
-    ADAPTER.deliver(payload, view, client, context)
-    sent_async, sent_sync = receiver.at("/p")
-    assert outcome.status_code == 200
-    assert (sent_async.method, sent_async.body) == ("PUT", b"Title")
-    assert sent_async.headers["Authorization"] == "Basic " + base64.b64encode(b"ada:pa55-word").decode()
-    assert (sent_async.headers["Idempotency-Key"], sent_async.headers["Content-Type"]) == (
+    receipt = deliver_on(client, ADAPTER, payload, view, context)
+    deliver_on(client, ADAPTER, payload, view, context)
+    first, again = receiver.at("/p")
+    assert receipt == Receipt(None, {"statusCode": 200})
+    assert (first.method, first.body) == ("PUT", b"Title")
+    assert first.headers["Authorization"] == "Basic " + base64.b64encode(b"ada:pa55-word").decode()
+    assert (first.headers["Idempotency-Key"], first.headers["Content-Type"]) == (
         "job_abc",
         "text/plain; charset=utf-8",
     )
-    assert {k: v for k, v in sent_async.headers.items() if k != "Host"} == {
-        k: v for k, v in sent_sync.headers.items() if k != "Host"
+    assert {k: v for k, v in first.headers.items() if k != "Host"} == {
+        k: v for k, v in again.headers.items() if k != "Host"
     }
 
 
@@ -273,24 +279,18 @@ def test_the_outbound_request_carries_auth_and_the_idempotency_key() -> None:
     view = target(
         {"url": "https://p.example/in", "method": "PATCH", "headers": {"X-Team": "news"}}, {"bearerToken": TOKEN}
     )
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
-    request = ADAPTER.outbound_request(payload, view, DeliveryContext("job_abc", 2, "pln_1", datetime.now(UTC)))
-    assert (request.method, request.url, request.allow_redirects) == ("PATCH", "https://p.example/in", False)
-    assert request.headers == {
+    payload = ADAPTER.render(CONTENT, Policy(), view)
+    http = RecordingHttp()
+    context = DeliveryContext("job_abc", 2, "pln_1", datetime.now(UTC))
+    assert asyncio.run(ADAPTER.send(payload, view, context, ChannelIO(http=http))) == Receipt(
+        "m-1", {"statusCode": 200}
+    )
+    [(method, url, headers, content, allow_redirects)] = http.sent
+    assert (method, url, allow_redirects) == ("PATCH", "https://p.example/in", False)
+    assert headers == {
         "X-Team": "news",
         "Authorization": f"Bearer {TOKEN}",
         "Content-Type": "application/json",
         "Idempotency-Key": "job_abc",
     }
-    assert json.loads(request.content) == payload.body
-
-
-@pytest.mark.parametrize("status", [401, 429, 503])
-def test_deliver_async_errors_never_carry_credentials(status: int, receiver: Receiver) -> None:
-    receiver.script["/e"] = [Reply(status, body=f'{{"error": "rejected Bearer {TOKEN}"}}')]
-    view = target({"url": receiver.url + "/e"}, {"bearerToken": TOKEN})
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
-    with pytest.raises(DeliveryError) as err:
-        run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, delivery()))
-    assert (err.value.status_code, err.value.response_excerpt) == (status, '{"error": "rejected [redacted]"}')
-    assert TOKEN not in error_text(err.value)
+    assert json.loads(content) == payload.body

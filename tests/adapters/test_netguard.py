@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
-from adapters import ConfigError, check_url
-from adapters.netguard import address_class, split_url
+from adapters import ConfigError
+from adapters.http_client import check_url
+from adapters.http_client.netguard import address_class, split_url
 from tests.adapters.support import fake_dns
 
 FORBIDDEN = [
@@ -153,3 +154,20 @@ def test_split_url_normalises_host_and_port() -> None:
     assert destination.authority == "xn--bcher-kva.example:8443"
     assert split_url("http://[2606:4700::1111]/x").authority == "[2606:4700::1111]"
     assert split_url("http://x.example/").port == 80
+
+
+def test_endpoints_of_any_scheme_are_checked_by_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, {"mail.example": ["93.184.216.34"], "inner.example": ["10.0.0.7"]})
+    check_url("smtp://mail.example:587", [])  # passes: a public address
+    check_url("smtps://mail.example", [])
+    with pytest.raises(ConfigError) as err:
+        check_url("smtp://inner.example:25", [], field="config.host")
+    assert (err.value.code, err.value.field) == ("TARGET_ADDRESS_FORBIDDEN", "config.host")
+    assert err.value.message.startswith("inner.example resolves to 10.0.0.7, a private address;")
+    with pytest.raises(ConfigError) as err:
+        check_url("smtp://", [], field="config.host")
+    assert (err.value.code, err.value.field, err.value.message) == (
+        "VALIDATION_ERROR",
+        "config.host",
+        "Endpoint 'smtp://' needs a host and a port.",
+    )

@@ -11,44 +11,35 @@ from typing import Any
 import pytest
 
 from adapters import (
-    AsyncOutboundClient,
     DeliveryError,
-    DeliveryOutcome,
+    HttpResponse,
     PermanentDeliveryError,
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from tests.adapters.support import (
-    LOOPBACK,
-    RawReceiver,
-    Receiver,
-    Reply,
-    error_text,
-    fake_dns,
-    make_ca,
-    rebinding_dns,
-    run_async,
-)
+from adapters.http_client import AsyncOutboundClient
+from tests.adapters.support import LOOPBACK, error_text, fake_dns, make_ca, rebinding_dns, run_async
+from tests.support.receiver import RawReceiver, Receiver, Reply
 
 BODY = b'{"a":1}'
 
 
 async def post(
     client: AsyncOutboundClient, url: str, headers: dict[str, str] | None = None, **kwargs: Any
-) -> DeliveryOutcome:
+) -> HttpResponse:
     return await client.send("POST", url, headers=headers or {}, content=BODY, **kwargs)
 
 
 def post_once(
     url: str, headers: dict[str, str] | None = None, allowed: list[str] | None = None, **options: Any
-) -> DeliveryOutcome:
+) -> HttpResponse:
     return run_async(lambda client: post(client, url, headers), allowed, **options)
 
 
 def test_sends_the_exact_request_with_only_our_transport_headers(receiver: Receiver) -> None:
     outcome = post_once(receiver.url + "/in", {"X-Team": "news", "User-Agent": "curl/8", "Accept-Encoding": "gzip"})
     [request] = receiver.at("/in")
-    assert (request.method, request.body, outcome) == ("POST", BODY, DeliveryOutcome(200, {}, '{"ok": true}'))
+    assert (request.method, request.body, outcome) == ("POST", BODY, HttpResponse(200, {}, '{"ok": true}'))
     assert request.headers == {
         "Host": f"127.0.0.1:{receiver.port}",
         "X-Team": "news",
@@ -126,7 +117,7 @@ def test_a_name_is_resolved_once_and_every_socket_goes_to_the_checked_address(
 ) -> None:
     lookups = rebinding_dns(monkeypatch)
 
-    async def three_at_once(client: AsyncOutboundClient) -> list[DeliveryOutcome]:
+    async def three_at_once(client: AsyncOutboundClient) -> list[HttpResponse]:
         url = f"http://partner.example:{receiver.port}/in"
         return list(await asyncio.gather(*(post(client, url) for _ in range(3))))
 
@@ -198,7 +189,7 @@ def test_the_deadline_covers_a_hanging_name_lookup(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging)
 
-    async def send(client: AsyncOutboundClient) -> DeliveryOutcome:
+    async def send(client: AsyncOutboundClient) -> HttpResponse:
         try:
             return await post(client, "http://slow.example:9/in")
         finally:
@@ -227,7 +218,7 @@ def test_connections_are_kept_alive_and_reused(receiver: Receiver) -> None:
 def test_concurrent_sends_to_one_host_share_the_pool(receiver: Receiver) -> None:
     receiver.script["/c"] = [Reply(delay_seconds=0.3)]
 
-    async def twice_in_parallel(client: AsyncOutboundClient) -> list[DeliveryOutcome]:
+    async def twice_in_parallel(client: AsyncOutboundClient) -> list[HttpResponse]:
         first = await asyncio.gather(*(post(client, receiver.url + "/c") for _ in range(5)))
         second = await asyncio.gather(*(post(client, receiver.url + "/c") for _ in range(5)))
         return [*first, *second]
@@ -324,7 +315,7 @@ def test_answer_headers_are_lower_cased_and_repeated_ones_joined(receiver: Recei
         Reply(201, headers={"X-Request-Id": "r-1", "x-request-id": "r-2", "Content-Type": "text/plain"})
     ]
     outcome = post_once(receiver.url + "/h")
-    assert outcome == DeliveryOutcome(201, {"x-request-id": "r-1, r-2", "content-type": "text/plain"}, '{"ok": true}')
+    assert outcome == HttpResponse(201, {"x-request-id": "r-1, r-2", "content-type": "text/plain"}, '{"ok": true}')
 
 
 @pytest.mark.parametrize("value", ["tok-1\r\nX-Injected: 1", "tök-secret"])
@@ -383,7 +374,7 @@ def test_no_raw_aiohttp_error_escapes(url: str, error: type[DeliveryError], code
 def test_a_send_waiting_for_a_free_connection_is_not_timed_out_by_the_queue() -> None:
     from aiohttp import web
 
-    from adapters.outbound import CONNECTIONS_PER_HOST
+    from adapters.http_client.client import CONNECTIONS_PER_HOST
 
     in_flight, peak = 0, 0
 

@@ -5,38 +5,47 @@ from __future__ import annotations
 import pytest
 
 from adapters import (
-    ADAPTERS,
+    CHANNELS,
+    ChannelLimits,
     ChannelName,
     ConfigError,
-    HttpAdapter,
-    StubAdapter,
-    WebhookAdapter,
-    get_adapter,
+    HttpChannel,
+    RotatesSecret,
+    StubChannel,
+    WebhookChannel,
+    get_channel,
 )
 
 
-def test_every_channel_has_its_adapter() -> None:
-    assert {name: type(adapter) for name, adapter in ADAPTERS.items()} == {
-        ChannelName.WEBHOOK: WebhookAdapter,
-        ChannelName.HTTP: HttpAdapter,
-        ChannelName.STUB: StubAdapter,
+def test_every_channel_has_its_channel() -> None:
+    assert {name: type(channel) for name, channel in CHANNELS.items()} == {
+        ChannelName.WEBHOOK: WebhookChannel,
+        ChannelName.HTTP: HttpChannel,
+        ChannelName.STUB: StubChannel,
     }
-    assert all(adapter.channel is name for name, adapter in ADAPTERS.items())
+    assert all(channel.name is name for name, channel in CHANNELS.items())
+    assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
+        name: ("broadcast", ChannelLimits()) for name in ChannelName
+    }
+
+
+def test_optional_abilities_are_protocols_checked_at_runtime() -> None:
+    assert [name for name, channel in CHANNELS.items() if isinstance(channel, RotatesSecret)] == [ChannelName.WEBHOOK]
 
 
 @pytest.mark.parametrize("name", ["webhook", "http", "stub"])
-def test_get_adapter_by_name(name: str) -> None:
-    assert get_adapter(name) is ADAPTERS[ChannelName(name)]
+def test_get_channel_by_name(name: str) -> None:
+    assert get_channel(name) is CHANNELS[ChannelName(name)]
 
 
 @pytest.mark.parametrize("name", ["fax", "", "WEBHOOK"])
 def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
-        get_adapter(name)
+        get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
     assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub."
 
 
-def test_adapters_describe_themselves() -> None:
-    for adapter in ADAPTERS.values():
-        assert adapter.description and adapter.config_model.model_config["extra"] == "forbid"
+def test_channels_describe_themselves() -> None:
+    for channel in CHANNELS.values():
+        assert channel.description and channel.config_model.model_config["extra"] == "forbid"

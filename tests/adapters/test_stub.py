@@ -4,37 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from adapters import (
+    ChannelIO,
     ConfigError,
     Content,
     DeliveryContext,
     DeliveryError,
-    DeliveryOutcome,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
     Receipt,
-    StubAdapter,
+    StubChannel,
     SystemicDeliveryError,
     TargetView,
     TransientDeliveryError,
 )
+from adapters.stub import StubConfig
+from tests.adapters.support import RecordingHttp
 
-ADAPTER = StubAdapter()
+ADAPTER = StubChannel()
 CONTENT = Content(id="cnt_1", version="1", title="T", body="B")
+DELIVERED = Receipt("stub_job_abc", {"statusCode": 200, "stub": True})
 
 
-def attempt(config: dict[str, Any], number: int) -> DeliveryOutcome:
-    validated = ADAPTER.validate_config(config, None)
-    view = TargetView("tgt_1", "stub", "stub", validated.config, None)
+def view_of(config: dict[str, Any]) -> TargetView[StubConfig, BaseModel]:
+    validated = ADAPTER.validate(config, None)
+    return TargetView("tgt_1", "stub", "stub", validated.config, None)
+
+
+def attempt(config: dict[str, Any], number: int) -> Receipt:
+    """One ``send`` with a ChannelIO whose HTTP client must stay unused: the stub has no network."""
+    view, http = view_of(config), RecordingHttp()
     context = DeliveryContext("job_abc", number, "pln_1", datetime.now(UTC))
-    return ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), view), view, None, context)  # type: ignore[arg-type]
+    try:
+        return asyncio.run(ADAPTER.send(ADAPTER.render(CONTENT, Policy(), view), view, context, ChannelIO(http=http)))
+    finally:
+        assert http.sent == []
 
 
 SCRIPT = {"rateLimitTimes": 2, "timeoutTimes": 1, "failTimes": 2, "failWith": 500, "retryAfterSeconds": 2.5}
@@ -58,7 +69,7 @@ def test_scripted_failures_come_in_order(number: int, error: type[DeliveryError]
 
 @pytest.mark.parametrize("number", [6, 7, 50])
 def test_after_the_script_every_attempt_succeeds(number: int) -> None:
-    assert attempt(SCRIPT, number) == DeliveryOutcome(status_code=200, external_id="stub_job_abc")
+    assert attempt(SCRIPT, number) == DELIVERED
 
 
 def test_rate_limits_carry_retry_after_seconds() -> None:
@@ -83,7 +94,7 @@ def test_fail_with_is_classified_like_a_real_answer(fail_with: int, error: type[
     with pytest.raises(error) as raised:
         attempt({"failTimes": 1, "failWith": fail_with}, 1)
     assert raised.value.status_code == fail_with
-    assert attempt({"failTimes": 1, "failWith": fail_with}, 2).status_code == 200
+    assert attempt({"failTimes": 1, "failWith": fail_with}, 2) == DELIVERED
 
 
 def test_default_failure_is_a_transient_503() -> None:
@@ -94,20 +105,22 @@ def test_default_failure_is_a_transient_503() -> None:
 
 def test_latency_is_applied_before_answering() -> None:
     started = time.monotonic()
-    assert attempt({"latencyMs": 150}, 1).status_code == 200
+    assert attempt({"latencyMs": 150}, 1) == DELIVERED
     assert time.monotonic() - started >= 0.15
 
 
-def test_receipt() -> None:
-    context = DeliveryContext("job_abc", 1, "pln_1", datetime.now(UTC))
-    outcome = DeliveryOutcome(status_code=200, external_id="stub_job_abc")
-    assert ADAPTER.normalize_receipt(outcome, context) == Receipt("stub_job_abc", {"statusCode": 200, "stub": True})
+def test_the_receipt_names_the_delivery() -> None:
+    assert attempt({}, 1) == Receipt("stub_job_abc", {"statusCode": 200, "stub": True})
 
 
-def test_no_network_destination_and_no_credentials() -> None:
-    validated = ADAPTER.validate_config({}, None)
-    assert ADAPTER.destination(validated.config) is None
-    assert (validated.credentials, validated.revealed, ADAPTER.credentials_model) == (None, {}, None)
+def test_no_network_endpoint_and_no_credentials() -> None:
+    validated = ADAPTER.validate({}, None)
+    assert (validated.endpoints, validated.credentials, validated.revealed, ADAPTER.credentials_model) == (
+        (),
+        None,
+        {},
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,48 +138,29 @@ def test_no_network_destination_and_no_credentials() -> None:
 )
 def test_config_errors(config: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as err:
-        ADAPTER.validate_config(config, None)
+        ADAPTER.validate(config, None)
     assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", field)
 
 
-def attempt_async(config: dict[str, Any], number: int) -> DeliveryOutcome:
-    validated = ADAPTER.validate_config(config, None)
-    view = TargetView("tgt_1", "stub", "stub", validated.config, None)
-    context = DeliveryContext("job_abc", number, "pln_1", datetime.now(UTC))
-    return asyncio.run(ADAPTER.deliver_async(ADAPTER.transform(CONTENT, Policy(), view), view, None, context))  # type: ignore[arg-type]
-
-
-def answer(deliver: Callable[[dict[str, Any], int], DeliveryOutcome], number: int) -> tuple[Any, ...]:
-    try:
-        return ("ok", deliver(SCRIPT, number))
-    except DeliveryError as exc:
-        return (type(exc), exc.code, exc.status_code, exc.retry_after_seconds, exc.message)
-
-
-@pytest.mark.parametrize("number", range(1, 8))
-def test_deliver_async_follows_the_same_script(number: int) -> None:
-    assert answer(attempt_async, number) == answer(attempt, number)
-
-
-def test_async_latency_waits_without_blocking_the_loop() -> None:
-    validated = ADAPTER.validate_config({"latencyMs": 150}, None)
-    view = TargetView("tgt_1", "stub", "stub", validated.config, None)
+def test_latency_waits_without_blocking_the_loop() -> None:
+    view = view_of({"latencyMs": 150})
     context = DeliveryContext("job_abc", 1, "pln_1", datetime.now(UTC))
 
-    async def alongside_another_task() -> tuple[DeliveryOutcome, list[str]]:
+    async def alongside_another_task() -> tuple[Receipt, list[str]]:
         events: list[str] = []
 
         async def other() -> None:
             events.append("other task ran")
 
         task = asyncio.create_task(other())
-        outcome = await ADAPTER.deliver_async(ADAPTER.transform(CONTENT, Policy(), view), view, None, context)  # type: ignore[arg-type]
+        io = ChannelIO(http=RecordingHttp())
+        outcome = await ADAPTER.send(ADAPTER.render(CONTENT, Policy(), view), view, context, io)
         events.append("delivered")
         await task
         return outcome, events
 
     started = time.monotonic()
     outcome, events = asyncio.run(alongside_another_task())
-    assert outcome == DeliveryOutcome(status_code=200, external_id="stub_job_abc")
+    assert outcome == DELIVERED
     assert events == ["other task ran", "delivered"]
     assert time.monotonic() - started >= 0.15

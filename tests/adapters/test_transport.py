@@ -1,4 +1,5 @@
-"""The hardened client against a real receiver on 127.0.0.1: guard, pinning, TLS, redirects, failures."""
+"""The hardened client on the delivery loop (``ChannelIO.http``) against a real receiver on 127.0.0.1: guard,
+pinning, TLS, redirects, failures; and the loop itself: threads, close, fork."""
 
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ import pytest
 
 from adapters import (
     DeliveryError,
+    HttpResponse,
     PermanentDeliveryError,
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from adapters.transport import OutboundHttpClient
-from tests.adapters.support import RawReceiver, Receiver, Reply, error_text, fake_dns, make_ca, rebinding_dns
+from server.delivery.loop import DeliveryLoop
+from tests.adapters.support import delivery_loop, error_text, fake_dns, make_ca, rebinding_dns, send_on
+from tests.support.receiver import RawReceiver, Receiver, Reply
 
-LOOPBACK = ["127.0.0.0/8"]
 
-
-def post(client: OutboundHttpClient, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
-    return client.send("POST", url, headers=headers or {}, content=b'{"a":1}', **kwargs)
+def post(client: DeliveryLoop, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> HttpResponse:
+    return send_on(client, "POST", url, headers, b'{"a":1}', **kwargs)
 
 
 def free_port() -> int:
@@ -34,7 +35,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_sends_with_fixed_user_agent_and_owns_transport_headers(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_sends_with_fixed_user_agent_and_owns_transport_headers(receiver: Receiver, client: DeliveryLoop) -> None:
     outcome = post(client, receiver.url + "/in", {"X-Team": "news", "user-agent": "curl/8", "HOST": "evil.example"})
     [request] = receiver.at("/in")
     assert (request.method, request.body) == ("POST", b'{"a":1}')
@@ -45,13 +46,13 @@ def test_sends_with_fixed_user_agent_and_owns_transport_headers(receiver: Receiv
 
 
 def test_version_sets_the_user_agent(receiver: Receiver) -> None:
-    outbound = OutboundHttpClient(LOOPBACK, version="2.3.4")
+    outbound = delivery_loop(version="2.3.4")
     post(outbound, receiver.url + "/v")
     outbound.close()
     assert receiver.at("/v")[0].headers["User-Agent"] == "Herald/2.3.4"
 
 
-def test_one_shared_client_reuses_its_connection(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_one_shared_client_reuses_its_connection(receiver: Receiver, client: DeliveryLoop) -> None:
     post(client, receiver.url + "/k")
     post(client, receiver.url + "/k")
     first, second = receiver.at("/k")
@@ -59,7 +60,7 @@ def test_one_shared_client_reuses_its_connection(receiver: Receiver, client: Out
 
 
 def test_forbidden_address_is_refused_before_any_request(receiver: Receiver) -> None:
-    outbound = OutboundHttpClient(allowed_networks=[])
+    outbound = delivery_loop([])
     with pytest.raises(PermanentDeliveryError) as err:
         post(outbound, receiver.url + "/in")
     outbound.close()
@@ -70,7 +71,7 @@ def test_forbidden_address_is_refused_before_any_request(receiver: Receiver) -> 
 
 
 def test_a_name_is_resolved_once_and_the_connection_goes_to_the_checked_address(
-    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, client: DeliveryLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A rebinding resolver: the second answer would be a forbidden address.
     lookups = rebinding_dns(monkeypatch)
@@ -83,7 +84,7 @@ def test_a_name_is_resolved_once_and_the_connection_goes_to_the_checked_address(
 
 def test_a_new_connection_checks_the_name_again(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dns(monkeypatch, {"partner.example": ["10.0.0.1"]})
-    outbound = OutboundHttpClient(LOOPBACK)
+    outbound = delivery_loop()
     with pytest.raises(PermanentDeliveryError) as err:
         post(outbound, f"http://partner.example:{receiver.port}/in")
     outbound.close()
@@ -92,7 +93,7 @@ def test_a_new_connection_checks_the_name_again(receiver: Receiver, monkeypatch:
 
 
 def test_any_forbidden_address_of_a_name_refuses(
-    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, client: DeliveryLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_dns(monkeypatch, {"mixed.example": ["127.0.0.1", "169.254.169.254"]})
     with pytest.raises(PermanentDeliveryError) as err:
@@ -103,14 +104,14 @@ def test_any_forbidden_address_of_a_name_refuses(
 
 
 def test_an_unreachable_address_falls_back_to_the_next(
-    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, client: DeliveryLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_dns(monkeypatch, {"two.example": ["127.0.0.2", "127.0.0.1"]})
     assert post(client, f"http://two.example:{receiver.port}/in").status_code == 200
     assert len(receiver.at("/in")) == 1
 
 
-def test_dns_failure_is_systemic(client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dns_failure_is_systemic(client: DeliveryLoop, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dns(monkeypatch, {"gone.example": None})
     with pytest.raises(SystemicDeliveryError) as err:
         post(client, "https://gone.example/in")
@@ -118,7 +119,7 @@ def test_dns_failure_is_systemic(client: OutboundHttpClient, monkeypatch: pytest
     assert err.value.message == "Host gone.example does not resolve; check the target's URL."
 
 
-def test_connection_refused_is_transient(client: OutboundHttpClient) -> None:
+def test_connection_refused_is_transient(client: DeliveryLoop) -> None:
     with pytest.raises(TransientDeliveryError) as err:
         post(client, f"http://127.0.0.1:{free_port()}/in")
     assert err.value.code == "CONNECTION_ERROR"
@@ -126,7 +127,7 @@ def test_connection_refused_is_transient(client: OutboundHttpClient) -> None:
 
 def test_a_slow_answer_times_out_as_transient(receiver: Receiver) -> None:
     receiver.script["/slow"] = [Reply(delay_seconds=1.0)]
-    outbound = OutboundHttpClient(LOOPBACK, timeout_seconds=0.2)
+    outbound = delivery_loop(timeout_seconds=0.2)
     with pytest.raises(TransientDeliveryError) as err:
         post(outbound, receiver.url + "/slow")
     outbound.close()
@@ -135,7 +136,7 @@ def test_a_slow_answer_times_out_as_transient(receiver: Receiver) -> None:
 
 def test_a_dripping_body_is_cut_off_by_the_overall_deadline(receiver: Receiver) -> None:
     receiver.script["/drip"] = [Reply(body="x" * 200, drip_seconds=0.05)]
-    outbound = OutboundHttpClient(LOOPBACK, timeout_seconds=0.5)
+    outbound = delivery_loop(timeout_seconds=0.5)
     started = time.monotonic()
     with pytest.raises(TransientDeliveryError) as err:
         post(outbound, receiver.url + "/drip")
@@ -146,7 +147,7 @@ def test_a_dripping_body_is_cut_off_by_the_overall_deadline(receiver: Receiver) 
 
 def test_a_huge_body_is_read_only_up_to_the_cap(receiver: Receiver) -> None:
     receiver.script["/huge"] = [Reply(body="y" * 100_000, declared_length=50_000_000, hold_seconds=3)]
-    outbound = OutboundHttpClient(LOOPBACK, timeout_seconds=2)
+    outbound = delivery_loop(timeout_seconds=2)
     started = time.monotonic()
     outcome = post(outbound, receiver.url + "/huge")
     outbound.close()
@@ -157,7 +158,7 @@ def test_a_huge_body_is_read_only_up_to_the_cap(receiver: Receiver) -> None:
 def test_tls_failure_is_systemic(tmp_path: Path) -> None:
     ca = make_ca(tmp_path, ["hooks.partner.test"])
     sink = Receiver(tls=ca.server_context())
-    outbound = OutboundHttpClient(LOOPBACK)
+    outbound = delivery_loop()
     with pytest.raises(SystemicDeliveryError) as err:
         post(outbound, f"https://127.0.0.1:{sink.port}/in")
     outbound.close()
@@ -171,7 +172,7 @@ def test_tls_uses_the_host_name_for_sni_and_verification(tmp_path: Path, monkeyp
     ca = make_ca(tmp_path, ["hooks.partner.test"])
     sink = Receiver(tls=ca.server_context())
     fake_dns(monkeypatch, {"hooks.partner.test": ["127.0.0.1"]})
-    outbound = OutboundHttpClient(LOOPBACK, ssl_context=ca.client_context())
+    outbound = delivery_loop(ssl_context=ca.client_context())
     outcome = post(outbound, f"https://hooks.partner.test:{sink.port}/in")
     outbound.close()
     sink.stop()
@@ -186,7 +187,7 @@ def test_a_tls_connection_is_never_reused_for_another_host_on_the_same_ip(
     ca = make_ca(tmp_path, ["a.partner.test"])
     sink = Receiver(tls=ca.server_context())
     fake_dns(monkeypatch, {"a.partner.test": ["127.0.0.1"], "b.partner.test": ["127.0.0.1"]})
-    outbound = OutboundHttpClient(LOOPBACK, ssl_context=ca.client_context())
+    outbound = delivery_loop(ssl_context=ca.client_context())
     assert post(outbound, f"https://a.partner.test:{sink.port}/a").status_code == 200
     with pytest.raises(SystemicDeliveryError) as err:
         post(outbound, f"https://b.partner.test:{sink.port}/b")
@@ -197,7 +198,7 @@ def test_a_tls_connection_is_never_reused_for_another_host_on_the_same_ip(
     assert sink.at("/b") == []
 
 
-def test_redirects_are_not_followed_by_default(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_redirects_are_not_followed_by_default(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/r"] = [Reply(302, headers={"Location": "/final"})]
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, receiver.url + "/r")
@@ -207,7 +208,7 @@ def test_redirects_are_not_followed_by_default(receiver: Receiver, client: Outbo
 
 
 def test_allowed_redirects_keep_the_method_on_307_and_switch_to_get_on_303(
-    receiver: Receiver, client: OutboundHttpClient
+    receiver: Receiver, client: DeliveryLoop
 ) -> None:
     receiver.script["/r307"] = [Reply(307, headers={"Location": "/kept"})]
     receiver.script["/r303"] = [Reply(303, headers={"Location": "/got"})]
@@ -219,7 +220,7 @@ def test_allowed_redirects_keep_the_method_on_307_and_switch_to_get_on_303(
 
 
 def test_a_cross_origin_hop_drops_credential_headers(
-    receiver: Receiver, client: OutboundHttpClient, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, client: DeliveryLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_dns(monkeypatch, {"other.partner.test": ["127.0.0.1"]})
     receiver.script["/r"] = [Reply(308, headers={"Location": f"http://other.partner.test:{receiver.port}/final"})]
@@ -236,7 +237,7 @@ def test_a_cross_origin_hop_drops_credential_headers(
     assert (final.headers["webhook-id"], final.headers["Host"]) == ("msg_1", f"other.partner.test:{receiver.port}")
 
 
-def test_every_redirect_hop_is_checked(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_every_redirect_hop_is_checked(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/r"] = [Reply(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})]
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, receiver.url + "/r", allow_redirects=True)
@@ -244,7 +245,7 @@ def test_every_redirect_hop_is_checked(receiver: Receiver, client: OutboundHttpC
     assert "169.254.169.254 is a link-local address" in err.value.message
 
 
-def test_redirects_stop_after_five_hops(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_redirects_stop_after_five_hops(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/loop"] = [Reply(302, headers={"Location": "/loop"})]
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, receiver.url + "/loop", allow_redirects=True)
@@ -252,14 +253,14 @@ def test_redirects_stop_after_five_hops(receiver: Receiver, client: OutboundHttp
     assert len(receiver.at("/loop")) == 6
 
 
-def test_a_redirect_to_another_scheme_is_refused(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_a_redirect_to_another_scheme_is_refused(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/r"] = [Reply(301, headers={"Location": "file:///etc/passwd"})]
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, receiver.url + "/r", allow_redirects=True)
     assert err.value.code == "INVALID_URL"
 
 
-def test_secrets_echoed_by_the_receiver_are_redacted(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_secrets_echoed_by_the_receiver_are_redacted(receiver: Receiver, client: DeliveryLoop) -> None:
     basic = base64.b64encode(b"partner:pa55word-xyz").decode()
     echo = f'{{"error": "bad key key-123456 / Bearer tok-abcdef / {basic} / pa55word-xyz", "type": "application/json"}}'
     receiver.script["/e"] = [Reply(403, body=echo)]
@@ -273,7 +274,7 @@ def test_secrets_echoed_by_the_receiver_are_redacted(receiver: Receiver, client:
 
 @pytest.mark.parametrize("value", ["tok-1\r\nX-Injected: 1", "tök-secret"])
 def test_unsendable_header_values_are_permanent_and_not_quoted(
-    value: str, receiver: Receiver, client: OutboundHttpClient
+    value: str, receiver: Receiver, client: DeliveryLoop
 ) -> None:
     with pytest.raises(PermanentDeliveryError) as err:
         post(client, receiver.url + "/h", {"X-Api-Key": value})
@@ -282,7 +283,7 @@ def test_unsendable_header_values_are_permanent_and_not_quoted(
     assert receiver.requests == []
 
 
-def test_no_raw_aiohttp_or_httpx_error_escapes(client: OutboundHttpClient) -> None:
+def test_no_raw_aiohttp_or_httpx_error_escapes(client: DeliveryLoop) -> None:
     hangs_up, garbles = RawReceiver(b""), RawReceiver(b"NOT HTTP\r\n\r\n")
     for url in (f"http://127.0.0.1:{free_port()}/", "http://[::1", "https://127.0.0.1:0/", hangs_up.url, garbles.url):
         with pytest.raises(DeliveryError):
@@ -291,7 +292,7 @@ def test_no_raw_aiohttp_or_httpx_error_escapes(client: OutboundHttpClient) -> No
     garbles.stop()
 
 
-def test_one_client_serves_many_threads(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_one_client_serves_many_threads(receiver: Receiver, client: DeliveryLoop) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda n: post(client, f"{receiver.url}/t{n}"), range(16)))
     assert [outcome.status_code for outcome in outcomes] == [200] * 16
@@ -299,7 +300,7 @@ def test_one_client_serves_many_threads(receiver: Receiver, client: OutboundHttp
 
 
 def test_a_closed_client_refuses_to_send(receiver: Receiver) -> None:
-    outbound = OutboundHttpClient(LOOPBACK)
+    outbound = delivery_loop()
     outbound.close()
     outbound.close()
     with pytest.raises(RuntimeError, match="closed"):
@@ -307,7 +308,7 @@ def test_a_closed_client_refuses_to_send(receiver: Receiver) -> None:
     assert receiver.requests == []
 
 
-def test_a_forked_child_gets_its_own_loop_thread(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_a_forked_child_gets_its_own_loop_thread(receiver: Receiver, client: DeliveryLoop) -> None:
     assert post(client, receiver.url + "/parent").status_code == 200
     child = os.fork()
     if child == 0:
@@ -317,7 +318,7 @@ def test_a_forked_child_gets_its_own_loop_thread(receiver: Receiver, client: Out
     assert [request.path for request in receiver.requests] == ["/parent", "/child"]
 
 
-def exit_code_of_send(client: OutboundHttpClient, url: str) -> int:
+def exit_code_of_send(client: DeliveryLoop, url: str) -> int:
     """Run in a forked child: 0 when the send succeeds there, without letting anything unwind into pytest."""
     try:
         outcome = post(client, url)

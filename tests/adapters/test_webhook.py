@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
@@ -12,24 +13,28 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from adapters import (
+    ChannelIO,
     ChannelPayload,
     ConfigError,
     Content,
     DeliveryContext,
-    DeliveryOutcome,
-    OutboundRequest,
+    Endpoint,
+    HttpResponse,
     PermanentDeliveryError,
     Policy,
     Receipt,
     TargetView,
-    WebhookAdapter,
+    WebhookChannel,
 )
+from adapters.render import http_receipt
 from adapters.signing import signature_header
-from adapters.transport import OutboundHttpClient
 from adapters.webhook import WebhookConfig, WebhookCredentials, live_secrets, sign
-from tests.adapters.support import Receiver, Reply, run_async
+from server.delivery.loop import DeliveryLoop
+from tests.adapters.support import RecordingHttp, deliver_on
+from tests.support.receiver import Receiver, Reply
 
-ADAPTER = WebhookAdapter()
+ADAPTER = WebhookChannel()
+View = TargetView[WebhookConfig, WebhookCredentials]
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 CONTENT = Content(
     id="cnt_1",
@@ -42,8 +47,8 @@ CONTENT = Content(
 )
 
 
-def target(config: dict[str, Any], credentials: dict[str, Any] | None = None) -> tuple[TargetView, dict[str, str]]:
-    validated = ADAPTER.validate_config(config, credentials)
+def target(config: dict[str, Any], credentials: dict[str, Any] | None = None) -> tuple[View, dict[str, str]]:
+    validated = ADAPTER.validate(config, credentials)
     return TargetView("tgt_1", "hook", "webhook", validated.config, validated.credentials), validated.revealed
 
 
@@ -52,17 +57,17 @@ def delivery(moment: datetime | None = None) -> DeliveryContext:
 
 
 def test_a_signing_secret_is_generated_and_revealed_once() -> None:
-    validated = ADAPTER.validate_config({"url": "https://hooks.example/in"}, None)
+    validated = ADAPTER.validate({"url": "https://hooks.example/in"}, None)
     secret = validated.revealed["signingSecret"]
     assert secret.startswith("whsec_") and len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
     assert validated.credentials == WebhookCredentials(signing_secret=secret)
     assert validated.config == WebhookConfig(url="https://hooks.example/in", headers={})
-    assert ADAPTER.validate_config({"url": "https://hooks.example/in"}, {}).revealed["signingSecret"] != secret
+    assert ADAPTER.validate({"url": "https://hooks.example/in"}, {}).revealed["signingSecret"] != secret
 
 
 @pytest.mark.parametrize("key", ["signingSecret", "signing_secret"])
 def test_a_given_secret_is_kept_and_not_revealed(key: str) -> None:
-    validated = ADAPTER.validate_config({"url": "https://hooks.example/in"}, {key: SECRET})
+    validated = ADAPTER.validate({"url": "https://hooks.example/in"}, {key: SECRET})
     assert validated.revealed == {}
     assert validated.credentials == WebhookCredentials(signing_secret=SECRET)
     assert validated.credentials.model_dump(mode="json", by_alias=True) == {
@@ -85,7 +90,7 @@ def test_a_given_secret_is_kept_and_not_revealed(key: str) -> None:
 )
 def test_malformed_secrets_are_refused_without_being_echoed(secret: str) -> None:
     with pytest.raises(ConfigError) as err:
-        ADAPTER.validate_config({"url": "https://hooks.example/in"}, {"signingSecret": secret})
+        ADAPTER.validate({"url": "https://hooks.example/in"}, {"signingSecret": secret})
     assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", "credentials.signingSecret")
     assert err.value.message == (
         "credentials.signingSecret: must be 'whsec_' followed by base64 of 24 to 64 random bytes "
@@ -121,20 +126,20 @@ def test_malformed_secrets_are_refused_without_being_echoed(secret: str) -> None
 )
 def test_config_errors_name_the_field_and_the_fix(config: dict[str, Any], field: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as err:
-        ADAPTER.validate_config(config, None)
+        ADAPTER.validate(config, None)
     assert (err.value.code, err.value.field) == ("VALIDATION_ERROR", field)
     assert err.value.message.startswith(f"{field}: ") and fragment in err.value.message
     assert "pa55word" not in err.value.message
 
 
-def test_destination_is_the_url() -> None:
-    view, _ = target({"url": " https://hooks.example/in "})
-    assert ADAPTER.destination(view.config) == "https://hooks.example/in"
+def test_the_endpoint_the_ssrf_guard_checks_is_the_url() -> None:
+    validated = ADAPTER.validate({"url": " https://hooks.example/in "}, None)
+    assert validated.endpoints == (Endpoint("https://hooks.example/in", "config.url"),)
 
 
-def test_transform_renders_the_envelope_without_a_timestamp() -> None:
+def test_render_renders_the_envelope_without_a_timestamp() -> None:
     view, _ = target({"url": "https://hooks.example/in"})
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     assert payload == ChannelPayload(
         body={
             "type": "content.published",
@@ -150,7 +155,7 @@ def test_transform_renders_the_envelope_without_a_timestamp() -> None:
         },
         content_type="application/json",
     )
-    assert ADAPTER.transform(CONTENT, Policy(), view) == payload
+    assert ADAPTER.render(CONTENT, Policy(), view) == payload
 
 
 @pytest.mark.parametrize(
@@ -168,16 +173,14 @@ def test_transform_renders_the_envelope_without_a_timestamp() -> None:
 )
 def test_policy_shapes_the_body(content: Content, policy: Policy, body: str) -> None:
     view, _ = target({"url": "https://hooks.example/in"})
-    assert ADAPTER.transform(content, policy, view).body["data"]["body"] == body
+    assert ADAPTER.render(content, policy, view).body["data"]["body"] == body
 
 
-def test_deliver_posts_the_exact_payload_signed_per_standard_webhooks(
-    receiver: Receiver, client: OutboundHttpClient
-) -> None:
+def test_send_posts_the_exact_payload_signed_per_standard_webhooks(receiver: Receiver, client: DeliveryLoop) -> None:
     view, revealed = target({"url": receiver.url + "/w", "headers": {"X-Team": "news"}})
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     context = delivery()
-    ADAPTER.deliver(payload, view, client, context)
+    deliver_on(client, ADAPTER, payload, view, context)
     [request] = receiver.at("/w")
     assert request.body == json.dumps(payload.body, separators=(",", ":"), ensure_ascii=False).encode()
     assert Webhook(revealed["signingSecret"]).verify(request.body, request.headers) == payload.body
@@ -193,9 +196,9 @@ def test_the_signature_matches_the_reference_implementation() -> None:
     assert sign(SECRET, "job_abc", int(moment.timestamp()), body.encode()) == expected
 
 
-def test_a_tampered_body_or_another_secret_fails_verification(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_a_tampered_body_or_another_secret_fails_verification(receiver: Receiver, client: DeliveryLoop) -> None:
     view, _ = target({"url": receiver.url + "/w"}, {"signingSecret": SECRET})
-    ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), view), view, client, delivery())
+    deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, Policy(), view), view, delivery())
     [request] = receiver.at("/w")
     with pytest.raises(WebhookVerificationError):
         Webhook(SECRET).verify(request.body.replace(b"Short", b"Shirt"), request.headers)
@@ -203,13 +206,13 @@ def test_a_tampered_body_or_another_secret_fails_verification(receiver: Receiver
         Webhook("whsec_" + base64.b64encode(bytes(32)).decode()).verify(request.body, request.headers)
 
 
-def test_timestamps_are_unix_seconds_whatever_the_zone(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_timestamps_are_unix_seconds_whatever_the_zone(receiver: Receiver, client: DeliveryLoop) -> None:
     view, _ = target({"url": receiver.url + "/w"}, {"signingSecret": SECRET})
     moment = datetime.now(UTC).replace(microsecond=0)
     zoned = moment.astimezone(timezone(timedelta(hours=5, minutes=30)))
     naive = moment.replace(tzinfo=None)
     for when in (moment, zoned, naive):
-        ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), view), view, client, delivery(when))
+        deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, Policy(), view), view, delivery(when))
     stamps = {request.headers["webhook-timestamp"] for request in receiver.at("/w")}
     assert stamps == {str(int(moment.timestamp()))}
 
@@ -225,26 +228,24 @@ def test_timestamps_are_unix_seconds_whatever_the_zone(receiver: Receiver, clien
     ],
 )
 def test_receipts_name_the_receivers_id(
-    reply: Reply, external_id: str | None, receiver: Receiver, client: OutboundHttpClient
+    reply: Reply, external_id: str | None, receiver: Receiver, client: DeliveryLoop
 ) -> None:
     receiver.script["/w"] = [reply]
     view, _ = target({"url": receiver.url + "/w"}, {"signingSecret": SECRET})
     context = delivery()
-    outcome = ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), view), view, client, context)
-    assert ADAPTER.normalize_receipt(outcome, context) == Receipt(
-        external_id=external_id, meta={"statusCode": reply.status}
-    )
+    receipt = deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, Policy(), view), view, context)
+    assert receipt == Receipt(external_id=external_id, meta={"statusCode": reply.status})
 
 
-def test_receipts_from_an_outcome_without_network() -> None:
-    outcome = DeliveryOutcome(status_code=200, headers={"x-request-id": "r-1"}, body_excerpt='{"id": "b-1"}')
-    assert ADAPTER.normalize_receipt(outcome, delivery()) == Receipt("r-1", {"statusCode": 200})
+def test_receipts_from_a_response_without_network() -> None:
+    response = HttpResponse(status_code=200, headers={"x-request-id": "r-1"}, body_excerpt='{"id": "b-1"}')
+    assert http_receipt(response) == Receipt("r-1", {"statusCode": 200})
 
 
-def test_v1a_targets_get_an_ed25519_secret_and_its_public_key(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_v1a_targets_get_an_ed25519_secret_and_its_public_key(receiver: Receiver, client: DeliveryLoop) -> None:
     view, revealed = target({"url": receiver.url + "/a", "signatureScheme": "v1a"})
     assert revealed["signingSecret"].startswith("whsk_") and revealed["publicKey"].startswith("whpk_")
-    ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), view), view, client, delivery())
+    deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, Policy(), view), view, delivery())
     [request] = receiver.at("/a")
     scheme, signature = request.headers["webhook-signature"].split(",", 1)
     signed = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}.".encode() + request.body
@@ -254,15 +255,15 @@ def test_v1a_targets_get_an_ed25519_secret_and_its_public_key(receiver: Receiver
 
 
 def rotated_view(config: dict[str, Any], credentials: dict[str, Any]) -> TargetView:
-    validated = ADAPTER.validate_config(config, credentials)
+    validated = ADAPTER.validate(config, credentials)
     return TargetView("tgt_1", "hook", "webhook", validated.config, validated.credentials)
 
 
-def test_rotation_signs_with_both_secrets_during_the_overlap(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_rotation_signs_with_both_secrets_during_the_overlap(receiver: Receiver, client: DeliveryLoop) -> None:
     config = {"url": receiver.url + "/r"}
     view, _ = target(config, {"signingSecret": SECRET})
     until = datetime.now(UTC) + timedelta(hours=24)
-    stored, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, until)  # type: ignore[arg-type]
+    stored, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, until)
     new = revealed["signingSecret"]
     assert new.startswith("whsec_") and new != SECRET and set(revealed) == {"signingSecret"}
     assert stored == {
@@ -270,14 +271,14 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(receiver: Receiver,
         "previousSecrets": [{"secret": SECRET, "expiresAt": until.isoformat().replace("+00:00", "Z")}],
     }
     rotated = rotated_view(config, stored)
-    ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), rotated), rotated, client, delivery())
+    deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, Policy(), rotated), rotated, delivery())
     [request] = receiver.at("/r")
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     for secret in (SECRET, new):
         assert Webhook(secret).verify(request.body, request.headers)["data"]["id"] == "cnt_1"
 
 
-def test_expired_and_dropped_secrets_stop_signing(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_expired_and_dropped_secrets_stop_signing(receiver: Receiver, client: DeliveryLoop) -> None:
     config = {"url": receiver.url + "/x"}
     view, _ = target(config, {"signingSecret": SECRET})
     expired = {
@@ -286,11 +287,11 @@ def test_expired_and_dropped_secrets_stop_signing(receiver: Receiver, client: Ou
             {"secret": "whsec_" + base64.b64encode(bytes(32)).decode(), "expiresAt": "2020-01-01T00:00:00Z"}
         ],
     }
-    dropped, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, datetime.now(UTC))  # type: ignore[arg-type]
+    dropped, revealed = ADAPTER.rotate_secret(view.config, {"signingSecret": SECRET}, datetime.now(UTC))
     assert dropped["previousSecrets"] == []
     for credentials in (expired, dropped):
         rotated = rotated_view(config, credentials)
-        ADAPTER.deliver(ADAPTER.transform(CONTENT, Policy(), rotated), rotated, client, delivery())
+        deliver_on(client, ADAPTER, ADAPTER.render(CONTENT, Policy(), rotated), rotated, delivery())
     first, second = receiver.at("/x")
     assert " " not in first.headers["webhook-signature"] and " " not in second.headers["webhook-signature"]
     assert Webhook(SECRET).verify(first.body, first.headers)["type"] == "content.published"
@@ -303,75 +304,78 @@ def test_rotation_can_switch_to_v1a_while_the_old_hmac_secret_overlaps() -> None
     view, _ = target({"url": "https://hooks.example/in", "signatureScheme": "v1a"}, {"signingSecret": SECRET})
     stored, revealed = ADAPTER.rotate_secret(
         view.config, {"signingSecret": SECRET}, datetime.now(UTC) + timedelta(hours=1)
-    )  # type: ignore[arg-type]
+    )
     assert revealed["signingSecret"].startswith("whsk_") and revealed["publicKey"].startswith("whpk_")
     rotated = rotated_view({"url": "https://hooks.example/in", "signatureScheme": "v1a"}, stored)
     schemes = [
         signature.split(",")[0]
         for signature in signature_header(live_secrets(rotated.credentials, datetime.now(UTC)), "m", 1, b"{}").split(
             " "
-        )  # type: ignore[arg-type]
+        )
     ]
     assert schemes == ["v1a", "v1"]
 
 
 @pytest.mark.parametrize(("allow", "reached"), [(False, 0), (True, 1)])
 def test_redirects_are_followed_only_when_the_target_allows_them(
-    allow: bool, reached: int, receiver: Receiver, client: OutboundHttpClient
+    allow: bool, reached: int, receiver: Receiver, client: DeliveryLoop
 ) -> None:
     receiver.script["/start"] = [Reply(307, headers={"Location": "/final"})]
     view, _ = target({"url": receiver.url + "/start", "allowRedirects": allow}, {"signingSecret": SECRET})
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     if allow:
-        assert ADAPTER.deliver(payload, view, client, delivery()).status_code == 200
+        assert deliver_on(client, ADAPTER, payload, view, delivery()) == Receipt(None, {"statusCode": 200})
     else:
         with pytest.raises(PermanentDeliveryError, match="Redirects are not followed"):
-            ADAPTER.deliver(payload, view, client, delivery())
+            deliver_on(client, ADAPTER, payload, view, delivery())
     assert len(receiver.at("/final")) == reached
 
 
-def test_deliver_async_posts_the_same_signed_request_as_deliver(receiver: Receiver, client: OutboundHttpClient) -> None:
+def test_a_retry_of_a_delivery_is_signed_exactly_like_the_first_send(receiver: Receiver, client: DeliveryLoop) -> None:
     view, revealed = target({"url": receiver.url + "/w", "headers": {"X-Team": "news"}})
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     context = delivery()
-    outcome = run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, context))
-    ADAPTER.deliver(payload, view, client, context)
-    sent_async, sent_sync = receiver.at("/w")
-    assert outcome == DeliveryOutcome(200, {}, '{"ok": true}')
-    assert Webhook(revealed["signingSecret"]).verify(sent_async.body, sent_async.headers) == payload.body
-    assert (sent_async.method, sent_async.body) == (
+    receipt = deliver_on(client, ADAPTER, payload, view, context)
+    deliver_on(client, ADAPTER, payload, view, context)
+    first, again = receiver.at("/w")
+    assert receipt == Receipt(None, {"statusCode": 200})
+    assert Webhook(revealed["signingSecret"]).verify(first.body, first.headers) == payload.body
+    assert (first.method, first.body) == (
         "POST",
         json.dumps(payload.body, separators=(",", ":"), ensure_ascii=False).encode(),
     )
-    assert (sent_async.headers["webhook-id"], sent_async.headers["X-Team"]) == ("job_abc", "news")
+    assert (first.headers["webhook-id"], first.headers["X-Team"]) == ("job_abc", "news")
     same = ("webhook-id", "webhook-timestamp", "webhook-signature", "Content-Type", "X-Team", "User-Agent")
-    assert {name: sent_async.headers[name] for name in same} == {name: sent_sync.headers[name] for name in same}
-    assert sent_async.body == sent_sync.body
+    assert {name: first.headers[name] for name in same} == {name: again.headers[name] for name in same}
+    assert first.body == again.body
 
 
-def test_the_outbound_request_is_what_both_doors_send() -> None:
+def test_send_asks_channel_io_for_exactly_one_signed_post() -> None:
     view, _ = target({"url": "https://hooks.example/in", "allowRedirects": True}, {"signingSecret": SECRET})
     context = delivery(datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC))
-    request = ADAPTER.outbound_request(ADAPTER.transform(CONTENT, Policy(), view), view, context)
+    http = RecordingHttp()
+    receipt = asyncio.run(ADAPTER.send(ADAPTER.render(CONTENT, Policy(), view), view, context, ChannelIO(http=http)))
+    [(method, url, headers, content, allow_redirects)] = http.sent
     timestamp = int(context.timestamp.timestamp())
-    assert request == OutboundRequest(
+    assert (method, url, allow_redirects, receipt) == (
         "POST",
         "https://hooks.example/in",
-        {
-            "Content-Type": "application/json",
-            "webhook-id": "job_abc",
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(SECRET, "job_abc", timestamp, request.content),
-        },
-        request.content,
-        allow_redirects=True,
+        True,
+        Receipt("m-1", {"statusCode": 200}),
     )
+    assert headers == {
+        "Content-Type": "application/json",
+        "webhook-id": "job_abc",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(SECRET, "job_abc", timestamp, content),
+    }
+    assert json.loads(content) == ADAPTER.render(CONTENT, Policy(), view).body
 
 
-def test_deliver_async_classifies_failures_like_deliver(receiver: Receiver) -> None:
+def test_failures_are_classified(receiver: Receiver, client: DeliveryLoop) -> None:
     receiver.script["/w"] = [Reply(410, body='{"error": "gone"}')]
     view, _ = target({"url": receiver.url + "/w"}, {"signingSecret": SECRET})
-    payload = ADAPTER.transform(CONTENT, Policy(), view)
+    payload = ADAPTER.render(CONTENT, Policy(), view)
     with pytest.raises(PermanentDeliveryError) as err:
-        run_async(lambda outbound: ADAPTER.deliver_async(payload, view, outbound, delivery()))
+        deliver_on(client, ADAPTER, payload, view, delivery())
     assert (err.value.code, err.value.status_code, err.value.response_excerpt) == ("HTTP_410", 410, '{"error": "gone"}')

@@ -14,6 +14,7 @@ from server.app import create_app
 from server.keys.service import create_key
 from server.operations import BY_TOOL
 from tests.support import factories
+from tests.support.receiver import Receiver
 
 CREATE_STUB = """
 mutation($name: String!, $config: JSON, $dry: Boolean, $key: String) {
@@ -135,3 +136,34 @@ def test_a_document_that_passed_validation_is_not_validated_again(
     for _ in range(2):
         assert client.post("/graphql", json={"query": broken}).json()["errors"]
     assert len(validated) == 3  # an invalid document is checked every time, never remembered
+
+
+def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
+    client: TestClient, receiver: Receiver
+) -> None:
+    hook = client.post(
+        "/graphql",
+        json={
+            "query": 'mutation($config: JSON) { createDistributionTarget(name: "h", channel: "webhook", '
+            "config: $config) { ... on TargetPayload { target { id } } } }",
+            "variables": {"config": {"url": receiver.url + "/halted"}},
+        },
+    ).json()["data"]["createDistributionTarget"]["target"]["id"]
+    halted = gql(client, 'mutation { haltDeliveries(reason: "incident") { __typename } }')
+    assert halted["haltDeliveries"]["__typename"] == "HaltResult"
+    test = (
+        f'mutation {{ testDistributionTarget(id: "{hook}") {{ __typename '
+        "... on TestTargetResult { ok } "
+        "... on OperationError { code message recommendedNextAction { tool graphql } } } }"
+    )
+    refused = gql(client, test)["testDistributionTarget"]
+    assert refused == {
+        "__typename": "OperationError",
+        "code": "DELIVERIES_HALTED",
+        "message": "Deliveries are halted in this workspace; no request leaves it, test deliveries included.",
+        "recommendedNextAction": {"tool": "resume_deliveries", "graphql": "resumeDeliveries"},
+    }
+    assert receiver.requests == []
+    gql(client, "mutation { resumeDeliveries { __typename } }")
+    assert gql(client, test)["testDistributionTarget"] == {"__typename": "TestTargetResult", "ok": True}
+    assert len(receiver.at("/halted")) == 1

@@ -1,4 +1,4 @@
-"""Turning an HTTP-like answer into an outcome or a classified error, and reading rate-limit signals.
+"""Turning an HTTP-like answer into a response or a classified error, and reading rate-limit signals.
 
 Both functions are pure: the transport and the stub channel share them, so classification is one
 code path whether the answer came over the network or from a script.
@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from adapters.base import (
-    DeliveryOutcome,
+from adapters.errors import (
+    DeliveryError,
     PermanentDeliveryError,
     RateLimitedError,
     SystemicDeliveryError,
     TransientDeliveryError,
 )
+from adapters.io import HttpResponse
 
 EXCERPT_CHARS = 512
 KEPT_HEADERS = ("x-message-id", "x-request-id", "request-id", "x-correlation-id", "location", "content-type")
@@ -26,33 +27,42 @@ _EPOCH_SECONDS = 1e9
 _EPOCH_MILLISECONDS = 1e12
 
 
-def classify_response(status_code: int, headers: Mapping[str, str], body_text: str | None) -> DeliveryOutcome:
-    """A 2xx becomes an outcome; anything else raises the matching classified error."""
+def classify_response(status_code: int, headers: Mapping[str, str], body_text: str | None) -> HttpResponse:
+    """A 2xx becomes an ``HttpResponse``; anything else raises the matching classified error."""
     lowered = {name.lower(): value for name, value in headers.items()}
     excerpt = (body_text or "")[:EXCERPT_CHARS] or None
     if 200 <= status_code < 300:
         kept = {name: lowered[name] for name in KEPT_HEADERS if name in lowered}
-        return DeliveryOutcome(status_code=status_code, headers=kept, body_excerpt=excerpt)
-    details = {"status_code": status_code, "response_excerpt": excerpt, "code": f"HTTP_{status_code}"}
+        return HttpResponse(status_code=status_code, headers=kept, body_excerpt=excerpt)
+    raise _error(status_code, lowered, body_text, excerpt)
+
+
+def _error(status_code: int, lowered: dict[str, str], body_text: str | None, excerpt: str | None) -> DeliveryError:
     message = f"The receiver answered HTTP {status_code}."
+    kind: type[DeliveryError] = PermanentDeliveryError
+    retry_after = None
     if status_code == 429:
-        raise RateLimitedError(
-            message + " It asks Herald to slow down.",
-            retry_after_seconds=parse_retry_after(lowered, body_text),
-            **details,
+        kind, message = RateLimitedError, message + " It asks Herald to slow down."
+        retry_after = parse_retry_after(lowered, body_text)
+    elif status_code == 408 or 500 <= status_code < 600:
+        kind, message = TransientDeliveryError, message + " Herald will retry."
+        retry_after = parse_retry_after(lowered, body_text) if status_code == 503 else None
+    elif status_code in (401, 403):
+        kind, message = (
+            SystemicDeliveryError,
+            message + " Check the target's credentials and the receiver's access rules.",
         )
-    if status_code == 408 or 500 <= status_code < 600:
-        hint = parse_retry_after(lowered, body_text) if status_code == 503 else None
-        raise TransientDeliveryError(message + " Herald will retry.", retry_after_seconds=hint, **details)
-    if status_code in (401, 403):
-        raise SystemicDeliveryError(
-            message + " Check the target's credentials and the receiver's access rules.", **details
-        )
-    if 300 <= status_code < 400:
-        raise PermanentDeliveryError(
-            message + " Redirects are not followed; set the target's URL to the final address.", **details
-        )
-    raise PermanentDeliveryError(message + " The receiver refused this request; retrying will not help.", **details)
+    elif 300 <= status_code < 400:
+        message += " Redirects are not followed; set the target's URL to the final address."
+    else:
+        message += " The receiver refused this request; retrying will not help."
+    return kind(
+        message,
+        status_code=status_code,
+        retry_after_seconds=retry_after,
+        code=f"HTTP_{status_code}",
+        response_excerpt=excerpt,
+    )
 
 
 def parse_retry_after(

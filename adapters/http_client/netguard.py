@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from adapters.base import ConfigError
+from adapters.errors import ConfigError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -130,21 +130,41 @@ def forbidden_message(host: str, address: Address, kind: str) -> str:
     )
 
 
-def check_url(url: str, allowed_networks: list[str]) -> None:
-    """Create-time check (and dry run): refuse a URL that is malformed or resolves to a forbidden address."""
-    destination = split_url(url)
+DEFAULT_PORTS = {"http": 80, "https": 443, "smtp": 25, "smtps": 465}
+
+
+def endpoint_address(url: str, field: str = "config.url") -> tuple[str, int]:
+    """The host and port of an endpoint of any scheme (http(s) URLs checked fully), or a ConfigError."""
+    scheme = url.strip().partition("://")[0].lower()
+    if scheme in ("http", "https"):
+        destination = split_url(url)
+        return destination.host, destination.port
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        host = _ascii_host(parts.hostname or "")
+    except (ValueError, UnicodeError):
+        raise ConfigError(f"Endpoint {url!r} has an invalid host or port.", field=field) from None
+    if not host or port is None:
+        raise ConfigError(f"Endpoint {url!r} needs a host and a port.", field=field)
+    return host, port
+
+
+def check_url(url: str, allowed_networks: list[str], field: str = "config.url") -> None:
+    """Create-time check (and dry run): refuse an endpoint that is malformed or resolves to a forbidden address.
+
+    Any scheme: an http(s) URL, or e.g. ``smtp://host:port``; only its host and port matter.
+    """
+    host, port = endpoint_address(url, field)
     allowed = parse_networks(allowed_networks)
     try:
-        addresses = resolve(destination.host, destination.port)
+        addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
         raise ConfigError(
-            f"Host {destination.host!r} does not resolve ({getattr(exc, 'strerror', None) or exc}); "
-            "check the URL's host name.",
-            field="config.url",
+            f"Host {host!r} does not resolve ({getattr(exc, 'strerror', None) or exc}); check the URL's host name.",
+            field=field,
         ) from None
     for address in addresses:
         kind = refusal(address, allowed)
         if kind:
-            raise ConfigError(
-                forbidden_message(destination.host, address, kind), field="config.url", code="TARGET_ADDRESS_FORBIDDEN"
-            )
+            raise ConfigError(forbidden_message(host, address, kind), field=field, code="TARGET_ADDRESS_FORBIDDEN")

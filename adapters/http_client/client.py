@@ -1,10 +1,10 @@
 """The one hardened outbound HTTP client every channel uses, on asyncio and aiohttp.
 
 One deadline per hop (connect, send and read), no redirects unless asked (then every hop is checked),
-a fixed User-Agent, bounded response reads, the SSRF guard where sockets open (``adapters.pinning``),
+a fixed User-Agent, bounded response reads, the SSRF guard where sockets open (``adapters.http_client.pinning``),
 connections pooled per host name (a TLS connection never serves another name on the same IP), secrets
 the request carried scrubbed from response excerpts, and every failure translated into a classified
-``DeliveryError`` (``adapters.failures``). ``adapters.transport.OutboundHttpClient`` is the sync door.
+``DeliveryError`` (``adapters.http_client.failures``). ``ChannelIO.http`` is one of these per worker loop.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import aiohttp
 import certifi
 from yarl import URL
 
-from adapters.base import DeliveryOutcome
-from adapters.classify import classify_response
-from adapters.failures import translated_errors
-from adapters.hops import (
+from adapters.http_client.classify import classify_response
+from adapters.http_client.failures import translated_errors
+from adapters.http_client.hops import (
     MAX_REDIRECTS,
     MAX_RESPONSE_BYTES,
     REDIRECT_STATUSES,
@@ -33,8 +32,9 @@ from adapters.hops import (
     too_many_redirects,
     wire_headers,
 )
-from adapters.netguard import Destination, parse_networks
-from adapters.pinning import GuardedResolver, checked_literal, looks_literal
+from adapters.http_client.netguard import Destination, parse_networks
+from adapters.http_client.pinning import GuardedResolver, checked_literal, looks_literal
+from adapters.io import HttpResponse
 
 CONNECTIONS_PER_HOST = 100
 CONNECTIONS_TOTAL = 10_000
@@ -49,7 +49,7 @@ def default_ssl_context() -> ssl.SSLContext:
 
 
 class AsyncOutboundClient:
-    """Implements ``adapters.base.AsyncOutbound``: one ``aiohttp.ClientSession``, created in the loop that first sends.
+    """Implements ``adapters.io.HttpClient``: one ``aiohttp.ClientSession``, created in the loop that first sends.
 
     Build it anywhere; use it from one event loop only (one client per worker loop), then ``aclose()`` it there.
     """
@@ -74,7 +74,7 @@ class AsyncOutboundClient:
 
     async def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
-    ) -> DeliveryOutcome:
+    ) -> HttpResponse:
         hop = Hop(method.upper(), url.strip(), headers, content)
         secrets = secret_values(headers)
         for _ in range(MAX_REDIRECTS + 1):

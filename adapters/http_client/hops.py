@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
-from adapters.base import ConfigError, PermanentDeliveryError
-from adapters.headers import first_header_problem
-from adapters.netguard import Destination, split_url
+from adapters.errors import ConfigError, PermanentDeliveryError
+from adapters.http_client.headers import first_header_problem
+from adapters.http_client.netguard import Destination, split_url
 
 MAX_REDIRECTS = 5
 MAX_RESPONSE_BYTES = 64 * 1024

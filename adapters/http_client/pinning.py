@@ -16,8 +16,8 @@ import socket
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from adapters.base import PermanentDeliveryError, SystemicDeliveryError
-from adapters.netguard import Address, Network, forbidden_message, refusal, resolve
+from adapters.errors import PermanentDeliveryError, SystemicDeliveryError
+from adapters.http_client.netguard import Address, Network, forbidden_message, refusal, resolve
 
 
 def checked_addresses(host: str, port: int, allowed: list[Network]) -> list[Address]:

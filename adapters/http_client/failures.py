@@ -17,7 +17,7 @@ from types import TracebackType
 
 import aiohttp
 
-from adapters.base import DeliveryError, PermanentDeliveryError, SystemicDeliveryError, TransientDeliveryError
+from adapters.errors import DeliveryError, PermanentDeliveryError, SystemicDeliveryError, TransientDeliveryError
 
 
 def translated_errors(host: str) -> Translated:

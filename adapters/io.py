@@ -1,0 +1,39 @@
+"""``ChannelIO``: everything a channel needs from outside to send, built once per worker event loop.
+
+The engine builds one on its delivery loop, hands it to every ``send`` and closes it (``aclose``) on
+that loop. Each service is a Protocol here, implemented where it belongs (the hardened HTTP client in
+``adapters.http_client``); later services (an SMTP pool, a feed store, a token cache) join as fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A 2xx answer as the HTTP client returns it: the status, the few headers worth keeping, a bounded excerpt."""
+
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body_excerpt: str | None = None
+
+
+class HttpClient(Protocol):
+    """The hardened outbound HTTP client: SSRF-pinned, bounded, one deadline; a non-2xx answer or a failure
+    raises a classified ``DeliveryError``. Serves the event loop it first sends from."""
+
+    async def send(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
+    ) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class ChannelIO:
+    http: HttpClient
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

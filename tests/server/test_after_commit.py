@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -10,9 +11,13 @@ from server.after_commit import AfterCommit
 
 
 def test_actions_run_once_in_order() -> None:
-    queue, ran = AfterCommit(), []
+    queue, ran = AfterCommit(), list[str]()
+
+    def step(name: str) -> Callable[[], None]:
+        return lambda: ran.append(name)
+
     for name in ("enqueue", "publish", "announce"):
-        queue.add(lambda name=name: ran.append(name))
+        queue.add(step(name))
     assert len(queue) == 3
     queue.run()
     queue.run()
@@ -21,7 +26,7 @@ def test_actions_run_once_in_order() -> None:
 
 
 def test_a_failing_action_is_logged_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
-    queue, ran = AfterCommit(), []
+    queue, ran = AfterCommit(), list[str]()
 
     def broken() -> None:
         raise RuntimeError("broker down")
@@ -38,7 +43,7 @@ def test_a_failing_action_is_logged_and_the_others_still_run(caplog: pytest.LogC
 
 
 def test_dropped_actions_never_run() -> None:
-    queue, ran = AfterCommit(), []
+    queue, ran = AfterCommit(), list[str]()
     queue.add(lambda: ran.append("enqueue"))
     queue.drop()
     queue.run()

@@ -22,7 +22,12 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-ErrorClass = Literal["transient", "rate_limited", "permanent", "systemic"]
+
+class ErrorClass(StrEnum):
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    PERMANENT = "permanent"
+    SYSTEMIC = "systemic"
 
 
 class ChannelName(StrEnum):
@@ -128,7 +133,7 @@ class ConfigError(Exception):
 
 
 class DeliveryError(Exception):
-    class_: ClassVar[ErrorClass] = "transient"
+    class_: ClassVar[ErrorClass] = ErrorClass.TRANSIENT
 
     def __init__(
         self,
@@ -152,19 +157,19 @@ class DeliveryError(Exception):
 
 
 class TransientDeliveryError(DeliveryError):
-    class_ = "transient"
+    class_ = ErrorClass.TRANSIENT
 
 
 class RateLimitedError(DeliveryError):
-    class_ = "rate_limited"
+    class_ = ErrorClass.RATE_LIMITED
 
 
 class PermanentDeliveryError(DeliveryError):
-    class_ = "permanent"
+    class_ = ErrorClass.PERMANENT
 
 
 class SystemicDeliveryError(DeliveryError):
-    class_ = "systemic"
+    class_ = ErrorClass.SYSTEMIC
 
 
 class OutboundClient(Protocol):

@@ -350,8 +350,10 @@ async def test_idempotency_key_in_use_and_expiry(d: Doors) -> None:
 
 
 async def test_failed_request_releases_its_key(d: Doors) -> None:
-    bad = await d.error("create_distribution_target", idempotencyKey="k", name="x", channel="nope")
-    assert bad["code"] == "UNKNOWN_CHANNEL"
+    bad = await d.error(
+        "create_distribution_target", idempotencyKey="k", name="x", channel="stub", config={"failTimes": -1}
+    )
+    assert (bad["code"], bad["field"]) == ("VALIDATION_ERROR", "config.failTimes")
     good = await d.ok("create_distribution_target", idempotencyKey="k", name="x", channel="stub")
     assert good["replayed"] is False
     assert (await d.ok("create_distribution_target", idempotencyKey="k", name="x", channel="stub"))["replayed"] is True

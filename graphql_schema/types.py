@@ -10,8 +10,10 @@ values are the members' names (``DELIVERED``); MCP keeps their wire values (``de
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
+from operator import attrgetter
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import strawberry
@@ -129,24 +131,26 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def graphql_values(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
-    """Wire (MCP) argument values → the values the same GraphQL call takes: enum members by name."""
-    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+def graphql_values(
+    model: type[BaseModel], arguments: dict[str, Any], name: Callable[[Enum], Any] = attrgetter("name")
+) -> dict[str, Any]:
+    """Wire (MCP) argument values → the values the same GraphQL call takes: enum members by ``name``."""
+    fields = {field.alias or key: field for key, field in model.model_fields.items()}
     return {
-        key: _graphql_value(fields[key].annotation, value) if key in fields else value
+        key: _graphql_value(fields[key].annotation, value, name) if key in fields else value
         for key, value in arguments.items()
     }
 
 
-def _graphql_value(annotation: Any, value: Any) -> Any:
+def _graphql_value(annotation: Any, value: Any, name: Callable[[Enum], Any]) -> Any:
     if isinstance(value, list):
-        return [_graphql_value(annotation, item) for item in value]
+        return [_graphql_value(annotation, item, name) for item in value]
     enum = enum_in(annotation)
     if enum is not None and isinstance(value, str):
-        return enum(value).name if value in enum._value2member_map_ else value
+        return name(enum(value)) if value in enum._value2member_map_ else value
     nested = _model_in(annotation)
     if nested is not None and isinstance(value, dict):
-        return graphql_values(nested, value)
+        return graphql_values(nested, value, name)
     return value
 
 

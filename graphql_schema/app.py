@@ -31,15 +31,20 @@ class HeraldGraphQL(GraphQL):
             "request_id": state.get("request_id"),
         }
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Request-level refusals (depth, aliases, size, syntax, unknown fields) get a stable code too."""
         response = await super().process_result(request, result)
-        for error in response.get("errors", []):
-            allowed = _enum_values(error["message"])
-            if allowed:
-                error["message"] += f" Allowed values: {', '.join(allowed)}."
-            error.setdefault("extensions", {})["code"] = "VALIDATION_ERROR" if allowed else _code(error["message"])
+        for error in response.get("errors") or []:
+            if isinstance(error, dict):
+                _classify(error)
         return response
+
+
+def _classify(error: dict[str, Any]) -> None:
+    allowed = _enum_values(error["message"])
+    if allowed:
+        error["message"] += f" Allowed values: {', '.join(allowed)}."
+    error.setdefault("extensions", {})["code"] = "VALIDATION_ERROR" if allowed else _code(error["message"])
 
 
 _CODES = (

@@ -55,7 +55,7 @@ class CircuitRead(WireModel):
 class TargetRead(WireModel):
     id: Id | None = Field(description="Target id (tgt_…); null in a dry run.")
     name: str
-    channel: ChannelName
+    channel: ChannelName = Field(description="The channel that delivers to this target.")
     config: dict[str, Any]
     labels: list[str]
     active: bool
@@ -73,7 +73,7 @@ class TargetRead(WireModel):
 
 class CreateTargetInput(MutationInput):
     name: str = NAME
-    channel: ChannelName
+    channel: ChannelName = Field(description="The channel that delivers to this target.")
     config: dict[str, Any] = Field(default_factory=dict, description="Channel settings (non-secret), e.g. {url}.")
     credentials: dict[str, Any] | None = Field(
         None, description="Secrets (write-only, stored encrypted), e.g. {signingSecret} or {bearerToken}."

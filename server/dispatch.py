@@ -5,7 +5,7 @@ transaction (audit and idempotency record inside it) → run after-commit effect
 
 A dry run (a mutation with dryRun=true) runs the same handler in a transaction that is always rolled
 back, whatever the handler did; it claims no idempotency key, writes no audit row and runs no
-after-commit effect. When its result leaves the hint to the pipeline (``hints.for_real``), the hint
+after-commit effect nor after-step. When its result leaves the hint to the pipeline (``hints.for_real``), the hint
 becomes the same call without dryRun.
 """
 
@@ -86,7 +86,7 @@ async def execute(
         )
         raise
     result = await anyio.to_thread.run_sync(partial(run_operation, op, ctx, data))
-    if op.after is not None:
+    if op.after is not None and not is_dry_run(op, data):
         result = await op.after(ctx, data, result)
     return result
 

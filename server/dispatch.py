@@ -4,9 +4,9 @@ parse input → check the principal → claim the idempotency key → run the op
 transaction (audit and idempotency record inside it) → run after-commit effects → after-step.
 
 A dry run (a mutation with dryRun=true) runs the same handler in a transaction that is always rolled
-back, whatever the handler did; it claims no idempotency key, writes no audit row and runs no
-after-commit effect nor after-step. When its result leaves the hint to the pipeline (``hints.for_real``), the hint
-becomes the same call without dryRun.
+back, whatever the handler did; it claims no idempotency key, writes no audit row, and runs neither
+after-commit effects nor the after-step. When its result leaves the hint to the pipeline
+(``hints.for_real``), the hint becomes the same call without dryRun.
 """
 
 from __future__ import annotations

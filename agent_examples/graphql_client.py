@@ -18,14 +18,14 @@ import httpx
 
 CREATE_TARGET = """
 mutation CreateTarget($name: String!, $key: String!) {
-  createDistributionTarget(name: $name, channel: "stub", config: {latencyMs: 20}, idempotencyKey: $key) {
+  createDistributionTarget(name: $name, channel: STUB, config: {latencyMs: 20}, idempotencyKey: $key) {
     ... on TargetPayload { target { id name channel } }
     ... on OperationError { code message recommendedNextAction { tool graphql arguments reason } }
   }
 }"""
 
 CREATE_PLAN = """
-mutation Distribute($content: ContentInput!, $targetIds: [String!], $dryRun: Boolean, $key: String) {
+mutation Distribute($content: ContentInput!, $targetIds: [ID!], $dryRun: Boolean, $key: String) {
   createDistributionPlan(content: $content, targetIds: $targetIds, dryRun: $dryRun, idempotencyKey: $key,
                          awaitDelivery: true) {
     ... on PlanPayload {
@@ -66,7 +66,7 @@ def main() -> int:
     for job in plan["jobs"]:
         print(f"{job['targetName']}: {job['status']} after {job['attempts']} attempt(s), receipt {job['receipt']}")
     print(f"plan {plan['id']}: {plan['status']}; next: {result['recommendedNextAction']['reason']}")
-    return 0 if plan["status"] == "succeeded" else 1
+    return 0 if plan["status"] == "SUCCEEDED" else 1
 
 
 if __name__ == "__main__":

@@ -11,24 +11,25 @@ from datetime import UTC, datetime
 
 import httpx
 
+from server.jobs.status import PLAN_FINAL, PlanStatus
 from tests.support.live import LiveHerald
 
 TARGET_RESULT = "... on TargetPayload { target { id } } ... on OperationError { code message }"
-CREATE_PLAN = """mutation($content: ContentInput!, $labels: [String!], $ids: [String!], $wait: Boolean) {
+CREATE_PLAN = """mutation($content: ContentInput!, $labels: [String!], $ids: [ID!], $wait: Boolean) {
   createDistributionPlan(content: $content, targetLabels: $labels, targetIds: $ids, awaitDelivery: $wait) {
     ... on PlanPayload { plan { id status } } ... on OperationError { code message } } }"""
-CANCEL_PLAN = """mutation($id: String!) { cancelDistributionPlan(id: $id) {
+CANCEL_PLAN = """mutation($id: ID!) { cancelDistributionPlan(id: $id) {
   ... on PlanPayload { plan { id status } } ... on OperationError { code message } } }"""
 PLANS = """query { distributionPlans(limit: 100) { ... on PlanList {
   items { id status completedAt counts { total delivered } } } ... on OperationError { code message } } }"""
-PLAN_RECEIPTS = """query($id: String!) { distributionPlan(id: $id) { ... on PlanResult {
+PLAN_RECEIPTS = """query($id: ID!) { distributionPlan(id: $id) { ... on PlanResult {
   plan { jobs { targetId status receipt { deliveredAt } } } } ... on OperationError { code message } } }"""
-TARGET = """query($id: String!) { distributionTarget(id: $id) { ... on TargetResult {
+TARGET = """query($id: ID!) { distributionTarget(id: $id) { ... on TargetResult {
   target { pausedUntil pauseReason } } ... on OperationError { code message } } }"""
-PAUSES = """query($id: String!) { operationalEvents(type: "target.paused", targetId: $id, limit: 100) {
+PAUSES = """query($id: ID!) { operationalEvents(type: "target.paused", targetId: $id, limit: 100) {
   ... on EventList { items { createdAt data } } ... on OperationError { code message } } }"""
 TARGETS_PER_CALL = 25  # aliases in one document, under HERALD_GRAPHQL_MAX_ALIASES (30 by default)
-FINAL = ("succeeded", "partial", "failed", "cancelled")
+FINAL = PLAN_FINAL
 PAYLOAD_BODY = "x" * 900
 
 
@@ -73,7 +74,7 @@ def _target_batch(api: Api, sink_url: str, label: str, indexes: range) -> list[s
     names = [f"t{k}" for k in range(len(indexes))]
     declared = ", ".join(f"${n}: String!, ${n}c: JSON" for n in names)
     fields = " ".join(
-        f'{n}: createDistributionTarget(name: ${n}, channel: "webhook", config: ${n}c, labels: $labels)'
+        f"{n}: createDistributionTarget(name: ${n}, channel: WEBHOOK, config: ${n}c, labels: $labels)"
         f" {{ {TARGET_RESULT} }}"
         for n in names
     )
@@ -95,7 +96,7 @@ def create_targets(api: Api, sink_url: str, label: str, count: int, threads: int
 @dataclass(frozen=True)
 class Created:
     plan_id: str
-    status: str
+    status: PlanStatus
     started: float
     call_ms: float
 
@@ -107,12 +108,17 @@ def create_plan(api: Api, label: str | None = None, target_ids: list[str] | None
     started, clock = time.time(), time.perf_counter()
     plan = api.call(CREATE_PLAN, variables, "createDistributionPlan")["plan"]
     call_ms = (time.perf_counter() - clock) * 1000
-    return Created(plan_id=plan["id"], status=plan["status"], started=started, call_ms=call_ms)
+    return Created(plan_id=plan["id"], status=PlanStatus[plan["status"]], started=started, call_ms=call_ms)
 
 
 def recent_plans(api: Api) -> dict[str, dict]:
-    """The newest 100 plans by id: every scenario watches at most 100 plans of its own."""
-    return {p["id"]: p for p in api.call(PLANS, {}, "distributionPlans")["items"]}
+    """The newest 100 plans by id: every scenario watches at most 100 plans of its own.
+
+    GraphQL names a status by its enum name (``SUCCEEDED``); the bench keeps ``PlanStatus`` members.
+    """
+    return {
+        p["id"]: {**p, "status": PlanStatus[p["status"]]} for p in api.call(PLANS, {}, "distributionPlans")["items"]
+    }
 
 
 def plan_summaries(api: Api, plan_ids: Iterable[str]) -> dict[str, dict]:

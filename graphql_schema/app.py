@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from graphql import GraphQLEnumType
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
@@ -29,12 +31,20 @@ class HeraldGraphQL(GraphQL):
             "request_id": state.get("request_id"),
         }
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Request-level refusals (depth, aliases, size, syntax, unknown fields) get a stable code too."""
         response = await super().process_result(request, result)
-        for error in response.get("errors", []):
-            error.setdefault("extensions", {})["code"] = _code(error["message"])
+        for error in response.get("errors") or []:
+            if isinstance(error, dict):
+                _classify(error)
         return response
+
+
+def _classify(error: dict[str, Any]) -> None:
+    allowed = _enum_values(error["message"])
+    if allowed:
+        error["message"] += f" Allowed values: {', '.join(allowed)}."
+    error.setdefault("extensions", {})["code"] = "VALIDATION_ERROR" if allowed else _code(error["message"])
 
 
 _CODES = (
@@ -44,6 +54,16 @@ _CODES = (
     ("Internal error", "INTERNAL_ERROR"),
     ("Syntax Error", "GRAPHQL_SYNTAX_ERROR"),
 )
+
+
+_BAD_ENUM = re.compile(r"(?:Enum '(\w+)' cannot represent)|(?:does not exist in '(\w+)' enum)")
+
+
+def _enum_values(message: str) -> list[str]:
+    """A bad enum value is a VALIDATION_ERROR like on MCP, naming the values the enum allows."""
+    match = _BAD_ENUM.search(message)
+    enum = schema._schema.get_type(match.group(1) or match.group(2)) if match else None
+    return list(enum.values) if isinstance(enum, GraphQLEnumType) else []
 
 
 def _code(message: str) -> str:

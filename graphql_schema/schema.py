@@ -18,12 +18,13 @@ from pydantic.alias_generators import to_camel
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import Info
 
-from graphql_schema.types import graphql_type, output_type, to_graphql, to_plain
+from graphql_schema.types import field_type, graphql_values, output_type, to_graphql, to_plain
 from server.common import OperationError
 from server.config import Settings
 from server.dispatch import error_body, execute
 from server.errors import HeraldError
-from server.operations import OPERATIONS, Operation
+from server.operations import BY_TOOL, OPERATIONS, Operation
+from server.wire import WireModel
 
 log = logging.getLogger(__name__)
 OperationErrorType = output_type(OperationError)
@@ -46,13 +47,13 @@ def _resolver(op: Operation) -> Any:
                 context["runtime"], context["principal"], op.tool, given, request_id=context["request_id"]
             )
         except HeraldError as exc:
-            return to_graphql(error_body(exc, context["request_id"]))
-        return to_graphql(result)
+            return to_graphql(_graphql_hint(error_body(exc, context["request_id"])))
+        return to_graphql(_graphql_hint(result))
 
     params = [inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info)]
     annotations: dict[str, Any] = {"info": Info}
     for name, field in op.input_model.model_fields.items():
-        annotation = graphql_type(field.annotation, is_input=True)
+        annotation = field_type(field, is_input=True)
         default = inspect.Parameter.empty
         if not field.is_required():
             annotation, default = Optional[annotation], strawberry.UNSET  # noqa: UP045
@@ -63,6 +64,15 @@ def _resolver(op: Operation) -> Any:
     resolve.__annotations__ = annotations
     resolve.__name__ = op.graphql
     return resolve
+
+
+def _graphql_hint(result: WireModel) -> WireModel:
+    """The next action's arguments as the GraphQL field takes them (enum names, not MCP's wire values)."""
+    action = getattr(result, "recommended_next_action", None)
+    if action is None or action.tool not in BY_TOOL or not action.arguments:
+        return result
+    arguments = graphql_values(BY_TOOL[action.tool].input_model, action.arguments)
+    return result.model_copy(update={"recommended_next_action": action.model_copy(update={"arguments": arguments})})
 
 
 def _root(name: str, kind: str) -> type:
@@ -77,7 +87,8 @@ def _root(name: str, kind: str) -> type:
 def _should_mask(error: GraphQLError) -> bool:
     """Mask everything that is not a domain error; log it with its traceback first."""
     original = error.original_error
-    if original is None or isinstance(original, HeraldError):
+    # A GraphQLError underneath is graphql-core's own word to the client (e.g. a variable's bad enum value).
+    if original is None or isinstance(original, HeraldError | GraphQLError):
         return False
     log.error("unexpected GraphQL error", exc_info=original)
     return True

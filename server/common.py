@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from server.hints import NextAction
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 DRY_RUN = Field(False, description="Validate and preview only: nothing is written, sent or remembered.")
 IDEMPOTENCY_KEY = Field(
@@ -34,5 +34,5 @@ class OperationError(WireModel):
     message: str
     remediation: str
     field: str | None = None
-    request_id: str | None = None
+    request_id: Id | None = None
     recommended_next_action: NextAction

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from server.after_commit import Action, AfterCommit
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -31,20 +33,12 @@ class OpContext:
     principal: Principal
     request_id: str
     progress: ProgressCallback | None = None
-    _after_commit: list[Callable[[], Any]] = field(default_factory=list)
+    on_commit: AfterCommit = field(default_factory=AfterCommit)
 
     @property
     def workspace_id(self) -> str:
         return self.principal.workspace_id
 
-    def after_commit(self, action: Callable[[], Any]) -> None:
+    def after_commit(self, action: Action) -> None:
         """Side effects (enqueue, publish) that must only happen once the transaction committed."""
-        self._after_commit.append(action)
-
-    def run_after_commit(self) -> None:
-        actions, self._after_commit = self._after_commit, []
-        for action in actions:
-            action()
-
-    def drop_after_commit(self) -> None:
-        self._after_commit = []
+        self.on_commit.add(action)

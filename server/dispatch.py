@@ -2,6 +2,11 @@
 
 parse input → check the principal → claim the idempotency key → run the operation in one
 transaction (audit and idempotency record inside it) → run after-commit effects → after-step.
+
+A dry run (a mutation with dryRun=true) runs the same handler in a transaction that is always rolled
+back, whatever the handler did; it claims no idempotency key, writes no audit row, and runs neither
+after-commit effects nor the after-step. When its result leaves the hint to the pipeline
+(``hints.for_real``), the hint becomes the same call without dryRun.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from server.common import OperationError
 from server.context import OpContext, Principal, ProgressCallback
 from server.db import session_scope
 from server.errors import HeraldError, InternalError, Unauthorized, ValidationFailed
-from server.hints import hint
+from server.hints import ForReal, hint
 from server.operations import BY_TOOL, Operation
 from server.runtime import Runtime
 from server.wire import WireModel
@@ -81,14 +86,19 @@ async def execute(
         )
         raise
     result = await anyio.to_thread.run_sync(partial(run_operation, op, ctx, data))
-    if op.after is not None:
+    if op.after is not None and not is_dry_run(op, data):
         result = await op.after(ctx, data, result)
     return result
 
 
+def is_dry_run(op: Operation, data: WireModel) -> bool:
+    return op.mutation and bool(getattr(data, "dry_run", False))
+
+
 def run_operation(op: Operation, ctx: OpContext, data: WireModel) -> WireModel:
     arguments = data.model_dump(mode="json", by_alias=True)
-    writes = op.mutation and not getattr(data, "dry_run", False)
+    dry_run = is_dry_run(op, data)
+    writes = op.mutation and not dry_run
     key = getattr(data, "idempotency_key", None) if writes else None
     if key:
         stored = idempotency.claim(
@@ -99,18 +109,34 @@ def run_operation(op: Operation, ctx: OpContext, data: WireModel) -> WireModel:
     try:
         with session_scope(ctx.runtime.engine) as session:
             result = op.handler(ctx, session, data)
+            if dry_run:
+                session.rollback()
+                ctx.on_commit.drop()
+                return dry_run_result(op, data, result)
             if writes:
                 audit.record_in(session, ctx, op.tool, arguments)
             if key:
                 idempotency.complete(ctx.runtime, session, ctx.workspace_id, key, result.wire())
     except BaseException as exc:
-        ctx.drop_after_commit()
+        ctx.on_commit.drop()
         _on_failure(op, ctx, arguments, key, writes, exc)
         if isinstance(exc, HeraldError) or not isinstance(exc, Exception):
             raise
         raise InternalError(f"Internal error (request id {ctx.request_id}).") from exc
-    ctx.run_after_commit()
+    ctx.on_commit.run()
     return result
+
+
+def dry_run_result(op: Operation, data: WireModel, result: WireModel) -> WireModel:
+    """Mark the result a dry run; a ``for_real`` hint becomes the same call without dryRun."""
+    update: dict[str, Any] = {"dry_run": True}
+    action = getattr(result, "recommended_next_action", None)
+    if isinstance(action, ForReal):
+        echoed = data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True)
+        update["recommended_next_action"] = hint(
+            op.tool, action.reason or op.confirm_reason, **{**echoed, **action.arguments}
+        )
+    return result.model_copy(update=update)
 
 
 def _on_failure(

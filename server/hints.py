@@ -35,3 +35,16 @@ def hint(tool: str | None, reason: str, /, after_seconds: float | None = None, *
 
 def done(reason: str) -> NextAction:
     return NextAction(reason=reason)
+
+
+class ForReal(NextAction):
+    """What a dry run returns to leave its hint to the pipeline: the same call again without dryRun."""
+
+
+def for_real(reason: str | None = None, /, **arguments: Any) -> NextAction:
+    """The dry run's hint, filled in by ``server.dispatch``: the same tool and arguments minus dryRun.
+
+    ``reason`` overrides the operation's ``confirm_reason``; ``arguments`` are added to (or replace)
+    the echoed ones, for a dry run that knows more than the caller said (a confirmation token, …).
+    """
+    return ForReal(reason=reason or "", arguments=arguments)

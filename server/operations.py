@@ -70,6 +70,8 @@ class Operation:
     open_world: bool = False
     destructive: bool = False
     after: Callable[[OpContext, Any, Any], Awaitable[Any]] | None = None
+    # The reason of a dry run's "do it for real" hint, unless the handler gives its own (hints.for_real).
+    confirm_reason: str = "The dry run passed; call again without dryRun to do it for real."
 
     @property
     def mutation(self) -> bool:
@@ -90,6 +92,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TargetPayload,
         targets.create_target,
         scope="write",
+        confirm_reason="The target is valid; create it for real.",
     ),
     Operation(
         "list_distribution_targets",
@@ -118,6 +121,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TargetPayload,
         targets.update_target,
         scope="write",
+        confirm_reason="The update is valid; apply it.",
     ),
     Operation(
         "pause_distribution_target",
@@ -128,6 +132,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TargetPayload,
         targets.pause_target,
         scope="write",
+        confirm_reason="Pause for real; its jobs wait until it resumes.",
     ),
     Operation(
         "resume_distribution_target",
@@ -138,6 +143,7 @@ OPERATIONS: tuple[Operation, ...] = (
         TargetPayload,
         targets.resume_target,
         scope="write",
+        confirm_reason="Resume for real; its waiting jobs deliver now.",
     ),
     Operation(
         "rotate_target_signing_secret",
@@ -271,6 +277,7 @@ OPERATIONS: tuple[Operation, ...] = (
         activity.halt_deliveries,
         scope="admin",
         destructive=True,
+        confirm_reason="Halt for real.",
     ),
     Operation(
         "resume_deliveries",
@@ -292,6 +299,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ApiKeyPayload,
         keys.create_api_key,
         scope="admin",
+        confirm_reason="Create the key for real; its secret is shown once.",
     ),
     Operation(
         "list_api_keys",
@@ -313,6 +321,7 @@ OPERATIONS: tuple[Operation, ...] = (
         keys.revoke_api_key,
         scope="admin",
         destructive=True,
+        confirm_reason="Revoke for real.",
     ),
     Operation(
         "list_audit_events",

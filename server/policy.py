@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from adapters import Policy
+from adapters import ChannelName, Policy
 from server.wire import WireModel
 
 
@@ -18,7 +18,7 @@ class PolicyInput(WireModel):
     truncate: Literal["ellipsis", "word", "hard"] = Field(
         "ellipsis", description="How to cut at maxLength: end with '…', also keep whole words, or cut hard."
     )
-    allowed_channels: list[str] | None = Field(
+    allowed_channels: list[ChannelName] | None = Field(
         None, max_length=20, description="Only these channels may receive the content; other targets are skipped."
     )
     attribution: str | None = Field(None, max_length=300, description="Required credit line, appended when absent.")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from graphql import GraphQLNonNull, get_named_type
+from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, get_named_type
 
 from graphql_schema.export import SCHEMA_FILE, sdl
 from graphql_schema.schema import schema
 from mcp_tools.export import TOOLS_FILE, render, tool_list
+from server.jobs.status import JobStatus, PlanStatus
 from server.operations import OPERATIONS
 
 CONTRACT = {
@@ -95,3 +96,114 @@ def test_every_tool_has_annotations_and_structured_output(mcp_tools: dict[str, d
         assert annotations["openWorldHint"] is op.open_world
         assert tool["outputSchema"]["type"] == "object"
         assert tool["description"] == op.summary
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    """A property schema with its $ref and a nullable anyOf unwrapped."""
+    if "$ref" in schema:
+        return _resolve(root["$defs"][schema["$ref"].rsplit("/", 1)[-1]], root)
+    options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+    return _resolve(options[0], root) if len(options) == 1 else schema
+
+
+def _enum_values(schema: dict, root: dict) -> list[str] | None:
+    resolved = _resolve(schema, root)
+    if resolved.get("type") == "array":
+        resolved = _resolve(resolved["items"], root)
+    return resolved.get("enum")
+
+
+def _graphql_enum(type_):  # type: ignore[no-untyped-def]
+    named = get_named_type(type_)
+    return named if isinstance(named, GraphQLEnumType) else None
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.tool)
+def test_same_enums_on_both_doors(op, mcp_tools: dict[str, dict]) -> None:  # type: ignore[no-untyped-def]
+    """An MCP argument with a JSON-schema enum is a GraphQL enum of the same values, named by member."""
+    schema = mcp_tools[op.tool]["inputSchema"]
+    for name, arg in graphql_field(op.graphql).args.items():
+        values = _enum_values(schema["properties"][name], schema)
+        enum = _graphql_enum(arg.type)
+        if values is None or name == "scopes":  # scopes: a Literal, a plain string list on GraphQL
+            assert enum is None, name
+            continue
+        assert enum is not None, name
+        assert {value.value: key for key, value in enum.values.items()} == {v: v.upper() for v in values}
+
+
+def test_statuses_error_classes_and_channels_are_enums_on_both_doors(mcp_tools: dict[str, dict]) -> None:
+    plan_out = mcp_tools["get_distribution_plan"]["outputSchema"]
+    job = plan_out["$defs"]["JobRead"]["properties"]
+    assert _enum_values(job["status"], plan_out) == [s.value for s in JobStatus]
+    assert _enum_values(job["errorClass"], plan_out) == ["transient", "rate_limited", "permanent", "systemic"]
+    assert _enum_values(plan_out["$defs"]["PlanRead"]["properties"]["status"], plan_out) == [
+        s.value for s in PlanStatus
+    ]
+    target_in = mcp_tools["create_distribution_target"]["inputSchema"]
+    assert _enum_values(target_in["properties"]["channel"], target_in) == ["webhook", "http", "stub"]
+    gql = schema._schema
+    assert str(gql.get_type("Job").fields["status"].type) == "JobStatus!"
+    assert str(gql.get_type("Job").fields["errorClass"].type) == "ErrorClass"
+    assert str(gql.get_type("Plan").fields["status"].type) == "PlanStatus!"
+    assert str(gql.get_type("Target").fields["channel"].type) == "ChannelName!"
+    assert str(graphql_field("distributionPlans").args["status"].type) == "PlanStatus"
+    assert str(graphql_field("deadLetters").args["errorClass"].type) == "ErrorClass"
+    assert list(gql.get_type("ErrorClass").values) == ["TRANSIENT", "RATE_LIMITED", "PERMANENT", "SYSTEMIC"]
+
+
+ID_NAMES = {"id", "requestId", "principal"}
+# The caller's id of a content item, and an audit entry's principal label ("name (key_…)").
+NOT_IDS = {("Content", "id"), ("Audit", "principal")}
+
+
+def _is_id_name(name: str) -> bool:
+    return name in ID_NAMES or name.endswith(("Id", "Ids")) and name not in ("externalId", "contentId")
+
+
+def test_resource_ids_are_the_id_scalar() -> None:
+    """Every id of a Herald resource, argument or field, is ID; content ids and provider ids stay String."""
+    gql = schema._schema
+    checked = 0
+    for field_name, field in {**gql.query_type.fields, **gql.mutation_type.fields}.items():
+        for name, arg in field.args.items():
+            if _is_id_name(name):
+                assert get_named_type(arg.type).name == "ID", (field_name, name)
+                checked += 1
+    for type_ in gql.type_map.values():
+        if isinstance(type_, GraphQLObjectType) and not type_.name.startswith("__"):
+            for name, field in type_.fields.items():
+                if _is_id_name(name) and (type_.name, name) not in NOT_IDS:
+                    assert get_named_type(field.type).name == "ID", (type_.name, name)
+                    checked += 1
+    assert checked > 40
+    assert str(gql.get_type("Content").fields["id"].type) == "String!"
+    assert str(gql.get_type("Audit").fields["principal"].type) == "String!"
+
+
+def _titles(node: object, path: str = "") -> list[str]:
+    """Paths of every property that carries a title (a model's own title is fine)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for name, prop in node.get("properties", {}).items():
+            if isinstance(prop, dict) and "title" in prop:
+                found.append(f"{path}/{name}")
+        for key, value in node.items():
+            found += _titles(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _titles(value, f"{path}/{i}")
+    return found
+
+
+def test_mcp_schemas_carry_no_generated_field_titles(mcp_tools: dict[str, dict]) -> None:
+    for tool in mcp_tools.values():
+        assert _titles(tool["inputSchema"]) == [], tool["name"]
+        assert _titles(tool["outputSchema"]) == [], tool["name"]
+    plan_in = mcp_tools["create_distribution_plan"]["inputSchema"]
+    assert plan_in["title"] == "CreatePlanInput"
+    assert plan_in["properties"]["awaitDelivery"] == {
+        "default": False,
+        "description": "Wait until every job is final (or the timeout) before answering.",
+        "type": "boolean",
+    }

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 from server import idempotency
 from server.db import session_scope
+from server.keys.service import create_key
 from server.models import IdempotencyRecord, Target
+from server.operations import BY_TOOL, OPERATIONS
 from server.targets.schemas import CreateTargetInput
 from tests.support import factories
 from tests.support.doors import Doors, doors
@@ -43,52 +47,114 @@ async def deliver(d: Doors, *target_ids: str, **extra: object) -> dict:
     return body["plan"]
 
 
-MUTATIONS = [
-    ("create_distribution_target", lambda ids: {"name": "new", "channel": "stub"}),
-    ("update_distribution_target", lambda ids: {"id": ids["target"], "name": "renamed", "labels": ["x"]}),
-    ("pause_distribution_target", lambda ids: {"id": ids["target"], "seconds": 60}),
-    ("resume_distribution_target", lambda ids: {"id": ids["target"]}),
-    ("test_distribution_target", lambda ids: {"id": ids["target"]}),
-    ("create_distribution_plan", lambda ids: {"content": factories.content(), "targetIds": [ids["target"]]}),
-    ("cancel_distribution_plan", lambda ids: {"id": ids["scheduled"]}),
-    ("retry_failed_jobs", lambda ids: {"planId": ids["failed"]}),
-    ("replay_dead_letters", lambda ids: {"planId": ids["failed"]}),
-]
+MUTATIONS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
+    "create_distribution_target": lambda ids: {"name": "new", "channel": "stub"},
+    "update_distribution_target": lambda ids: {"id": ids["target"], "name": "renamed", "labels": ["x"]},
+    "pause_distribution_target": lambda ids: {"id": ids["target"], "seconds": 60},
+    "resume_distribution_target": lambda ids: {"id": ids["target"]},
+    "rotate_target_signing_secret": lambda ids: {"id": ids["webhook"]},
+    "test_distribution_target": lambda ids: {"id": ids["target"]},
+    "create_distribution_plan": lambda ids: {"content": factories.content(), "targetIds": [ids["target"]]},
+    "cancel_distribution_plan": lambda ids: {"id": ids["scheduled"]},
+    "retry_failed_jobs": lambda ids: {"planId": ids["dead"]},
+    "replay_dead_letters": lambda ids: {"planId": ids["dead"]},
+    "halt_deliveries": lambda ids: {"reason": "drill"},
+    "resume_deliveries": lambda ids: {},
+    "create_api_key": lambda ids: {"name": "agent", "scopes": ["read"]},
+    "revoke_api_key": lambda ids: {"id": ids["key"]},
+}
+# What a dry run's hint adds to the echoed arguments.
+HINT_EXTRAS: dict[str, dict[str, Any]] = {
+    "create_distribution_plan": {"awaitDelivery": True},
+    "rotate_target_signing_secret": {"overlapHours": 24.0},
+}
+# What a dry run's hint leaves out: test_distribution_target still builds its own hint, without the key.
+HINT_OMITS: dict[str, set[str]] = {"test_distribution_target": {"idempotencyKey"}}
 
 
-@pytest.mark.parametrize(("tool", "arguments"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
-async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  # type: ignore[no-untyped-def]
+def test_the_dry_run_walk_covers_every_mutation() -> None:
+    assert set(MUTATIONS) == {op.tool for op in OPERATIONS if op.mutation}
+
+
+def everything(d: Doors) -> str:
+    """Every row of every table, to show that a dry run changed nothing at all."""
+    with session_scope(d.rt.engine) as session:
+        tables = [
+            [dict(row._mapping) for row in session.execute(table.select().order_by(*table.primary_key.columns))]
+            for table in SQLModel.metadata.sorted_tables
+        ]
+    return json.dumps(tables, sort_keys=True, default=repr)
+
+
+@pytest.mark.parametrize("tool", list(MUTATIONS))
+async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.MonkeyPatch) -> None:
     target = await stub(d)
     broken = await stub(d, "broken", failTimes=1, failWith=400)
-    failed = (await deliver(d, broken))["id"]
+    await deliver(d, broken)
+    doomed = (
+        await d.ok(
+            "create_distribution_target",
+            name="doomed",
+            channel="stub",
+            config={"failTimes": 9},
+            retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01},
+        )
+    )["target"]["id"]
+    dead = (await deliver(d, doomed))["id"]
+    webhook = (
+        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": "http://127.0.0.1:9/"})
+    )["target"]["id"]
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     scheduled = (
         await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
     )["plan"]["id"]
+    spare = create_key(d.rt, "spare").id
+    ids = {"target": target, "dead": dead, "webhook": webhook, "scheduled": scheduled, "key": spare}
     await asyncio.sleep(0.2)
-    before = d.counts()
+    before = everything(d)
+    assert d.counts()["idempotency_records"] == 0
     sent: list[list[str]] = []
-    real_queue = d.rt.queue
+    published: list[dict] = []
+    real_queue, real_events = d.rt.queue, d.rt.events
 
     class Counting:
         def enqueue(self, job_ids: list[str], eta: object = None) -> None:
             sent.append(job_ids)
             real_queue.enqueue(job_ids, eta)  # type: ignore[arg-type]
 
-    d.rt.queue = Counting()
-    body = await d.ok(
-        tool,
-        dryRun=True,
-        idempotencyKey="dry-key",
-        **arguments({"target": target, "failed": failed, "scheduled": scheduled}),
-    )
-    assert body["dryRun"] is True
-    assert body["recommendedNextAction"]["tool"] is not None
-    await asyncio.sleep(0.2)
-    assert d.counts() == before
-    assert sent == []
-    target_row = (await d.ok("get_distribution_target", id=target))["target"]
-    assert target_row["name"] == "stub" and target_row["pausedUntil"] is None
+    class Listening:
+        def publish(self, plan_id: str, event: dict) -> None:
+            published.append(event)
+            real_events.publish(plan_id, event)
+
+        def subscribe(self, plan_id: str) -> Any:
+            return real_events.subscribe(plan_id)
+
+    monkeypatch.setattr(d.rt, "queue", Counting())
+    monkeypatch.setattr(d.rt, "events", Listening())
+    arguments = {"idempotencyKey": "dry-key", **MUTATIONS[tool](ids)}
+    body = await d.ok(tool, dryRun=True, **arguments)
+    assert body["dryRun"] is True and body["replayed"] is False
+    assert everything(d) == before
+    assert (sent, published) == ([], [])
+    action = body["recommendedNextAction"]
+    assert (action["tool"], action["graphql"]) == (tool, BY_TOOL[tool].graphql)
+    assert "dryRun" not in action["arguments"]
+    model = BY_TOOL[tool].input_model
+    expected = {k: v for k, v in arguments.items() if k not in HINT_OMITS.get(tool, set())}
+    assert model.model_validate(action["arguments"]) == model.model_validate({**expected, **HINT_EXTRAS.get(tool, {})})
+
+
+async def test_a_dry_run_for_real_hint_carries_the_operation_reason(d: Doors) -> None:
+    target = await stub(d)
+    body = await d.ok("update_distribution_target", dryRun=True, id=target, name="renamed", labels=None)
+    assert body["recommendedNextAction"] == {
+        "tool": "update_distribution_target",
+        "graphql": "updateDistributionTarget",
+        "arguments": {"id": target, "name": "renamed"},
+        "reason": "The update is valid; apply it.",
+        "afterSeconds": None,
+    }
 
 
 async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
@@ -284,8 +350,10 @@ async def test_idempotency_key_in_use_and_expiry(d: Doors) -> None:
 
 
 async def test_failed_request_releases_its_key(d: Doors) -> None:
-    bad = await d.error("create_distribution_target", idempotencyKey="k", name="x", channel="nope")
-    assert bad["code"] == "UNKNOWN_CHANNEL"
+    bad = await d.error(
+        "create_distribution_target", idempotencyKey="k", name="x", channel="stub", config={"failTimes": -1}
+    )
+    assert (bad["code"], bad["field"]) == ("VALIDATION_ERROR", "config.failTimes")
     good = await d.ok("create_distribution_target", idempotencyKey="k", name="x", channel="stub")
     assert good["replayed"] is False
     assert (await d.ok("create_distribution_target", idempotencyKey="k", name="x", channel="stub"))["replayed"] is True

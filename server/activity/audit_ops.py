@@ -13,12 +13,12 @@ from server.context import OpContext
 from server.hints import NextAction, hint
 from server.models import AuditEvent
 from server.pagination import page
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 
 class ListAuditInput(WireModel):
     operation: str | None = Field(None, description="e.g. create_distribution_plan, revoke_api_key.")
-    principal: str | None = Field(None, description="Key id (key_…) of the caller.")
+    principal: Id | None = Field(None, description="Key id (key_…) of the caller.")
     outcome: str | None = Field(None, description="ok or error.")
     since: datetime | None = None
     until: datetime | None = None
@@ -27,13 +27,13 @@ class ListAuditInput(WireModel):
 
 
 class AuditRead(WireModel):
-    id: str
+    id: Id
     principal: str
     operation: str
     input: dict[str, Any] = Field(description="The request, with credentials and secrets masked.")
     outcome: str
     error_code: str | None
-    request_id: str | None
+    request_id: Id | None
     created_at: datetime
 
 

@@ -7,13 +7,13 @@ from pydantic import Field
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 
 class ListEventsInput(WireModel):
     type: str | None = Field(None, description="e.g. target.paused, target.circuit_opened, job.dead, plan.failed.")
-    target_id: str | None = None
-    plan_id: str | None = None
+    target_id: Id | None = None
+    plan_id: Id | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = LIMIT
@@ -21,12 +21,12 @@ class ListEventsInput(WireModel):
 
 
 class EventRead(WireModel):
-    id: str
+    id: Id
     type: str
     message: str
-    target_id: str | None
-    plan_id: str | None
-    job_id: str | None
+    target_id: Id | None
+    plan_id: Id | None
+    job_id: Id | None
     data: dict[str, Any]
     created_at: datetime
 

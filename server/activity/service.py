@@ -9,7 +9,7 @@ from server.activity.recorder import record_event
 from server.activity.schemas import EventList, EventRead, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
 from server.context import OpContext
 from server.delivery.scheduling import enqueue_at
-from server.hints import hint
+from server.hints import for_real, hint
 from server.models import Job, OperationalEvent, Workspace
 from server.models.base import utcnow
 from server.pagination import page
@@ -41,11 +41,7 @@ def list_events(ctx: OpContext, session: Session, data: ListEventsInput) -> Even
 def halt_deliveries(ctx: OpContext, session: Session, data: HaltInput) -> HaltResult:
     workspace = session.exec(select(Workspace).where(Workspace.id == ctx.workspace_id).with_for_update()).one()
     if data.dry_run:
-        return HaltResult(
-            halted=workspace.halted,
-            dry_run=True,
-            recommended_next_action=hint("halt_deliveries", "Halt for real.", reason=data.reason),
-        )
+        return HaltResult(halted=workspace.halted, dry_run=True, recommended_next_action=for_real())
     workspace.halted = True
     session.add(workspace)
     record_event(
@@ -76,7 +72,7 @@ def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesIn
             halted=workspace.halted,
             jobs_released=len(ids),
             dry_run=True,
-            recommended_next_action=hint("resume_deliveries", f"Resume for real: {len(ids)} job(s) wait."),
+            recommended_next_action=for_real(f"Resume for real: {len(ids)} job(s) wait."),
         )
     workspace.halted = False
     session.add(workspace)

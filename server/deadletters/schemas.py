@@ -5,15 +5,16 @@ from typing import Any
 
 from pydantic import Field
 
+from adapters.base import ErrorClass
 from server.common import CURSOR, LIMIT
 from server.hints import NextAction
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 
 class DeadLetterFilter(WireModel):
-    plan_id: str | None = Field(None, description="Only dead letters of this plan.")
-    target_id: str | None = Field(None, description="Only dead letters of this target.")
-    error_class: str | None = Field(None, description="transient, rate_limited, permanent or systemic.")
+    plan_id: Id | None = Field(None, description="Only dead letters of this plan.")
+    target_id: Id | None = Field(None, description="Only dead letters of this target.")
+    error_class: ErrorClass | None = Field(None, description="Only dead letters of this error class.")
     since: datetime | None = Field(None, description="Dead-lettered at or after this time.")
     until: datetime | None = Field(None, description="Dead-lettered before this time.")
 
@@ -24,11 +25,11 @@ class ListDeadLettersInput(DeadLetterFilter):
 
 
 class DeadLetterRead(WireModel):
-    id: str
-    job_id: str
-    plan_id: str
-    target_id: str
-    error_class: str
+    id: Id
+    job_id: Id
+    plan_id: Id
+    target_id: Id
+    error_class: ErrorClass
     error: str | None
     attempts: int
     created_at: datetime
@@ -48,7 +49,7 @@ class DeadLetterList(WireModel):
 
 
 class GetDeadLetterInput(WireModel):
-    id: str = Field(description="Dead letter id (dlq_…).")
+    id: Id = Field(description="Dead letter id (dlq_…).")
 
 
 class DeadLetterPayload(WireModel):

@@ -131,8 +131,7 @@ def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLetter
             select(Job).where(col(Job.id).in_([letter.job_id for letter in letters])).order_by(col(Job.id))
         ).all()
     )
-    arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run", "idempotency_key"}, exclude_none=True)
-    result = requeue_jobs(ctx, session, jobs, data.dry_run, "replay_dead_letters", arguments)
+    result = requeue_jobs(ctx, session, jobs, data.dry_run)
     if not data.dry_run:
         now = utcnow()
         for letter in letters:

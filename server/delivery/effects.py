@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlmodel import Session
 
 from server.activity.recorder import PLAN_EVENTS, record_event
+from server.after_commit import AfterCommit
 from server.delivery.holds import next_in_line
 from server.delivery.scheduling import enqueue_at
 from server.models import Job, Target
@@ -36,7 +37,7 @@ class JobKey(Protocol):
 class Effects:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._actions: list[Callable[[], None]] = []
+        self._after = AfterCommit()
         self._due: dict[datetime | None, list[str]] = defaultdict(list)
         self._finished: dict[str, Counter[str]] = defaultdict(Counter)
         self._finished_ids: dict[str, list[str]] = defaultdict(list)
@@ -47,7 +48,8 @@ class Effects:
         self._due[due].append(job_id)
 
     def later(self, action: Callable[[], None]) -> None:
-        self._actions.append(action)
+        """Run ``action`` after commit, after the messages (see ``server.after_commit``)."""
+        self._after.add(action)
 
     def finish(
         self, session: Session, job: Job, status: str, *, error: str | None = None, error_class: str | None = None
@@ -111,5 +113,4 @@ class Effects:
         """After commit: send the messages, then announce."""
         for due, job_ids in self._due.items():
             enqueue_at(self.rt, job_ids, due)
-        for action in self._actions:
-            action()
+        self._after.run()

@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from server.context import OpContext
 from server.errors import Conflict, NotFound
-from server.hints import hint
+from server.hints import for_real, hint
 from server.ids import check_id
 from server.keys.schemas import (
     ApiKeyList,
@@ -41,11 +41,7 @@ def create_api_key(ctx: OpContext, session: Session, data: CreateApiKeyInput) ->
         return ApiKeyPayload(
             key=_read(key, persisted=False),
             dry_run=True,
-            recommended_next_action=hint(
-                "create_api_key",
-                "Create the key for real; its secret is shown once.",
-                **data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True),
-            ),
+            recommended_next_action=for_real(),
         )
     session.add(key)
     return ApiKeyPayload(
@@ -87,7 +83,5 @@ def revoke_api_key(ctx: OpContext, session: Session, data: RevokeApiKeyInput) ->
     return ApiKeyPayload(
         key=_read(key),
         dry_run=data.dry_run,
-        recommended_next_action=hint("revoke_api_key", "Revoke for real.", id=key.id)
-        if data.dry_run
-        else hint(None, "The key no longer authenticates."),
+        recommended_next_action=for_real() if data.dry_run else hint(None, "The key no longer authenticates."),
     )

@@ -7,13 +7,13 @@ from pydantic import Field
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 ScopeName = Literal["read", "write", "deliver", "admin"]
 
 
 class ApiKeyRead(WireModel):
-    id: str | None = Field(description="Key id (key_…); null in a dry run.")
+    id: Id | None = Field(description="Key id (key_…); null in a dry run.")
     name: str
     prefix: str | None = Field(description="The first characters of the key, to recognise it.")
     scopes: list[str]
@@ -51,4 +51,4 @@ class ApiKeyList(WireModel):
 
 
 class RevokeApiKeyInput(MutationInput):
-    id: str = Field(description="Key id (key_…).")
+    id: Id = Field(description="Key id (key_…).")

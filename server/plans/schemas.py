@@ -7,11 +7,13 @@ from typing import Any
 
 from pydantic import Field
 
+from adapters.base import ChannelName, ErrorClass
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
+from server.jobs.status import JobStatus, PlanStatus
 from server.policy import PolicyInput
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 
 class ContentInput(WireModel):
@@ -26,7 +28,7 @@ class ContentInput(WireModel):
 
 class CreatePlanInput(MutationInput):
     content: ContentInput
-    target_ids: list[str] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
+    target_ids: list[Id] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
     target_labels: list[str] = Field(
         default_factory=list,
         max_length=20,
@@ -49,21 +51,21 @@ class CreatePlanInput(MutationInput):
 
 
 class ReceiptRead(WireModel):
-    id: str
+    id: Id
     external_id: str | None
     delivered_at: datetime
     response_meta: dict[str, Any]
 
 
 class JobRead(WireModel):
-    id: str
-    target_id: str
+    id: Id
+    target_id: Id
     target_name: str | None
-    status: str = Field(description="pending, scheduled, delivering, delivered, failed, dead, skipped or cancelled.")
+    status: JobStatus
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None
-    error_class: str | None = Field(description="transient, rate_limited, permanent or systemic.")
+    error_class: ErrorClass | None
     skip_reason: str | None
     held_reason: str | None = Field(description="Why a due job waits: a pause, a halt, a limit, an open circuit.")
     receipt: ReceiptRead | None
@@ -81,8 +83,8 @@ class PlanCounts(WireModel):
 
 
 class PlanRead(WireModel):
-    id: str
-    status: str = Field(description="draft, scheduled, queued, running, succeeded, partial, failed or cancelled.")
+    id: Id
+    status: PlanStatus
     content: ContentInput
     policy: PolicyInput
     scheduled_at: datetime | None
@@ -93,9 +95,9 @@ class PlanRead(WireModel):
 
 
 class TargetPreview(WireModel):
-    target_id: str
+    target_id: Id
     target_name: str
-    channel: str
+    channel: ChannelName
     verdict: str = Field(description="deliver, skip (already delivered, or refused by policy) or wait (target paused).")
     reason: str | None
     paused_until: datetime | None
@@ -119,11 +121,11 @@ class PlanPayload(MutationResult):
 
 
 class PlanIdInput(WireModel):
-    id: str = Field(description="Plan id (pln_…).")
+    id: Id = Field(description="Plan id (pln_…).")
 
 
 class PlanMutationInput(MutationInput):
-    id: str = Field(description="Plan id (pln_…).")
+    id: Id = Field(description="Plan id (pln_…).")
 
 
 class PlanResult(WireModel):
@@ -134,12 +136,12 @@ class PlanResult(WireModel):
 class ListPlansInput(WireModel):
     limit: int = LIMIT
     cursor: str | None = CURSOR
-    status: str | None = Field(None, description="Only plans in this status.")
+    status: PlanStatus | None = Field(None, description="Only plans in this status.")
 
 
 class PlanSummary(WireModel):
-    id: str
-    status: str
+    id: Id
+    status: PlanStatus
     content_id: str
     content_version: str
     title: str
@@ -156,29 +158,29 @@ class PlanList(WireModel):
 
 
 class RetryFailedJobsInput(MutationInput):
-    plan_id: str = Field(description="Plan id (pln_…) whose failed and dead jobs to retry.")
+    plan_id: Id = Field(description="Plan id (pln_…) whose failed and dead jobs to retry.")
 
 
 class ReplayDeadLettersInput(MutationInput, DeadLetterFilter):
-    job_ids: list[str] | None = Field(None, max_length=100, description="Only these jobs.")
+    job_ids: list[Id] | None = Field(None, max_length=100, description="Only these jobs.")
     limit: int = Field(100, ge=1, le=100, description="Replay at most this many (oldest first).")
 
 
 class JobsRequeued(MutationResult):
-    job_ids: list[str] = Field(description="Jobs put back in the queue (or that would be, in a dry run).")
-    plan_ids: list[str]
+    job_ids: list[Id] = Field(description="Jobs put back in the queue (or that would be, in a dry run).")
+    plan_ids: list[Id]
 
 
 class SlowTarget(WireModel):
-    target_id: str
+    target_id: Id
     target_name: str | None
     delivery_ms: float
     attempts: int
 
 
 class PlanReport(WireModel):
-    plan_id: str
-    status: str
+    plan_id: Id
+    status: PlanStatus
     total_targets: int
     delivered_first_try: int
     delivered_after_retries: int

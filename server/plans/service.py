@@ -14,7 +14,7 @@ from server.context import OpContext
 from server.db import insert_rows
 from server.delivery.scheduling import enqueue_at
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.hints import hint
+from server.hints import for_real, hint
 from server.ids import check_id, new_id
 from server.models import Job, Plan, Target
 from server.models.base import utcnow
@@ -225,23 +225,18 @@ def _dry_run(
     preview = PlanPreview(
         targets=previews, scheduled_at=scheduled_at, jobs_to_create=sum(p.verdict != "skip" for p in previews)
     )
-    arguments = data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True)
     token = guardrails.confirmation_token(ctx, data) if guardrails.needs_confirmation(ctx, len(targets)) else None
-    if token:
-        arguments["confirmationToken"] = token
+    extra: dict[str, object] = {"confirmationToken": token} if token else {}
     return PlanPayload(
         plan=None,
         preview=preview,
         confirmation_token=token,
         dry_run=True,
-        recommended_next_action=hint(
-            "create_distribution_plan",
+        recommended_next_action=for_real(
             "Preview looks right? Create the plan; keep the idempotency key so a retry cannot deliver twice.",
-            **{
-                **arguments,
-                "idempotencyKey": data.idempotency_key or f"{data.content.id}@{data.content.version}",
-                "awaitDelivery": True,
-            },
+            **extra,
+            idempotencyKey=data.idempotency_key or f"{data.content.id}@{data.content.version}",
+            awaitDelivery=True,
         ),
     )
 
@@ -297,14 +292,10 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
     ).one()
     _refuse_ended(plan)
     if data.dry_run:
-        read = repo.plan_read(session, plan)
-        session.rollback()
         return PlanPayload(
-            plan=read,
+            plan=repo.plan_read(session, plan),
             dry_run=True,
-            recommended_next_action=hint(
-                "cancel_distribution_plan", f"Cancel for real: {len(ids)} waiting job(s) would stop.", id=plan.id
-            ),
+            recommended_next_action=for_real(f"Cancel for real: {len(ids)} waiting job(s) would stop."),
         )
     now = utcnow()
     plan.status = "cancelled"
@@ -342,12 +333,10 @@ def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInp
     if plan.status == "cancelled":
         raise Conflict(f"Plan {plan.id} was cancelled; create a new plan instead.", field="planId")
     jobs = list(session.exec(select(Job).where(Job.plan_id == plan.id, col(Job.status).in_(("failed", "dead")))).all())
-    return requeue_jobs(ctx, session, jobs, data.dry_run, "retry_failed_jobs", {"planId": plan.id})
+    return requeue_jobs(ctx, session, jobs, data.dry_run)
 
 
-def requeue_jobs(
-    ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool, tool: str, arguments: dict
-) -> JobsRequeued:
+def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool) -> JobsRequeued:
     ids = [job.id for job in jobs]
     plan_ids = sorted({job.plan_id for job in jobs})
     if not jobs:
@@ -364,7 +353,7 @@ def requeue_jobs(
             job_ids=ids,
             plan_ids=plan_ids,
             dry_run=True,
-            recommended_next_action=hint(tool, f"Requeue {len(ids)} job(s) for real.", **arguments),
+            recommended_next_action=for_real(f"Requeue {len(ids)} job(s) for real."),
         )
     now = utcnow()
     for plan_id in plan_ids:

@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from adapters.base import ChannelName, ErrorClass
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
 from server.policy import PolicyInput
-from server.wire import WireModel
+from server.wire import Id, WireModel
 
 NAME = Field(min_length=1, max_length=200, description="Unique name in the workspace.")
 
@@ -52,9 +53,9 @@ class CircuitRead(WireModel):
 
 
 class TargetRead(WireModel):
-    id: str | None = Field(description="Target id (tgt_…); null in a dry run.")
+    id: Id | None = Field(description="Target id (tgt_…); null in a dry run.")
     name: str
-    channel: str
+    channel: ChannelName = Field(description="The channel that delivers to this target.")
     config: dict[str, Any]
     labels: list[str]
     active: bool
@@ -72,7 +73,7 @@ class TargetRead(WireModel):
 
 class CreateTargetInput(MutationInput):
     name: str = NAME
-    channel: str = Field(min_length=1, max_length=40, description="Channel: webhook, http or stub.")
+    channel: ChannelName = Field(description="The channel that delivers to this target.")
     config: dict[str, Any] = Field(default_factory=dict, description="Channel settings (non-secret), e.g. {url}.")
     credentials: dict[str, Any] | None = Field(
         None, description="Secrets (write-only, stored encrypted), e.g. {signingSecret} or {bearerToken}."
@@ -88,7 +89,7 @@ class CreateTargetInput(MutationInput):
 
 
 class UpdateTargetInput(MutationInput):
-    id: str = Field(description="Target id (tgt_…).")
+    id: Id = Field(description="Target id (tgt_…).")
     name: str | None = Field(None, min_length=1, max_length=200)
     config: dict[str, Any] | None = Field(None, description="Replaces the whole config when given.")
     credentials: dict[str, Any] | None = Field(None, description="Replaces the stored credentials when given.")
@@ -103,7 +104,7 @@ class UpdateTargetInput(MutationInput):
 
 
 class TargetIdInput(MutationInput):
-    id: str = Field(description="Target id (tgt_…).")
+    id: Id = Field(description="Target id (tgt_…).")
 
 
 class PauseTargetInput(TargetIdInput):
@@ -118,13 +119,13 @@ class RotateSecretInput(TargetIdInput):
 
 
 class GetTargetInput(WireModel):
-    id: str = Field(description="Target id (tgt_…).")
+    id: Id = Field(description="Target id (tgt_…).")
 
 
 class ListTargetsInput(WireModel):
     limit: int = LIMIT
     cursor: str | None = CURSOR
-    channel: str | None = Field(None, description="Only targets of this channel.")
+    channel: ChannelName | None = Field(None, description="Only targets of this channel.")
     label: str | None = Field(None, description="Only targets carrying this label.")
 
 
@@ -151,7 +152,7 @@ class TestTargetResult(MutationResult):
     ok: bool | None = Field(description="Whether the test delivery succeeded; null in a dry run.")
     status_code: int | None = None
     duration_ms: float | None = None
-    error_class: str | None = None
+    error_class: ErrorClass | None = None
     error: str | None = None
     external_id: str | None = None
     preview: dict[str, Any] | None = Field(None, description="The test payload that is (or would be) sent.")

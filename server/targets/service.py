@@ -15,7 +15,7 @@ from server.context import OpContext
 from server.delivery import circuit
 from server.delivery.scheduling import requeue_target_jobs
 from server.errors import Conflict, ValidationFailed
-from server.hints import NextAction, hint
+from server.hints import NextAction, for_real, hint
 from server.ids import new_id
 from server.models import Job, Target
 from server.models.base import utcnow
@@ -87,11 +87,7 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
         return TargetPayload(
             target=repo.to_read(target, ctx.runtime.settings, persisted=False),
             dry_run=True,
-            recommended_next_action=hint(
-                "create_distribution_target",
-                "The target is valid; create it for real.",
-                **data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True),
-            ),
+            recommended_next_action=for_real(),
         )
     _store_credentials(ctx, target, validated.credentials)
     session.add(target)
@@ -169,16 +165,7 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
     target.updated_at = utcnow()
     read = repo.to_read(target, ctx.runtime.settings)
     if data.dry_run:
-        session.rollback()
-        return TargetPayload(
-            target=read,
-            dry_run=True,
-            recommended_next_action=hint(
-                "update_distribution_target",
-                "The update is valid; apply it.",
-                **data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True),
-            ),
-        )
+        return TargetPayload(target=read, dry_run=True, recommended_next_action=for_real())
     session.add(target)
     return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target.id))
 
@@ -238,11 +225,10 @@ def _finish_pause_change(
 ) -> TargetPayload:
     read = repo.to_read(target, ctx.runtime.settings)
     if dry_run:
-        session.rollback()
-    else:
-        target.updated_at = utcnow()
-        session.add(target)
-    return TargetPayload(target=read, dry_run=dry_run, recommended_next_action=hint(tool, reason, id=target.id))
+        return TargetPayload(target=read, dry_run=True, recommended_next_action=for_real())
+    target.updated_at = utcnow()
+    session.add(target)
+    return TargetPayload(target=read, recommended_next_action=hint(tool, reason, id=target.id))
 
 
 def _requeue_waiting(ctx: OpContext, target_id: str) -> None:
@@ -263,11 +249,8 @@ def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretIn
         return TargetPayload(
             target=read,
             dry_run=True,
-            recommended_next_action=hint(
-                "rotate_target_signing_secret",
-                f"Rotate for real; the old secret keeps signing for {hours:g} h.",
-                id=target.id,
-                overlapHours=hours,
+            recommended_next_action=for_real(
+                f"Rotate for real; the old secret keeps signing for {hours:g} h.", overlapHours=hours
             ),
         )
     config = channel.config_model.model_validate(target.config)

@@ -16,7 +16,7 @@ from tests.support.receiver import Receiver, Reply
 
 CREATE_TARGET = """
 mutation($name: String!, $config: JSON) {
-  createDistributionTarget(name: $name, channel: "webhook", config: $config) {
+  createDistributionTarget(name: $name, channel: WEBHOOK, config: $config) {
     __typename
     ... on TargetPayload { target { id hasCredentials } revealedSecrets recommendedNextAction { tool graphql } }
     ... on OperationError { code message }
@@ -24,7 +24,7 @@ mutation($name: String!, $config: JSON) {
 }"""
 
 CREATE_PLAN = """
-mutation($content: ContentInput!, $targetIds: [String!], $key: String) {
+mutation($content: ContentInput!, $targetIds: [ID!], $key: String) {
   createDistributionPlan(content: $content, targetIds: $targetIds, idempotencyKey: $key,
                          awaitDelivery: true, awaitTimeoutSeconds: 20) {
     __typename
@@ -38,7 +38,7 @@ mutation($content: ContentInput!, $targetIds: [String!], $key: String) {
 }"""
 
 GET_TARGET = """
-query($id: String!) {
+query($id: ID!) {
   distributionTarget(id: $id) {
     ... on TargetResult { target { id pausedUntil pauseReason } }
     ... on OperationError { code }
@@ -98,7 +98,7 @@ def graphql_webhook_delivery(live: LiveHerald, receiver: Receiver) -> dict[str, 
     variables = {"content": factories.content(), "targetIds": [target_id], "key": f"gql-{time.monotonic_ns()}"}
     plan = live.graphql(CREATE_PLAN, variables)["createDistributionPlan"]
     assert plan["__typename"] == "PlanPayload", plan
-    assert plan["plan"]["status"] == "succeeded" and plan["timedOut"] is False
+    assert plan["plan"]["status"] == "SUCCEEDED" and plan["timedOut"] is False
     [request] = receiver.at("/gql")
     Webhook(secret).verify(request.body, request.headers)
     replay = live.graphql(CREATE_PLAN, variables)["createDistributionPlan"]
@@ -120,7 +120,7 @@ def rate_limited_target_is_left_alone(live: LiveHerald, receiver: Receiver) -> N
     healthy_id = healthy["createDistributionTarget"]["target"]["id"]
     first = live.graphql(CREATE_PLAN, {"content": factories.content(), "targetIds": [limited_id, healthy_id]})
     result = first["createDistributionPlan"]
-    assert result["plan"]["status"] == "succeeded", result
+    assert result["plan"]["status"] == "SUCCEEDED", result
     limited_requests = receiver.at("/limited")
     assert [r.at for r in limited_requests] == sorted(r.at for r in limited_requests)
     assert len(limited_requests) == 2
@@ -129,4 +129,4 @@ def rate_limited_target_is_left_alone(live: LiveHerald, receiver: Receiver) -> N
     assert len(receiver.at("/healthy")) == 1
     assert receiver.at("/healthy")[0].at - limited_requests[0].at < 1.5
     jobs = {job["status"] for job in result["plan"]["jobs"]}
-    assert jobs == {"delivered"}
+    assert jobs == {"DELIVERED"}

@@ -85,7 +85,7 @@ def test_agent_example_follows_hints_to_delivery(live: LiveHerald) -> None:
 def test_graphql_client_example(live: LiveHerald) -> None:
     out = run_example(live, "graphql_client.py")
     assert ": deliver " in out
-    assert "delivered after 1 attempt(s)" in out
+    assert "DELIVERED after 1 attempt(s)" in out
 
 
 def test_example_configs_are_valid_json() -> None:

@@ -19,14 +19,14 @@ from tests.support.receiver import Receiver
 pytestmark = pytest.mark.integration
 TARGETS, PLANS = 100, 20
 
-CREATE_TARGET = """mutation($name: String!, $url: JSON) { createDistributionTarget(name: $name, channel: "webhook",
+CREATE_TARGET = """mutation($name: String!, $url: JSON) { createDistributionTarget(name: $name, channel: WEBHOOK,
   config: $url, labels: ["fault"]) {
     ... on TargetPayload { target { id } } ... on OperationError { code message } } }"""
 CREATE_PLAN = """mutation($content: ContentInput!, $labels: [String!], $wait: Boolean) {
   createDistributionPlan(content: $content, targetLabels: $labels, awaitDelivery: $wait, awaitTimeoutSeconds: 30) {
     ... on PlanPayload { plan { id status counts { total delivered dead failed } } }
     ... on OperationError { code message } } }"""
-PLAN = """query($id: String!) { distributionPlan(id: $id) { ... on PlanResult {
+PLAN = """query($id: ID!) { distributionPlan(id: $id) { ... on PlanResult {
   plan { id status counts { total delivered dead failed pending delivering } } } } }"""
 
 
@@ -45,7 +45,7 @@ def wait_final(c: Cluster, plan_ids: list[str], timeout: float = 240) -> list[di
     deadline = time.monotonic() + timeout
     while True:
         plans = [c.live.graphql(PLAN, {"id": pid})["distributionPlan"]["plan"] for pid in plan_ids]
-        if all(p["status"] in ("succeeded", "partial", "failed") for p in plans) or time.monotonic() > deadline:
+        if all(p["status"] in ("SUCCEEDED", "PARTIAL", "FAILED") for p in plans) or time.monotonic() > deadline:
             return plans
         time.sleep(0.5)
 
@@ -65,7 +65,7 @@ def verdict(plans: list[dict], receiver: Receiver, started: float, label: str) -
         f"{duplicates} duplicate deliveries, {time.monotonic() - started:.1f}s"
     )
     assert total == TARGETS * len(plans)
-    assert delivered + dead == total, [p for p in plans if p["status"] not in ("succeeded",)]
+    assert delivered + dead == total, [p for p in plans if p["status"] != "SUCCEEDED"]
     assert len(ids) == delivered
 
 
@@ -100,14 +100,16 @@ def test_flushall_redis_during_fan_out(tmp_path: Path, receiver: Receiver) -> No
 def test_server_restart_during_await_delivery(tmp_path: Path) -> None:
     with cluster(tmp_path, workers=1) as c:
         started = time.monotonic()
-        target = c.live.graphql("""mutation { createDistributionTarget(name: "slow", channel: "stub",
+        target = c.live.graphql("""mutation { createDistributionTarget(name: "slow", channel: STUB,
             config: {latencyMs: 1500}) { ... on TargetPayload { target { id } } } }""")["createDistributionTarget"][
             "target"
         ]["id"]
         outcome: dict = {}
 
         def wait_for_delivery() -> None:
-            query = CREATE_PLAN.replace("targetLabels: $labels", "targetIds: $labels")
+            query = CREATE_PLAN.replace("targetLabels: $labels", "targetIds: $labels").replace(
+                "$labels: [String!]", "$labels: [ID!]"
+            )
             try:
                 response = httpx.post(
                     f"{c.live.url}/graphql",
@@ -133,4 +135,4 @@ def test_server_restart_during_await_delivery(tmp_path: Path) -> None:
         ]
         [plan] = wait_final(c, [listed[0]["id"]], timeout=60)
         print(f"\n[server restart] plan {plan['id']} ended {plan['status']} after {time.monotonic() - started:.1f}s")
-        assert plan["status"] == "succeeded" and plan["counts"]["delivered"] == 1
+        assert plan["status"] == "SUCCEEDED" and plan["counts"]["delivered"] == 1

@@ -18,7 +18,7 @@ from tests.support.receiver import Receiver
 
 CREATE_STUB = """
 mutation($name: String!, $config: JSON, $dry: Boolean, $key: String) {
-  createDistributionTarget(name: $name, channel: "stub", config: $config, dryRun: $dry, idempotencyKey: $key) {
+  createDistributionTarget(name: $name, channel: STUB, config: $config, dryRun: $dry, idempotencyKey: $key) {
     __typename
     ... on TargetPayload { dryRun replayed target { id name channel config active pausedUntil hasCredentials }
                            recommendedNextAction { tool graphql arguments reason afterSeconds } }
@@ -27,7 +27,7 @@ mutation($name: String!, $config: JSON, $dry: Boolean, $key: String) {
 }"""
 
 GET_TARGET = """
-query($id: String!) {
+query($id: ID!) {
   distributionTarget(id: $id) {
     __typename
     ... on TargetResult { target { id name } }
@@ -36,7 +36,7 @@ query($id: String!) {
 }"""
 
 PLAN = """
-mutation($content: ContentInput!, $ids: [String!]) {
+mutation($content: ContentInput!, $ids: [ID!]) {
   createDistributionPlan(content: $content, targetIds: $ids, awaitDelivery: true) {
     __typename
     ... on PlanPayload { plan { status jobs { status attempts receipt { externalId } } } }
@@ -66,7 +66,7 @@ def test_create_and_read_back(client: TestClient) -> None:
     created = gql(client, CREATE_STUB, name="a", config={"latencyMs": 1})["createDistributionTarget"]
     assert created["__typename"] == "TargetPayload"
     target = created["target"]
-    assert (target["name"], target["channel"], target["config"]["latencyMs"]) == ("a", "stub", 1.0)
+    assert (target["name"], target["channel"], target["config"]["latencyMs"]) == ("a", "STUB", 1.0)
     assert created["recommendedNextAction"]["tool"] == "test_distribution_target"
     assert created["recommendedNextAction"]["graphql"] == "testDistributionTarget"
     read = gql(client, GET_TARGET, id=target["id"])["distributionTarget"]
@@ -99,7 +99,8 @@ def test_idempotency_and_dry_run_on_graphql(client: TestClient) -> None:
 def test_await_delivery_over_graphql(client: TestClient) -> None:
     target = gql(client, CREATE_STUB, name="p")["createDistributionTarget"]["target"]["id"]
     plan = gql(client, PLAN, content=factories.content(), ids=[target])["createDistributionPlan"]
-    assert plan["plan"]["status"] == "succeeded"
+    assert plan["plan"]["status"] == "SUCCEEDED"
+    assert plan["plan"]["jobs"][0]["status"] == "DELIVERED"
     assert plan["plan"]["jobs"][0]["receipt"]["externalId"].startswith("stub_job_")
 
 
@@ -167,3 +168,55 @@ def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
     gql(client, "mutation { resumeDeliveries { __typename } }")
     assert gql(client, test)["testDistributionTarget"] == {"__typename": "TestTargetResult", "ok": True}
     assert len(receiver.at("/halted")) == 1
+
+
+LIST_TARGETS = """
+query($channel: ChannelName) {
+  distributionTargets(channel: $channel) { ... on TargetList { items { name channel } } }
+}"""
+
+DRY_PLAN = """
+mutation($content: ContentInput!, $ids: [ID!], $policy: PolicyInput) {
+  createDistributionPlan(content: $content, targetIds: $ids, policy: $policy, dryRun: true) {
+    ... on PlanPayload { preview { targets { channel } } recommendedNextAction { tool arguments } }
+  }
+}"""
+
+
+def test_enums_are_graphql_enums_in_and_out(client: TestClient) -> None:
+    gql(client, CREATE_STUB, name="s")
+    assert gql(client, LIST_TARGETS, channel="STUB")["distributionTargets"]["items"] == [
+        {"name": "s", "channel": "STUB"}
+    ]
+    assert gql(client, LIST_TARGETS, channel="WEBHOOK")["distributionTargets"]["items"] == []
+
+
+def test_a_hint_carries_graphql_enum_names(client: TestClient) -> None:
+    target = gql(client, CREATE_STUB, name="s")["createDistributionTarget"]["target"]["id"]
+    content = factories.content()
+    policy = {"allowedChannels": ["STUB"]}
+    plan = gql(client, DRY_PLAN, content=content, ids=[target], policy=policy)["createDistributionPlan"]
+    assert plan["preview"]["targets"] == [{"channel": "STUB"}]
+    action = plan["recommendedNextAction"]
+    assert action["tool"] == "create_distribution_plan"
+    assert action["arguments"]["policy"]["allowedChannels"] == ["STUB"]
+    assert action["arguments"]["targetIds"] == [target]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ('query { distributionTargets(channel: "stub") { __typename } }', {}),
+        ("query { distributionTargets(channel: PIGEON) { __typename } }", {}),
+        (LIST_TARGETS, {"channel": "stub"}),
+    ],
+    ids=["string literal", "unknown name", "variable"],
+)
+def test_a_bad_enum_value_is_a_validation_error_naming_the_allowed_values(
+    client: TestClient, query: str, variables: dict
+) -> None:
+    body = client.post("/graphql", json={"query": query, "variables": variables}).json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "VALIDATION_ERROR"
+    assert error["message"].endswith(" Allowed values: WEBHOOK, HTTP, STUB.")
+    assert "ChannelName" in error["message"]

@@ -133,7 +133,10 @@ async def test_errors_are_structured_tool_errors(env: tuple[Client, Runtime]) ->
     assert bad.structured_content["code"] == "VALIDATION_ERROR"
     assert bad.structured_content["field"] == "name"
     wrong = await client.call_tool("create_distribution_target", {"name": "x", "channel": "carrier-pigeon"})
-    assert wrong.structured_content["code"] == "UNKNOWN_CHANNEL"
+    assert (wrong.structured_content["code"], wrong.structured_content["field"]) == ("VALIDATION_ERROR", "channel")
+    assert wrong.structured_content["message"] == (
+        "Invalid arguments for create_distribution_target: channel: Input should be 'webhook', 'http' or 'stub'."
+    )
     assert rows(rt, Target) == 0
 
 

@@ -119,7 +119,7 @@ def _result(
                 "target": read,
                 "ok": False,
                 "status_code": error.status_code,
-                "error_class": error.error_class.value,
+                "error_class": error.error_class,
                 "duration_ms": duration,
                 "error": redact(error.message, repo.view_secrets(view)),
                 "recommended_next_action": _fix_hint(target, error.error_class),

@@ -145,7 +145,7 @@ def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
     hook = client.post(
         "/graphql",
         json={
-            "query": 'mutation($config: JSON) { createDistributionTarget(name: "h", channel: "webhook", '
+            "query": 'mutation($config: JSON) { createDistributionTarget(name: "h", channel: WEBHOOK, '
             "config: $config) { ... on TargetPayload { target { id } } } }",
             "variables": {"config": {"url": receiver.url + "/halted"}},
         },

@@ -87,7 +87,12 @@ class Effects:
                     f"Plan {plan_id} ended {final}.",
                     plan_id=plan_id,
                 )
-            event = {"type": "jobs.finished", "planId": plan_id, "jobIds": settled.job_ids, "planStatus": final}
+            event = {
+                "type": "jobs.finished",
+                "planId": plan_id,
+                "jobIds": settled.job_ids,
+                "planStatus": final,
+            }
             self.later(lambda plan_id=plan_id, event=event: self.rt.events.publish(plan_id, event))
 
     def run(self) -> None:

@@ -53,7 +53,14 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="How long a claimed job is held before the sweeper frees it.")
     sweep_interval_seconds: float = Field(5.0, gt=0, description="How often workers re-enqueue due and stale jobs.")
     enqueue_horizon_seconds: float = Field(
-        3600.0, gt=0, description="Jobs due later than this are left to the sweeper instead of a delayed message."
+        3600.0,
+        gt=0,
+        description="Jobs due later than this get no delayed message yet: the scheduler tick sends it later.",
+    )
+    scheduler_tick_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often workers send the messages of jobs now due within the enqueue horizon (keep it lower).",
     )
     retry_max_attempts: int = Field(8, ge=1, le=50, description="Default attempts per job before dead letter.")
     retry_base_delay_seconds: float = Field(2.0, gt=0, description="Default base of the exponential backoff.")

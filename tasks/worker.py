@@ -1,4 +1,4 @@
-"""A delivery worker: Dramatiq worker threads plus the sweeper, in a process of its own or embedded."""
+"""A delivery worker: Dramatiq worker threads, the sweeper and the scheduler tick, own process or embedded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import dramatiq
 
 from server import idempotency
 from server.deadletters.service import enforce_retention
-from server.delivery.scheduling import sweep
+from server.jobs.scheduler import tick
+from server.jobs.sweeper import sweep
 from server.runtime import Runtime
 from tasks.actors import declare_deliver_jobs
 from tasks.broker import DramatiqQueue, make_broker
@@ -27,6 +28,7 @@ class DeliveryWorker:
         self._worker: dramatiq.Worker | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._scheduler: threading.Thread | None = None
 
     def start(self) -> None:
         if not self.consume:
@@ -40,6 +42,8 @@ class DeliveryWorker:
             sweep(self.rt, grace_seconds=0)  # the in-memory queue starts empty: recover what is due
         self._sweeper = threading.Thread(target=self._sweep_forever, name="herald-sweeper", daemon=True)
         self._sweeper.start()
+        self._scheduler = threading.Thread(target=self._tick_forever, name="herald-scheduler", daemon=True)
+        self._scheduler.start()
         log.info(
             "delivery worker started (%d threads, %s)",
             self.rt.settings.worker_threads,
@@ -58,10 +62,22 @@ class DeliveryWorker:
             except Exception:
                 log.exception("sweeper tick failed; next tick in %.0fs", self.rt.settings.sweep_interval_seconds)
 
+    def _tick_forever(self) -> None:
+        """Jobs come due within the enqueue horizon whatever the backlog: a thread of its own, beside the sweeper."""
+        interval = self.rt.settings.scheduler_tick_seconds
+        while True:
+            try:
+                tick(self.rt)
+            except Exception:
+                log.exception("scheduler tick failed; next tick in %gs", interval)
+            if self._stop.wait(interval):
+                return
+
     def stop(self) -> None:
         self._stop.set()
         if self._worker is not None:
             self._worker.stop()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=5)
+        for thread in (self._sweeper, self._scheduler):
+            if thread is not None:
+                thread.join(timeout=5)
         self.broker.close()

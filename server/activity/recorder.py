@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from server.ids import new_id
+from server.jobs.status import PlanStatus
 from server.models import OperationalEvent
 
 EVENT_TYPES = (
@@ -21,7 +22,11 @@ EVENT_TYPES = (
     "deliveries.halted",
     "deliveries.resumed",
 )
-PLAN_EVENTS = {"succeeded": "plan.completed", "partial": "plan.partial", "failed": "plan.failed"}
+PLAN_EVENTS = {
+    PlanStatus.SUCCEEDED: "plan.completed",
+    PlanStatus.PARTIAL: "plan.partial",
+    PlanStatus.FAILED: "plan.failed",
+}
 
 
 def record_event(

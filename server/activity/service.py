@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from server.activity.recorder import record_event
 from server.activity.schemas import EventList, EventRead, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
 from server.context import OpContext
-from server.delivery.scheduling import enqueue_at
 from server.hints import for_real, hint
+from server.jobs import transitions
+from server.jobs.queue import enqueue_at
+from server.jobs.status import JobStatus
 from server.models import Job, OperationalEvent, Workspace
 from server.models.base import utcnow
 from server.pagination import page
@@ -62,7 +63,7 @@ def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesIn
     workspace = session.exec(select(Workspace).where(Workspace.id == ctx.workspace_id).with_for_update()).one()
     held = select(Job.id).where(
         Job.workspace_id == ctx.workspace_id,
-        Job.status == "scheduled",
+        Job.status == JobStatus.SCHEDULED,
         col(Job.next_attempt_at).is_(None),
         col(Job.held_reason).is_not(None),
     )
@@ -78,9 +79,7 @@ def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesIn
     session.add(workspace)
     now = utcnow()
     if ids:
-        session.execute(
-            update(Job).where(col(Job.id).in_(ids)).values(next_attempt_at=now, held_reason=None, updated_at=now)
-        )
+        transitions.release(session, ids, now)
     record_event(session, ctx.workspace_id, "deliveries.resumed", f"Deliveries resumed by {ctx.principal.name}.")
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
     return HaltResult(

@@ -21,6 +21,7 @@ from server.deadletters.schemas import (
 from server.errors import NotFound
 from server.hints import hint
 from server.ids import check_id
+from server.jobs.status import JobStatus
 from server.models import DeadLetter, Job
 from server.models.base import utcnow
 from server.pagination import page
@@ -36,7 +37,7 @@ def filtered(workspace_id: str, data: DeadLetterFilter):
     query = (
         select(DeadLetter)
         .join(Job, col(Job.id) == DeadLetter.job_id)
-        .where(DeadLetter.workspace_id == workspace_id, Job.status == "dead")
+        .where(DeadLetter.workspace_id == workspace_id, Job.status == JobStatus.DEAD)
     )
     if data.plan_id:
         query = query.where(DeadLetter.plan_id == check_id("plan", data.plan_id, "planId"))

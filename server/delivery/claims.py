@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, update
+from sqlalchemy import Row
 from sqlmodel import Session, SQLModel, col, select
 
 from adapters import Content, Policy, TargetView
@@ -19,9 +19,10 @@ from server.db import one_of, retry_on_conflict, session_scope
 from server.delivery.effects import Effects
 from server.delivery.holds import Hold, find_hold, target_limits
 from server.delivery.limits import Limits
+from server.jobs import plan_state, transitions
+from server.jobs.status import PLAN_NOT_STARTED, WAITING, JobStatus
 from server.models import Job, Plan, Target, Workspace
 from server.models.base import utcnow
-from server.plans.progress import mark_running
 from server.policy import effective_policy
 from server.runtime import Runtime
 from server.targets.repository import effective_retry_policy, target_view, view_secrets
@@ -115,21 +116,10 @@ def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effec
     )
     claims = [claim for job in jobs if (claim := _claim(rt, session, job, now, effects, batch)) is not None]
     if claims:
-        session.execute(
-            update(Job)
-            .where(one_of(session, Job.id, [claim.job_id for claim in claims]))
-            .values(
-                status="delivering",
-                attempts=Job.attempts + 1,
-                updated_at=now,
-                held_reason=None,
-                lease_expires_at=now + timedelta(seconds=rt.settings.lease_seconds),
-            )
-            .execution_options(synchronize_session=False)
-        )
+        transitions.lease(session, [claim.job_id for claim in claims], now, rt.settings.lease_seconds)
     for plan_id in sorted({claim.plan_id for claim in claims}):
-        if batch.plans[plan_id].status in ("queued", "scheduled"):
-            mark_running(session, plan_id)
+        if batch.plans[plan_id].status in PLAN_NOT_STARTED:
+            plan_state.mark_running(session, plan_id)
     return claims
 
 
@@ -142,13 +132,17 @@ def _load(session: Session, model: type[SQLModel], ids: set[str], skip: tuple[st
 
 def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effects, batch: _Batch) -> Claim | None:
     """The claim for ``job`` (leased by the caller), or None when it must wait or is finished."""
-    if job.status != "delivering" and job.next_attempt_at is not None and job.next_attempt_at > now + EARLY_TOLERANCE:
+    if (
+        job.status != JobStatus.DELIVERING
+        and job.next_attempt_at is not None
+        and job.next_attempt_at > now + EARLY_TOLERANCE
+    ):
         effects.enqueue(job.id, job.next_attempt_at)  # the message came early (clock skew, a stale duplicate)
         return None
     target, plan, workspace = batch.targets[job.target_id], batch.plans[job.plan_id], batch.workspaces[job.workspace_id]
     if not target.active:
         effects.finish(
-            session, _orm(session, job), "failed", error="Target is inactive; activate it and retry the job."
+            session, _orm(session, job), JobStatus.FAILED, error="Target is inactive; activate it and retry the job."
         )
         return None
     hold = find_hold(session, workspace, target, job, now, rt.settings)
@@ -165,7 +159,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
                 "held by the target's concurrency limit",
             )
     if hold is not None:
-        _hold(_orm(session, job), hold, now, effects)
+        _hold(rt, _orm(session, job), hold, now, effects)
         return None
     view, secrets = batch.view(target)
     return Claim(
@@ -192,21 +186,19 @@ def _orm(session: Session, row: Row) -> Job:
 
 def extend_leases(rt: Runtime, claims: list[Claim]) -> None:
     """Renew the leases of claimed jobs still in flight (never one another worker has since reclaimed)."""
-    mine = or_(*(and_(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt) for claim in claims))
     until = utcnow() + timedelta(seconds=rt.settings.lease_seconds)
     with session_scope(rt.engine) as session:
-        session.execute(update(Job).where(col(Job.status) == "delivering", mine).values(lease_expires_at=until))
+        transitions.renew_leases(session, [(claim.job_id, claim.attempt) for claim in claims], until)
 
 
-def _hold(job: Job, hold: Hold, now: datetime, effects: Effects) -> None:
+def _hold(rt: Runtime, job: Job, hold: Hold, now: datetime, effects: Effects) -> None:
     """The job waits (no attempt spent) until ``hold.until``; None means until an operator resumes."""
-    job.status, job.next_attempt_at, job.held_reason, job.updated_at = "scheduled", hold.until, hold.reason, now
-    job.lease_expires_at = None
-    if hold.until is not None:
-        effects.enqueue(job.id, hold.until)
+    due = transitions.hold(job, hold.until, hold.reason, now, rt.settings.enqueue_horizon_seconds)
+    if due is not None:
+        effects.enqueue(job.id, due)
 
 
 def _claimable(job: Row, now: datetime) -> bool:
-    if job.status == "delivering":
+    if job.status == JobStatus.DELIVERING:
         return job.lease_expires_at is not None and job.lease_expires_at <= now
-    return job.status in ("pending", "scheduled")
+    return job.status in WAITING

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from server.config import Settings
-from server.delivery import circuit
 from server.delivery.limits import Limits
+from server.jobs import transitions
+from server.jobs.status import UNFINISHED, JobStatus
 from server.models import Job, Target, Workspace
+from server.targets import circuit
 from server.targets.repository import is_paused
-
-WAITING = ("pending", "scheduled", "delivering")
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,20 @@ def find_hold(
 
 
 def _older_waiting(session: Session, job: Job) -> bool:
-    query = select(Job.id).where(Job.target_id == job.target_id, col(Job.status).in_(WAITING), Job.id < job.id).limit(1)
+    query = (
+        select(Job.id).where(Job.target_id == job.target_id, col(Job.status).in_(UNFINISHED), Job.id < job.id).limit(1)
+    )
     return session.exec(query).first() is not None
 
 
 def next_in_line(session: Session, target_id: str, now: datetime) -> str | None:
     """For an ordered target (maxConcurrency 1), the job that may go now that one of its jobs is done (made due now)."""
-    query = select(Job).where(Job.target_id == target_id, col(Job.status).in_(WAITING)).order_by(col(Job.id)).limit(1)
+    query = (
+        select(Job).where(Job.target_id == target_id, col(Job.status).in_(UNFINISHED)).order_by(col(Job.id)).limit(1)
+    )
     following = session.exec(query).first()
-    if following is None or following.status != "scheduled" or following.held_reason is None:
+    if following is None or following.status != JobStatus.SCHEDULED or following.held_reason is None:
         return None
-    if following.next_attempt_at is not None and following.next_attempt_at > now:
-        following.next_attempt_at = now
-        session.add(following)
+    transitions.release_one(following, now)
+    session.add(following)
     return following.id

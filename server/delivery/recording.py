@@ -13,23 +13,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, or_, update
+from sqlalchemy import Row, or_
 from sqlmodel import Session, col, select
 
 from adapters import ChannelPayload, ConfigError, DeliveryError, Receipt, TargetView, get_channel
 from server.activity.recorder import record_event
 from server.db import insert_rows, one_of, retry_on_conflict, session_scope
-from server.delivery import circuit
 from server.delivery.claims import Claim
 from server.delivery.effects import Effects
 from server.delivery.retry import pause_seconds, retry_delay
-from server.delivery.scheduling import requeue_target_jobs
 from server.ids import new_id
+from server.jobs import transitions
+from server.jobs.queue import requeue_target_jobs
+from server.jobs.status import JobStatus, PlanStatus
 from server.models import Attempt, DeadLetter, Job, Plan, Target
 from server.models import Receipt as ReceiptRow
 from server.models.base import utcnow
 from server.redaction import redact
 from server.runtime import Runtime
+from server.targets import circuit
 
 
 @dataclass
@@ -72,7 +74,7 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
     ours = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
     for claim, result in ours:
         if result.held_until is not None:
-            _unsent(session, claim, result, effects)
+            _unsent(rt, session, claim, result, effects)
     current = [(claim, result) for claim, result in ours if result.held_until is None]
     targets = _load_targets(session, current)
     for claim, result in current:
@@ -86,24 +88,29 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
         if result.error.error_class == "rate_limited":
             _rate_limited(rt, session, job, target, claim, result.error, effects)
         elif result.error.error_class == "transient":
-            _transient(session, job, claim, result, effects)
+            _transient(rt, session, job, claim, result, effects)
         else:
             effects.finish(
-                session, job, "failed", error=_error_text(claim, result.error), error_class=result.error.error_class
+                session,
+                job,
+                JobStatus.FAILED,
+                error=_error_text(claim, result.error),
+                error_class=result.error.error_class,
             )
 
 
-def _unsent(session: Session, claim: Claim, result: Result, effects: Effects) -> None:
+def _unsent(rt: Runtime, session: Session, claim: Claim, result: Result, effects: Effects) -> None:
     """A claim held back at the last moment: it waits for the pause or its rate window, attempt given back."""
     job = session.get(Job, claim.job_id)
-    assert job is not None
-    job.status, job.attempts, job.lease_expires_at = "scheduled", claim.attempt - 1, None
-    job.next_attempt_at, job.held_reason, job.updated_at = result.held_until, result.held_reason, utcnow()
-    effects.enqueue(job.id, result.held_until)
+    assert job is not None and result.held_reason is not None
+    horizon = rt.settings.enqueue_horizon_seconds
+    due = transitions.hold(job, result.held_until, result.held_reason, utcnow(), horizon, give_back_attempt=True)
+    if due is not None:
+        effects.enqueue(job.id, due)
 
 
 def _still_ours(row: Row | None, claim: Claim) -> bool:
-    return row is not None and row.status == "delivering" and row.attempts == claim.attempt
+    return row is not None and row.status == JobStatus.DELIVERING and row.attempts == claim.attempt
 
 
 def _load_targets(session: Session, done: list[tuple[Claim, Result]]) -> dict[str, Target]:
@@ -188,22 +195,9 @@ def _delivered(
         if target is not None and target.consecutive_rate_limits:
             target.consecutive_rate_limits = 0
     insert_rows(session, ReceiptRow.__table__, receipts)  # type: ignore[arg-type]
-    session.execute(
-        update(Job)
-        .where(one_of(session, Job.id, [claim.job_id for claim, _ in done]))
-        .values(
-            status="delivered",
-            finished_at=now,
-            updated_at=now,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            last_error=None,
-            error_class=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    transitions.finish_delivered(session, [claim.job_id for claim, _ in done], now)
     for claim, _ in done:
-        effects.finished(session, rows[claim.job_id], "delivered", now, ordered=claim.ordered)
+        effects.finished(session, rows[claim.job_id], JobStatus.DELIVERED, now, ordered=claim.ordered)
 
 
 def _rate_limited(
@@ -212,7 +206,7 @@ def _rate_limited(
     """``target`` was locked by ``_load_targets``."""
     paused_until = pause_rate_limited(rt, session, target, error)
     job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
-    _wait_or_cancel(session, job, paused_until, effects)
+    _wait_or_cancel(rt, session, job, paused_until, effects)
 
 
 def pause_rate_limited(rt: Runtime, session: Session, target: Target, error: DeliveryError) -> datetime:
@@ -240,18 +234,18 @@ def pause_rate_limited(rt: Runtime, session: Session, target: Target, error: Del
     return target.paused_until
 
 
-def _transient(session: Session, job: Job, claim: Claim, result: Result, effects: Effects) -> None:
+def _transient(rt: Runtime, session: Session, job: Job, claim: Claim, result: Result, effects: Effects) -> None:
     error = result.error
     assert error is not None
     job.retries_used += 1
     text = _error_text(claim, error)
     if job.retries_used >= claim.retry_policy.max_attempts:
         _dead_letter(session, job, claim, result, text)
-        effects.finish(session, job, "dead", error=text, error_class="transient")
+        effects.finish(session, job, JobStatus.DEAD, error=text, error_class="transient")
         return
     job.last_error, job.error_class = text, "transient"
     delay = retry_delay(job.retries_used, claim.retry_policy, error.retry_after_seconds)
-    _wait_or_cancel(session, job, utcnow() + timedelta(seconds=delay), effects)
+    _wait_or_cancel(rt, session, job, utcnow() + timedelta(seconds=delay), effects)
 
 
 def _dead_letter(session: Session, job: Job, claim: Claim, result: Result, text: str) -> None:
@@ -304,10 +298,11 @@ def _snapshot(body: object, limit: int = 16_384) -> object:
     return text[:limit] + "…(truncated)"
 
 
-def _wait_or_cancel(session: Session, job: Job, due: datetime, effects: Effects) -> None:
+def _wait_or_cancel(rt: Runtime, session: Session, job: Job, due: datetime, effects: Effects) -> None:
     plan = session.get(Plan, job.plan_id)
-    if plan is not None and plan.status == "cancelled":
-        effects.finish(session, job, "cancelled")
+    if plan is not None and plan.status == PlanStatus.CANCELLED:
+        effects.finish(session, job, JobStatus.CANCELLED)
         return
-    job.status, job.next_attempt_at, job.lease_expires_at, job.updated_at = "scheduled", due, None, utcnow()
-    effects.enqueue(job.id, due)
+    queued = transitions.retry_at(job, due, utcnow(), rt.settings.enqueue_horizon_seconds)
+    if queued is not None:
+        effects.enqueue(job.id, queued)

@@ -1,18 +1,29 @@
 """Every state a job and a plan can be in, and the groups the rest of the code asks about.
 
-A job (one delivery of a plan to a target)::
+A job (one delivery of a plan to a target); each arrow is a function of ``server.jobs.transitions``::
 
-    pending ──┬──────────────▶ delivering ──▶ delivered
-    scheduled ┘  (lease)          │  ├──────▶ failed      (permanent, systemic, inactive target)
-       ▲                          │  └──────▶ dead        (retries exhausted; a dead letter)
-       └── hold / retry at ◀──────┘
-    pending | scheduled ──▶ cancelled          (the plan was cancelled)
-    (at creation) ──▶ skipped                  (already delivered, refused by policy)
-    failed | dead ──▶ pending                  (retry_failed_jobs, replay_dead_letters)
+    (created) ─────┬─▶ pending | scheduled        create (due now | at nextAttemptAt)
+                   └─▶ skipped                    create (already delivered, refused by policy)
+    pending ──┬──────────────▶ delivering ──▶ delivered      finish / finish_delivered
+    scheduled ┘     lease         │  ├──────▶ failed         finish (permanent, systemic)
+       ▲    ▲                     │  ├──────▶ dead           finish (retries exhausted; a dead letter)
+       │    │                     │  └──────▶ cancelled      finish (its plan was cancelled meanwhile)
+       │    └─ hold / retry_at ◀──┘                          (wait, no attempt spent / after a transient error)
+       └───── hold                                           (at claim: a halt, a pause, order, a limit)
+    pending | scheduled ──▶ failed             finish (found at claim: the target is inactive)
+    pending | scheduled ──▶ cancelled          cancel (the plan was cancelled; delivering jobs finish first)
+    failed | dead ──▶ pending                  requeue (retry_failed_jobs, replay_dead_letters)
+    pending | scheduled ──▶ (due now)          release (a resume, the next of an ordered target)
 
-``pending`` is due now; ``scheduled`` waits for ``nextAttemptAt`` (a schedule, a backoff, a hold).
-A plan: ``draft`` → ``scheduled`` | ``queued`` → ``running`` → ``succeeded`` | ``partial`` |
-``failed`` | ``cancelled``; ``paused`` while held.
+A ``delivering`` job whose lease expired (its worker died) may be leased again. ``pending`` is due
+now; ``scheduled`` waits for ``nextAttemptAt`` (a schedule, a backoff, a hold; none: until an
+operator resumes). ``queued_for`` remembers the due time a queue message was sent for; a job due
+beyond the enqueue horizon has none until the scheduler tick (``server.jobs.scheduler``) sends it.
+
+A plan, by ``server.jobs.plan_state``: ``scheduled`` | ``queued`` (create) → ``running`` (mark_running,
+when its first job is leased) → ``succeeded`` | ``partial`` | ``failed`` (tally, when its last job
+ends) | ``cancelled`` (cancel); a retry of its failed jobs reopens it (reopen → ``running``).
+``draft`` and ``paused`` are part of the wire contract but no plan is put in them yet.
 """
 
 from __future__ import annotations
@@ -43,9 +54,9 @@ class PlanStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# Jobs that wait for a worker: due now, or at nextAttemptAt.
+# Jobs that wait for a worker (due now, or at nextAttemptAt): what a claim leases, a cancel stops.
 WAITING: tuple[JobStatus, ...] = (JobStatus.PENDING, JobStatus.SCHEDULED)
-# Jobs not yet final: waiting or in flight.
+# Jobs not yet final, waiting or in flight: what an ordered target's next job waits behind.
 UNFINISHED: tuple[JobStatus, ...] = (*WAITING, JobStatus.DELIVERING)
 # Jobs that ended; each has a counter on its plan (``<status>_count``).
 FINAL: tuple[JobStatus, ...] = (
@@ -67,5 +78,5 @@ PLAN_FINAL: tuple[PlanStatus, ...] = (
     PlanStatus.FAILED,
     PlanStatus.CANCELLED,
 )
-# Plans whose jobs have not started.
+# Plans whose jobs have not started: the first lease marks them running.
 PLAN_NOT_STARTED: tuple[PlanStatus, ...] = (PlanStatus.QUEUED, PlanStatus.SCHEDULED)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from server.models.base import created_field, json_field
@@ -14,6 +14,13 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_jobs_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_jobs_content_target", "workspace_id", "content_key", "target_id"),
+        # Only jobs whose message is not sent yet (due beyond the enqueue horizon): what the scheduler tick reads.
+        Index(
+            "ix_jobs_unqueued",
+            "next_attempt_at",
+            sqlite_where=text("queued_for IS NOT next_attempt_at"),
+            postgresql_where=text("queued_for IS DISTINCT FROM next_attempt_at"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -25,6 +32,8 @@ class Job(SQLModel, table=True):
     attempts: int = 0
     retries_used: int = 0
     next_attempt_at: datetime | None = None
+    # The due time the job's queue message was sent for; NULL while none is (beyond the enqueue horizon).
+    queued_for: datetime | None = None
     lease_expires_at: datetime | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     error_class: str | None = Field(default=None, max_length=20)

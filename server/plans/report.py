@@ -6,6 +6,7 @@ from sqlmodel import Session, col, select
 
 from server.context import OpContext
 from server.hints import hint
+from server.jobs.status import UNFINISHED, JobStatus
 from server.models import Job, Plan, Target
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
@@ -26,11 +27,12 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
     jobs = [job for job, _ in rows]
     names = {job.target_id: name for job, name in rows}
     due = plan.scheduled_at or plan.created_at
-    delivered = [job for job in jobs if job.status == "delivered"]
+    delivered = [job for job in jobs if job.status == JobStatus.DELIVERED]
     times = [(job, (job.finished_at - due).total_seconds() * 1000) for job in delivered if job.finished_at]  # type: ignore[operator]
     durations = sorted(ms for _, ms in times)
-    count = {status: sum(job.status == status for job in jobs) for status in ("failed", "dead", "skipped", "cancelled")}
-    expected = len(jobs) - count["skipped"] - count["cancelled"]
+    ended = (JobStatus.FAILED, JobStatus.DEAD, JobStatus.SKIPPED, JobStatus.CANCELLED)
+    count = {status: sum(job.status == status for job in jobs) for status in ended}
+    expected = len(jobs) - count[JobStatus.SKIPPED] - count[JobStatus.CANCELLED]
     attempted = [job for job in jobs if job.attempts > 0]
     first_try = sum(job.attempts == 1 for job in delivered)
     slowest = sorted(times, key=lambda pair: pair[1], reverse=True)[:5]
@@ -40,11 +42,11 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
         total_targets=len(jobs),
         delivered_first_try=first_try,
         delivered_after_retries=len(delivered) - first_try,
-        failed=count["failed"],
-        dead=count["dead"],
-        skipped=count["skipped"],
-        cancelled=count["cancelled"],
-        pending=sum(job.status in ("pending", "scheduled", "delivering") for job in jobs),
+        failed=count[JobStatus.FAILED],
+        dead=count[JobStatus.DEAD],
+        skipped=count[JobStatus.SKIPPED],
+        cancelled=count[JobStatus.CANCELLED],
+        pending=sum(job.status in UNFINISHED for job in jobs),
         delivery_rate=round(len(delivered) / expected, 4) if expected else None,
         first_attempt_success_rate=round(first_try / len(attempted), 4) if attempted else None,
         avg_delivery_ms=round(sum(durations) / len(durations), 3) if durations else None,

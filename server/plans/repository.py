@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from server.errors import NotFound
 from server.hints import hint
 from server.ids import check_id
+from server.jobs.status import WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
 from server.plans.schemas import ContentInput, JobRead, PlanCounts, PlanRead, PlanSummary, PolicyInput, ReceiptRead
 
@@ -34,13 +35,13 @@ def plan_counts(session: Session, plan: Plan) -> PlanCounts:
     by_status = dict(rows)
     return PlanCounts(
         total=plan.total_jobs,
-        pending=by_status.get("pending", 0) + by_status.get("scheduled", 0),
-        delivering=by_status.get("delivering", 0),
-        delivered=by_status.get("delivered", 0),
-        failed=by_status.get("failed", 0),
-        dead=by_status.get("dead", 0),
-        cancelled=by_status.get("cancelled", 0),
-        skipped=by_status.get("skipped", 0),
+        pending=sum(by_status.get(status, 0) for status in WAITING),
+        delivering=by_status.get(JobStatus.DELIVERING, 0),
+        delivered=by_status.get(JobStatus.DELIVERED, 0),
+        failed=by_status.get(JobStatus.FAILED, 0),
+        dead=by_status.get(JobStatus.DEAD, 0),
+        cancelled=by_status.get(JobStatus.CANCELLED, 0),
+        skipped=by_status.get(JobStatus.SKIPPED, 0),
     )
 
 
@@ -78,11 +79,11 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
         target_name=target_name,
         status=job.status,
         attempts=job.attempts,
-        next_attempt_at=job.next_attempt_at if job.status in ("pending", "scheduled") else None,
+        next_attempt_at=job.next_attempt_at if job.status in WAITING else None,
         last_error=job.last_error,
         error_class=job.error_class,
         skip_reason=job.skip_reason,
-        held_reason=job.held_reason if job.status == "scheduled" else None,
+        held_reason=job.held_reason if job.status == JobStatus.SCHEDULED else None,
         receipt=ReceiptRead(
             id=receipt.id,
             external_id=receipt.external_id,

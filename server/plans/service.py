@@ -6,23 +6,24 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from adapters import Content, Policy, get_channel
 from server.context import OpContext
 from server.db import insert_rows
-from server.delivery.scheduling import enqueue_at
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.hints import for_real, hint
 from server.ids import check_id, new_id
+from server.jobs import plan_state, transitions
+from server.jobs.queue import enqueue_at
+from server.jobs.status import HOLDS_CONTENT, PLAN_FINAL, RETRYABLE, WAITING, JobStatus, PlanStatus
 from server.models import Job, Plan, Target
 from server.models.base import utcnow
 from server.pagination import page
 from server.plans import guardrails
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
-from server.plans.progress import FINAL_PLAN_STATUSES, finish_if_done, record_terminal
 from server.plans.schemas import (
     CreatePlanInput,
     JobsRequeued,
@@ -38,9 +39,6 @@ from server.plans.schemas import (
 )
 from server.policy import channel_refusal, effective_policy
 from server.targets.repository import check_labels, has_label, is_paused, target_view
-
-ACTIVE_JOB_STATUSES = ("pending", "scheduled", "delivering", "delivered")
-
 
 # A plan needs only these of each target; a dry run's preview renders the whole target.
 _PLAN_COLUMNS = (Target.id, Target.active, Target.channel, Target.policy)
@@ -93,7 +91,7 @@ def _already_delivered(session: Session, workspace_id: str, content_key: str, ta
     # By content key alone (indexed): a list of 10,000 target ids as parameters costs more than it filters.
     rows = session.exec(
         select(Job.target_id, Job.plan_id).where(
-            Job.workspace_id == workspace_id, Job.content_key == content_key, col(Job.status).in_(ACTIVE_JOB_STATUSES)
+            Job.workspace_id == workspace_id, Job.content_key == content_key, col(Job.status).in_(HOLDS_CONTENT)
         )
     ).all()
     wanted = set(target_ids)
@@ -118,9 +116,10 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     skips = _skips(data, targets, duplicates)
     if data.dry_run:
         return _dry_run(ctx, data, targets, skips, scheduled_at)
-    plan, due = _insert_plan(ctx, session, data, targets, skips, scheduled_at, now)
+    plan, due, queued_for = _insert_plan(ctx, session, data, targets, skips, scheduled_at, now)
     read = repo.plan_read(session, plan)
-    ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
+    if queued_for is not None:  # else the scheduler tick sends them as they come due
+        ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
     return (
         PlanPayload(plan=read, recommended_next_action=plan_hint(read))
         if due
@@ -163,7 +162,9 @@ def _insert_plan(
     skips: dict[str, str],
     scheduled_at: datetime | None,
     now: datetime,
-) -> tuple[Plan, list[str]]:
+) -> tuple[Plan, list[str], datetime | None]:
+    """The plan and its job rows (one INSERT); the ids to send, and the due time their message goes for
+    now (None: beyond the enqueue horizon)."""
     content = data.content.model_dump(mode="json")
     plan = Plan(
         id=new_id("plan"),
@@ -173,7 +174,7 @@ def _insert_plan(
         target_ids=[t.id for t in targets],
         policy=(data.policy.model_dump(mode="json") if data.policy else {}),
         scheduled_at=scheduled_at,
-        status="scheduled" if scheduled_at else "queued",
+        status=plan_state.created(scheduled_at is not None),
         total_jobs=len(targets),
         skipped_count=len(skips),
         idempotency_key=data.idempotency_key,
@@ -182,34 +183,39 @@ def _insert_plan(
     session.add(plan)
     session.flush()
     content_key = f"{content['id']}@{content['version']}"
+    due = scheduled_at or now
+    queued_for = transitions.message_due(due, now, ctx.runtime.settings.enqueue_horizon_seconds)
+    waiting = transitions.created(None, due, queued_for, now)  # the same for every job not skipped
     rows = [
-        _job_row(ctx, plan, content_key, target, skips.get(target.id), scheduled_at or now, now) for target in targets
+        _job_row(
+            ctx,
+            plan,
+            content_key,
+            target,
+            waiting if target.id not in skips else transitions.created(skips[target.id], due, None, now),
+            now,
+        )
+        for target in targets
     ]
     insert_rows(session, Job.__table__, rows)  # type: ignore[arg-type]
     if len(skips) == len(targets):
-        finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
+        plan_state.finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
         session.refresh(plan)
-    return plan, [row["id"] for row in rows if row["status"] != "skipped"]
+    return plan, [row["id"] for row in rows if row["status"] != JobStatus.SKIPPED], queued_for
 
 
-def _job_row(
-    ctx: OpContext, plan: Plan, content_key: str, target: Target, skip_reason: str | None, due: datetime, now: datetime
-) -> dict:
-    skipped = skip_reason is not None
+def _job_row(ctx: OpContext, plan: Plan, content_key: str, target: Target, state: dict, now: datetime) -> dict:
     return {
         "id": new_id("job"),
         "workspace_id": ctx.workspace_id,
         "plan_id": plan.id,
         "target_id": target.id,
         "content_key": content_key,
-        "status": "skipped" if skipped else ("scheduled" if plan.scheduled_at else "pending"),
         "attempts": 0,
         "retries_used": 0,
-        "next_attempt_at": None if skipped else due,
-        "skip_reason": skip_reason,
         "created_at": now,
         "updated_at": now,
-        "finished_at": now if skipped else None,
+        **state,
     }
 
 
@@ -285,7 +291,7 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
     plan = repo.load_plan(session, ctx.workspace_id, data.id)
     _refuse_ended(plan)
     # Jobs first, then the plan: the order in which workers lock them, so a cancel never deadlocks with them.
-    waiting = select(Job.id).where(Job.plan_id == plan.id, col(Job.status).in_(("pending", "scheduled")))
+    waiting = select(Job.id).where(Job.plan_id == plan.id, col(Job.status).in_(WAITING))
     ids = list(session.exec(waiting.with_for_update()).all())
     plan = session.exec(
         select(Plan).where(Plan.id == plan.id).with_for_update().execution_options(populate_existing=True)
@@ -298,15 +304,11 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
             recommended_next_action=for_real(f"Cancel for real: {len(ids)} waiting job(s) would stop."),
         )
     now = utcnow()
-    plan.status = "cancelled"
+    plan_state.cancel(plan)
     session.add(plan)
-    session.execute(
-        update(Job)
-        .where(col(Job.id).in_(ids))
-        .values(status="cancelled", finished_at=now, updated_at=now, next_attempt_at=None)
-    )
+    cancelled = transitions.cancel(session, ids, now)
     session.flush()
-    record_terminal(session, plan.id, "cancelled", len(ids))
+    plan_state.record_terminal(session, plan.id, JobStatus.CANCELLED, cancelled)
     session.refresh(plan)
     read = repo.plan_read(session, plan)
     plan_id = plan.id
@@ -320,7 +322,7 @@ def cancel_plan(ctx: OpContext, session: Session, data: PlanMutationInput) -> Pl
 
 
 def _refuse_ended(plan: Plan) -> None:
-    if plan.status in FINAL_PLAN_STATUSES:
+    if plan.status in PLAN_FINAL:
         raise Conflict(
             f"Plan {plan.id} already ended ({plan.status}); nothing to cancel.",
             field="id",
@@ -330,9 +332,9 @@ def _refuse_ended(plan: Plan) -> None:
 
 def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInput) -> JobsRequeued:
     plan = repo.load_plan(session, ctx.workspace_id, data.plan_id, "planId", lock=True)
-    if plan.status == "cancelled":
+    if plan.status == PlanStatus.CANCELLED:
         raise Conflict(f"Plan {plan.id} was cancelled; create a new plan instead.", field="planId")
-    jobs = list(session.exec(select(Job).where(Job.plan_id == plan.id, col(Job.status).in_(("failed", "dead")))).all())
+    jobs = list(session.exec(select(Job).where(Job.plan_id == plan.id, col(Job.status).in_(RETRYABLE))).all())
     return requeue_jobs(ctx, session, jobs, data.dry_run)
 
 
@@ -357,14 +359,8 @@ def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: boo
         )
     now = utcnow()
     for plan_id in plan_ids:
-        _reopen_plan(session, plan_id, [job for job in jobs if job.plan_id == plan_id])
-    session.execute(
-        update(Job)
-        .where(col(Job.id).in_(ids))
-        .values(
-            status="pending", retries_used=0, next_attempt_at=now, finished_at=None, updated_at=now, held_reason=None
-        )
-    )
+        _reopen_plan(session, plan_id, [job for job in jobs if job.plan_id == plan_id], now)
+    transitions.requeue(session, ids, now)
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
     return JobsRequeued(
         job_ids=ids,
@@ -375,17 +371,7 @@ def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: boo
     )
 
 
-def _reopen_plan(session: Session, plan_id: str, jobs: list[Job]) -> None:
-    failed = sum(job.status == "failed" for job in jobs)
-    dead = sum(job.status == "dead" for job in jobs)
-    session.execute(
-        update(Plan)
-        .where(Plan.id == plan_id)
-        .values(
-            failed_count=Plan.failed_count - failed,
-            dead_count=Plan.dead_count - dead,
-            status="running",
-            completed_at=None,
-            updated_at=utcnow(),
-        )
-    )
+def _reopen_plan(session: Session, plan_id: str, jobs: list[Job], now: datetime) -> None:
+    failed = sum(job.status == JobStatus.FAILED for job in jobs)
+    dead = sum(job.status == JobStatus.DEAD for job in jobs)
+    plan_state.reopen(session, plan_id, failed, dead, now)

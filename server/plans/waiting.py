@@ -9,9 +9,9 @@ import anyio
 
 from server.context import OpContext
 from server.db import session_scope
+from server.jobs.status import PLAN_FINAL
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
-from server.plans.progress import FINAL_PLAN_STATUSES
 from server.plans.schemas import PlanCounts, PlanPayload, PlanRead
 
 
@@ -28,7 +28,7 @@ async def await_plan(ctx: OpContext, plan_id: str, timeout: float) -> tuple[Plan
     deadline = time.monotonic() + timeout
     async with ctx.runtime.events.subscribe(plan_id) as events:
         plan = await anyio.to_thread.run_sync(_read, ctx, plan_id)
-        while plan.status not in FINAL_PLAN_STATUSES:
+        while plan.status not in PLAN_FINAL:
             await _report(ctx, plan)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -54,7 +54,7 @@ async def with_delivery_wait(
     ctx: OpContext, payload: PlanPayload, await_delivery: bool, timeout: float | None
 ) -> PlanPayload:
     """The after-step of create_distribution_plan (fresh or replayed)."""
-    if payload.plan is None or not await_delivery or payload.plan.status in FINAL_PLAN_STATUSES:
+    if payload.plan is None or not await_delivery or payload.plan.status in PLAN_FINAL:
         return payload
     settings = ctx.runtime.settings
     seconds = min(timeout or settings.await_default_seconds, settings.await_max_seconds)

@@ -12,14 +12,15 @@ from adapters import ConfigError, RotatesSecret, Validated, get_channel
 from adapters.http_client import check_url
 from server.activity.recorder import record_event
 from server.context import OpContext
-from server.delivery import circuit
-from server.delivery.scheduling import requeue_target_jobs
 from server.errors import Conflict, ValidationFailed
 from server.hints import NextAction, for_real, hint
 from server.ids import new_id
+from server.jobs.queue import requeue_target_jobs
+from server.jobs.status import RETRYABLE
 from server.models import Job, Target
 from server.models.base import utcnow
 from server.pagination import page
+from server.targets import circuit
 from server.targets import repository as repo
 from server.targets.schemas import (
     CreateTargetInput,
@@ -174,7 +175,7 @@ def _after_fix_hint(session: Session, target_id: str) -> NextAction:
     """After a fix, the jobs that failed on this target are what to retry; else confirm with a test."""
     failed = session.exec(
         select(Job.plan_id)
-        .where(Job.target_id == target_id, col(Job.status).in_(("failed", "dead")))
+        .where(Job.target_id == target_id, col(Job.status).in_(RETRYABLE))
         .order_by(col(Job.id).desc())
         .limit(1)
     ).first()

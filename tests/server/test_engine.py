@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from server.db import session_scope
 from server.delivery.claims import claim_batch
 from server.delivery.engine import deliver_claims, process_job, process_jobs
-from server.delivery.scheduling import sweep
+from server.jobs.sweeper import sweep
 from server.models import Attempt, Job, Plan, Receipt, Target
 from server.models.base import utcnow
 from server.runtime import Runtime

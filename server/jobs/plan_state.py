@@ -1,0 +1,157 @@
+"""A plan's status and counters: the only code that assigns them (the plan half of ``server.jobs.status``).
+
+The counters (``<status>_count``) move in one UPDATE per plan and final job status, never per job:
+10,000 jobs of one plan must not queue on its row. A plan ends when its counters reach ``total_jobs``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from server.jobs.status import PLAN_FINAL, PLAN_NOT_STARTED, JobStatus, PlanStatus
+from server.models import Plan
+from server.models.base import utcnow
+
+# A plan that reached one of these by its jobs' results is done; a cancelled one still completes.
+_ENDED_BY_JOBS = (PlanStatus.SUCCEEDED, PlanStatus.PARTIAL, PlanStatus.FAILED)
+
+
+class TransitionRefused(ValueError):
+    """A plan asked to take an arrow that does not start where it is (nothing changed)."""
+
+
+def created(scheduled: bool) -> PlanStatus:
+    """create: a plan waits for its schedule, or is queued at once."""
+    return PlanStatus.SCHEDULED if scheduled else PlanStatus.QUEUED
+
+
+def mark_running(session: Session, plan_id: str) -> None:
+    """mark running: scheduled | queued → running, when its first job is leased."""
+    session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id, col(Plan.status).in_(PLAN_NOT_STARTED))
+        .values(status=PlanStatus.RUNNING)
+    )
+
+
+def final_status(delivered: int, failed: int, dead: int, cancelled: int, was: str) -> PlanStatus:
+    if was == PlanStatus.CANCELLED:
+        return PlanStatus.CANCELLED
+    if failed + dead == 0:
+        return PlanStatus.SUCCEEDED if delivered or not cancelled else PlanStatus.CANCELLED
+    return PlanStatus.FAILED if delivered == 0 else PlanStatus.PARTIAL
+
+
+def record_terminal(session: Session, plan_id: str, job_status: JobStatus, count: int = 1) -> PlanStatus | None:
+    """Count ``count`` jobs that reached ``job_status``; returns the plan's final status if it just finished."""
+    column = getattr(Plan, f"{job_status}_count")
+    row = session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id)
+        .values({column: column + count, Plan.updated_at: utcnow()})
+        .returning(
+            col(Plan.total_jobs),
+            col(Plan.delivered_count),
+            col(Plan.failed_count),
+            col(Plan.dead_count),
+            col(Plan.cancelled_count),
+            col(Plan.skipped_count),
+            col(Plan.status),
+        )
+    ).one()
+    total, delivered, failed, dead, cancelled, skipped, status = row
+    return finish_if_done(session, plan_id, total, delivered, failed, dead, cancelled, skipped, status)
+
+
+def finish_if_done(
+    session: Session,
+    plan_id: str,
+    total: int,
+    delivered: int,
+    failed: int,
+    dead: int,
+    cancelled: int,
+    skipped: int,
+    status: str,
+) -> PlanStatus | None:
+    """finish: a plan whose jobs all ended → succeeded | partial | failed | cancelled (returned), else None."""
+    if delivered + failed + dead + cancelled + skipped < total or status in _ENDED_BY_JOBS:
+        return None
+    final = final_status(delivered, failed, dead, cancelled, status)
+    session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id, col(Plan.completed_at).is_(None))
+        .values(status=final, completed_at=utcnow())
+    )
+    return final
+
+
+def reopen(session: Session, plan_id: str, failed: int, dead: int, now: datetime) -> None:
+    """reopen: a plan whose ``failed`` failed and ``dead`` dead jobs are sent again → running."""
+    session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id)
+        .values(
+            failed_count=Plan.failed_count - failed,
+            dead_count=Plan.dead_count - dead,
+            status=PlanStatus.RUNNING,
+            completed_at=None,
+            updated_at=now,
+        )
+    )
+
+
+def cancel(plan: Plan) -> None:
+    """cancel: a plan not yet ended → cancelled (its waiting jobs are cancelled with it, by the caller)."""
+    if plan.status in PLAN_FINAL:
+        raise TransitionRefused(f"plan {plan.id} already ended ({plan.status})")
+    plan.status = PlanStatus.CANCELLED
+
+
+class JobKey(Protocol):
+    """What identifies a job and its owners: an ORM ``Job`` or a plain row of those columns."""
+
+    id: str
+    plan_id: str
+    workspace_id: str
+    target_id: str
+
+
+@dataclass(frozen=True)
+class Settled:
+    """One plan's share of a transaction's finished jobs, once its counters moved."""
+
+    plan_id: str
+    workspace_id: str
+    job_ids: list[str]
+    final: PlanStatus | None  # the plan's final status, if these jobs ended it
+
+
+class Tally:
+    """The jobs a transaction finished, counted on their plans when it settles."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, Counter[JobStatus]] = defaultdict(Counter)
+        self._ids: dict[str, list[str]] = defaultdict(list)
+        self._workspaces: dict[str, str] = {}
+
+    def add(self, job: JobKey, status: JobStatus) -> None:
+        self._counts[job.plan_id][status] += 1
+        self._ids[job.plan_id].append(job.id)
+        self._workspaces[job.plan_id] = job.workspace_id
+
+    def settle(self, session: Session) -> list[Settled]:
+        """Inside the transaction, last: the counters, plans in id order (so two workers never deadlock)."""
+        settled = []
+        for plan_id in sorted(self._counts):
+            final = None
+            for status, count in sorted(self._counts[plan_id].items()):
+                final = record_terminal(session, plan_id, status, count) or final
+            settled.append(Settled(plan_id, self._workspaces[plan_id], self._ids[plan_id], final))
+        return settled

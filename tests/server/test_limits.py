@@ -9,6 +9,7 @@ import pytest
 
 from server.delivery.limits import Limiter, Limits, LocalLimiter, RedisLimiter
 from tests.support import services
+from tests.support.waiting import until
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -44,15 +45,18 @@ def test_rate_window_across_workers_says_how_long_to_wait(pair: tuple[Limiter, L
     limits = Limits(requests=3, per_seconds=1.0)
     results = grants(lambda: a.acquire("tgt_r", limits, 30), 2) + grants(lambda: b.acquire("tgt_r", limits, 30), 2)
     assert [token is not None for token, _ in results] == [True, True, True, False]
-    assert 0.8 < results[-1][1] <= 1.0
-    time.sleep(results[-1][1] + 0.05)
-    assert b.acquire("tgt_r", limits, 30)[0] is not None
+    wait = results[-1][1]
+    assert 0.8 < wait <= 1.0
+    asked = time.monotonic()
+    until(lambda: b.acquire("tgt_r", limits, 30)[0], timeout=2, message="a grant once the window moved on")
+    assert time.monotonic() - asked >= wait - 0.05  # not before the wait it announced
 
 
 def test_expired_lease_frees_the_slot(pair: tuple[Limiter, Limiter]) -> None:
     a, b = pair
     limits = Limits(max_concurrency=1)
     assert a.acquire("tgt_l", limits, 0.2)[0] is not None  # a worker that dies never releases
+    held = time.monotonic()
     assert b.acquire("tgt_l", limits, 0.2)[0] is None
-    time.sleep(0.3)
-    assert b.acquire("tgt_l", limits, 0.2)[0] is not None
+    until(lambda: b.acquire("tgt_l", limits, 0.2)[0], timeout=2, message="the slot once the 0.2 s lease expired")
+    assert time.monotonic() - held >= 0.15

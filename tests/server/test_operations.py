@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from server.targets.schemas import CreateTargetInput
 from tests.support import factories
 from tests.support.doors import Doors, doors
 from tests.support.receiver import Receiver
+from tests.support.waiting import holds_async, until, until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +29,27 @@ async def d(tmp_path: Path) -> AsyncIterator[Doors]:
 
 async def stub(d: Doors, name: str = "stub", **config: object) -> str:
     return (await d.ok("create_distribution_target", name=name, channel="stub", config=config))["target"]["id"]
+
+
+async def plan_when(d: Doors, plan_id: str, status: str) -> dict:
+    """The plan once it reaches ``status`` (an AssertionError with the last read if it does not in 5 s)."""
+
+    async def read() -> dict:
+        return (await d.ok("get_distribution_plan", id=plan_id))["plan"]
+
+    return await until_async(read, timeout=5, message=f"plan {plan_id} {status}", done=lambda p: p["status"] == status)
+
+
+def quiet_counts(d: Doors) -> dict[str, int]:
+    """Row counts once nothing more is being written (two reads 0.1 s apart agree)."""
+    seen: list[dict[str, int]] = []
+
+    def settled() -> bool:
+        seen.append(d.counts())
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    until(settled, timeout=5, interval=0.1, message="row counts settled")
+    return seen[-1]
 
 
 async def deliver(d: Doors, *target_ids: str, **extra: object) -> dict:
@@ -56,6 +77,14 @@ MUTATIONS = [
 ]
 
 
+# The hint of a dry run: the same call for real, but for these three.
+DRY_RUN_HINT = {
+    "pause_distribution_target": "resume_distribution_target",
+    "resume_distribution_target": "get_distribution_target",
+    "replay_dead_letters": "list_distribution_plans",
+}
+
+
 @pytest.mark.parametrize(("tool", "arguments"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
 async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  # type: ignore[no-untyped-def]
     target = await stub(d)
@@ -65,8 +94,7 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  
     scheduled = (
         await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
     )["plan"]["id"]
-    await asyncio.sleep(0.2)
-    before = d.counts()
+    before = quiet_counts(d)
     sent: list[list[str]] = []
     real_queue = d.rt.queue
 
@@ -83,9 +111,8 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  
         **arguments({"target": target, "failed": failed, "scheduled": scheduled}),
     )
     assert body["dryRun"] is True
-    assert body["recommendedNextAction"]["tool"] is not None
-    await asyncio.sleep(0.2)
-    assert d.counts() == before
+    assert body["recommendedNextAction"]["tool"] == DRY_RUN_HINT.get(tool, tool)
+    await holds_async(lambda: d.counts() == before, 0.2, message="nothing written after the dry run")
     assert sent == []
     target_row = (await d.ok("get_distribution_target", id=target))["target"]
     assert target_row["name"] == "stub" and target_row["pausedUntil"] is None
@@ -109,11 +136,7 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
     }
     retried = await d.ok("retry_failed_jobs", planId=plan["id"])
     assert retried["jobIds"] == [job["id"]]
-    for _ in range(100):
-        current = (await d.ok("get_distribution_plan", id=plan["id"]))["plan"]
-        if current["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.05)
+    current = await plan_when(d, plan["id"], "succeeded")
     assert current["jobs"][0]["status"] == "delivered" and current["jobs"][0]["attempts"] == 2
 
 
@@ -133,11 +156,7 @@ async def test_dead_letters_are_replayed(d: Doors) -> None:
     assert (hint["tool"], hint["arguments"]) == ("replay_dead_letters", {"planId": plan["id"]})
     replayed = await d.ok(hint["tool"], **hint["arguments"])
     assert replayed["jobIds"] == [plan["jobs"][0]["id"]]
-    for _ in range(100):
-        current = (await d.ok("get_distribution_plan", id=plan["id"]))["plan"]
-        if current["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.05)
+    current = await plan_when(d, plan["id"], "succeeded")
     assert current["counts"] == {**current["counts"], "delivered": 1, "dead": 0}
     assert (await d.ok("replay_dead_letters", planId=plan["id"]))["jobIds"] == []
 
@@ -154,8 +173,8 @@ async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receive
     cancelled = await d.ok("cancel_distribution_plan", id=plan["id"])
     assert cancelled["plan"]["status"] == "cancelled"
     assert cancelled["plan"]["jobs"][0]["status"] == "cancelled"
-    await asyncio.sleep(1.6)
-    assert receiver.at("/c") == []
+    # Past the scheduled time (1 s) with margin: nothing reaches the receiver all along.
+    await holds_async(lambda: receiver.at("/c") == [], 1.6, message="no request to the cancelled plan's target")
     again = await d.error("cancel_distribution_plan", id=plan["id"])
     assert again["code"] == "CONFLICT"
 
@@ -202,11 +221,7 @@ async def test_pause_and_resume(d: Doors) -> None:
     test = await d.error("test_distribution_target", id=target)
     assert test["code"] == "TARGET_PAUSED"
     await d.ok("resume_distribution_target", id=target)
-    for _ in range(100):
-        current = (await d.ok("get_distribution_plan", id=plan["plan"]["id"]))["plan"]
-        if current["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.05)
+    current = await plan_when(d, plan["plan"]["id"], "succeeded")
     assert current["jobs"][0]["attempts"] == 1
 
 

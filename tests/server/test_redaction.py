@@ -9,7 +9,6 @@ import json
 import logging
 from pathlib import Path
 
-import anyio
 import pytest
 from sqlmodel import select
 
@@ -129,7 +128,6 @@ async def test_no_credential_appears_anywhere(
                 for model in (Attempt, DeadLetter, OperationalEvent, AuditEvent)
                 for r in session.exec(select(model)).all()
             ]
-        await anyio.sleep(0.1)
     assert len(rows) > 10 and len(responses) > 20
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("herald.db*"))
     haystacks = {"responses": "\n".join(responses), "logs": caplog.text, "rows": "\n".join(rows)}

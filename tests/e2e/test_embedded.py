@@ -17,7 +17,7 @@ from tests.e2e import flows
 from tests.support.live import ROOT, LiveHerald, herald_env, live_herald
 from tests.support.receiver import Receiver
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # a live server per module
 
 
 @pytest.fixture(scope="module")

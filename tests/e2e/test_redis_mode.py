@@ -12,7 +12,7 @@ from tests.support import services
 from tests.support.live import LiveHerald, herald_env, live_herald
 from tests.support.receiver import Receiver
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

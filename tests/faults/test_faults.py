@@ -17,7 +17,7 @@ from tests.support import factories
 from tests.support.receiver import Receiver
 from tests.support.waiting import until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TARGETS, PLANS = 100, 20
 FINAL = ("succeeded", "partial", "failed")
 

@@ -12,13 +12,12 @@ from tests.support import services
 from tests.support.waiting import until
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.integration)])
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Limiter, Limiter]]:
     if request.param == "local":
         shared = LocalLimiter()
         yield shared, shared
         return
-    request.applymarker(pytest.mark.integration)
     namespace = services.redis_namespace(f"herald-limits-{services.RUN_TAG}")
     yield RedisLimiter(services.REDIS_URL, namespace), RedisLimiter(services.REDIS_URL, namespace)
     services.drop_redis_namespace(namespace)

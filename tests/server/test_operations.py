@@ -15,6 +15,7 @@ from server.models import IdempotencyRecord, Target
 from server.targets.schemas import CreateTargetInput
 from tests.support import factories
 from tests.support.doors import Doors, doors
+from tests.support.marks import unless_sampled
 from tests.support.receiver import Receiver
 from tests.support.waiting import holds_async, until, until_async
 
@@ -28,7 +29,7 @@ async def d(tmp_path: Path) -> AsyncIterator[Doors]:
 
 
 async def stub(d: Doors, name: str = "stub", **config: object) -> str:
-    return (await d.ok("create_distribution_target", name=name, channel="stub", config=config))["target"]["id"]
+    return await factories.stub_target(d, name, config)
 
 
 async def plan_when(d: Doors, plan_id: str, status: str) -> dict:
@@ -85,7 +86,10 @@ DRY_RUN_HINT = {
 }
 
 
-@pytest.mark.parametrize(("tool", "arguments"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [pytest.param(tool, arguments, id=tool, marks=unless_sampled(tool)) for tool, arguments in MUTATIONS],
+)
 async def test_dry_run_writes_nothing(d: Doors, tool: str, arguments) -> None:  # type: ignore[no-untyped-def]
     target = await stub(d)
     broken = await stub(d, "broken", failTimes=1, failWith=400)
@@ -141,15 +145,8 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
 
 
 async def test_dead_letters_are_replayed(d: Doors) -> None:
-    target = (
-        await d.ok(
-            "create_distribution_target",
-            name="flaky",
-            channel="stub",
-            config={"failTimes": 2},
-            retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02},
-        )
-    )["target"]["id"]
+    retry = {**factories.FAST_RETRY, "maxAttempts": 2}
+    target = await factories.stub_target(d, "flaky", {"failTimes": 2}, retryPolicy=retry)
     plan = await deliver(d, target)
     assert plan["status"] == "failed" and plan["counts"]["dead"] == 1
     hint = (await d.ok("get_distribution_plan", id=plan["id"]))["recommendedNextAction"]
@@ -161,10 +158,9 @@ async def test_dead_letters_are_replayed(d: Doors) -> None:
     assert (await d.ok("replay_dead_letters", planId=plan["id"]))["jobIds"] == []
 
 
+@pytest.mark.slow  # watches past the scheduled time that nothing arrives
 async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receiver: Receiver) -> None:
-    target = (
-        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/c"})
-    )["target"]["id"]
+    target = await factories.webhook_target(d, receiver.url + "/c")
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=soon))[
         "plan"
@@ -180,9 +176,7 @@ async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receive
 
 
 async def test_scheduled_plan_waits_for_its_time(d: Doors, receiver: Receiver) -> None:
-    target = (
-        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/s"})
-    )["target"]["id"]
+    target = await factories.webhook_target(d, receiver.url + "/s")
     at = datetime.now(UTC) + timedelta(seconds=1)
     plan = await deliver(d, target, scheduledAt=at.isoformat())
     assert plan["status"] == "succeeded"
@@ -205,6 +199,7 @@ async def test_same_content_version_is_not_sent_twice_unless_asked(d: Doors) -> 
     assert third["plan"]["jobs"][0]["status"] == "delivered"
 
 
+@pytest.mark.slow  # waits out a one-second awaitDelivery timeout
 async def test_pause_and_resume(d: Doors) -> None:
     target = await stub(d)
     paused = await d.ok("pause_distribution_target", id=target, seconds=600, reason="maintenance")
@@ -239,9 +234,7 @@ async def test_list_pagination_is_bounded_and_has_a_cursor(d: Doors) -> None:
 
 
 async def test_test_target_reports_and_hints(d: Doors, receiver: Receiver) -> None:
-    ok = (await d.ok("create_distribution_target", name="ok", channel="webhook", config={"url": receiver.url + "/t"}))[
-        "target"
-    ]["id"]
+    ok = await factories.webhook_target(d, receiver.url + "/t", name="ok")
     result = await d.ok("test_distribution_target", id=ok)
     assert result["ok"] is True and result["statusCode"] == 200
     bad = await stub(d, "bad", failTimes=5, failWith=401)

@@ -92,6 +92,7 @@ def read_arguments(tool: str, ids: list[str], plan_id: str, letter_id: str) -> l
     }.get(tool, [{}])
 
 
+@pytest.mark.slow  # every read on both doors, every row, the logs and the raw database searched
 async def test_no_credential_appears_anywhere(
     tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
 from server.context import OpContext, Principal
@@ -13,6 +13,9 @@ from server.keys.service import authenticate, create_key
 from server.migrate import upgrade
 from server.operations import BY_TOOL
 from server.runtime import Runtime, build_runtime
+
+if TYPE_CHECKING:
+    from tests.support.doors import Doors
 
 FAST = {
     "allowed_networks": "127.0.0.0/8",
@@ -58,4 +61,42 @@ def content(**overrides: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["call", "content", "principal", "runtime", "test_settings"]
+# Retries in milliseconds instead of seconds, for targets meant to fail and recover.
+FAST_RETRY = {"maxAttempts": 10, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02}
+
+
+async def stub_target(d: Doors, name: str = "stub", config: dict[str, Any] | None = None, **fields: Any) -> str:
+    """A stub target created through the MCP door (``config`` e.g. failTimes, failWith); returns its id."""
+    body = await d.ok("create_distribution_target", name=name, channel="stub", config=config or {}, **fields)
+    target_id: str = body["target"]["id"]
+    return target_id
+
+
+async def webhook_target(d: Doors, url: str, name: str = "hook", **fields: Any) -> str:
+    """A webhook target at ``url`` (usually ``receiver.url + "/path"``) created through the MCP door."""
+    body = await d.ok("create_distribution_target", name=name, channel="webhook", config={"url": url}, **fields)
+    target_id: str = body["target"]["id"]
+    return target_id
+
+
+async def plan(d: Doors, *target_ids: str, **fields: Any) -> dict[str, Any]:
+    """A plan of fresh content to ``target_ids`` through the MCP door; returns the whole result body."""
+    return await d.ok(
+        "create_distribution_plan",
+        content=fields.pop("content", None) or content(),
+        targetIds=list(target_ids),
+        **fields,
+    )
+
+
+__all__ = [
+    "FAST_RETRY",
+    "call",
+    "content",
+    "plan",
+    "principal",
+    "runtime",
+    "stub_target",
+    "test_settings",
+    "webhook_target",
+]

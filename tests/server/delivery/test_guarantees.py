@@ -45,25 +45,11 @@ def attempt_rows(d: Doors, target_id: str) -> list[Attempt]:
 
 
 async def webhook(d: Doors, receiver: Receiver, path: str, **extra: object) -> str:
-    body = await d.ok(
-        "create_distribution_target",
-        name=path.strip("/"),
-        channel="webhook",
-        config={"url": receiver.url + path},
-        **extra,
-    )
-    return body["target"]["id"]
-
-
-FAST_RETRY = {"maxAttempts": 10, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02}
+    return await factories.webhook_target(d, receiver.url + path, name=path.strip("/"), **extra)
 
 
 async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d: Doors) -> None:
-    target = (
-        await d.ok(
-            "create_distribution_target", name="flaky", channel="stub", config={"failTimes": 4}, retryPolicy=FAST_RETRY
-        )
-    )["target"]["id"]
+    target = await factories.stub_target(d, "flaky", {"failTimes": 4}, retryPolicy=factories.FAST_RETRY)
     plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
     held = await plan_until(d, plan["id"], lambda p: (p["jobs"][0]["heldReason"] or "").startswith("circuit open"))
     assert held["jobs"][0]["attempts"] == 4
@@ -79,11 +65,7 @@ async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d
 
 
 async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credentials(d: Doors) -> None:
-    target = (
-        await d.ok(
-            "create_distribution_target", name="revoked", channel="stub", config={"failTimes": 1, "failWith": 401}
-        )
-    )["target"]["id"]
+    target = await factories.stub_target(d, "revoked", {"failTimes": 1, "failWith": 401})
     first = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
     assert first["plan"]["jobs"][0]["errorClass"] == "systemic"
     assert first["recommendedNextAction"]["tool"] == "update_distribution_target"
@@ -93,6 +75,7 @@ async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credenti
     assert waiting["jobs"][0]["attempts"] == 0 and len(attempt_rows(d, target)) == 1
 
 
+@pytest.mark.slow  # waits out a rate window / a cooldown of a second or more
 async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, receiver: Receiver) -> None:
     target = await webhook(d, receiver, "/rl", rateLimit={"requests": 2, "perSeconds": 1})
     plans = [
@@ -199,21 +182,9 @@ async def test_dead_letter_retention_by_age_and_count(tmp_path: Path) -> None:
 
 
 async def test_plan_report(d: Doors) -> None:
-    ok = (await d.ok("create_distribution_target", name="ok", channel="stub"))["target"]["id"]
-    retried = (
-        await d.ok(
-            "create_distribution_target",
-            name="retried",
-            channel="stub",
-            config={"failTimes": 2},
-            retryPolicy=FAST_RETRY,
-        )
-    )["target"]["id"]
-    broken = (
-        await d.ok(
-            "create_distribution_target", name="broken", channel="stub", config={"failTimes": 1, "failWith": 422}
-        )
-    )["target"]["id"]
+    ok = await factories.stub_target(d, "ok")
+    retried = await factories.stub_target(d, "retried", {"failTimes": 2}, retryPolicy=factories.FAST_RETRY)
+    broken = await factories.stub_target(d, "broken", {"failTimes": 1, "failWith": 422})
     plan = await d.ok(
         "create_distribution_plan", content=factories.content(), targetIds=[ok, retried, broken], awaitDelivery=True
     )
@@ -228,6 +199,7 @@ async def test_plan_report(d: Doors) -> None:
     assert report["slowestTargets"][0]["targetName"] == "retried" and report["slowestTargets"][0]["attempts"] == 3
 
 
+@pytest.mark.slow  # watches for a second that nothing arrives
 async def test_cancel_means_no_new_request_after_it_returns(d: Doors, receiver: Receiver) -> None:
     targets = [await webhook(d, receiver, f"/c{i}", maxConcurrency=1) for i in range(3)]
     plans = [

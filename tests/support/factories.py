@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +36,32 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(data_dir=data_dir, **{**FAST, **overrides})
 
 
+_template: list[Path] = []
+
+
+def _migrated_template() -> Path:
+    """A SQLite database migrated to head once per test process."""
+    if not _template:
+        folder = Path(tempfile.mkdtemp(prefix="herald-test-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        rt = build_runtime(test_settings(folder))
+        upgrade(rt.engine)
+        rt.close()
+        _template.append(folder / "herald.db")
+    return _template[0]
+
+
 def runtime(data_dir: Path, **overrides: Any) -> Runtime:
-    rt = build_runtime(test_settings(data_dir, **overrides))
+    """A runtime on a migrated database in ``data_dir``.
+
+    On SQLite the database is a copy of one migrated once per process: running the migrations for
+    every test costs more than most tests (tests/migrations checks the migrations themselves).
+    """
+    settings = test_settings(data_dir, **overrides)
+    if settings.database_url is None and not (data_dir / "herald.db").exists():
+        with sqlite3.connect(_migrated_template()) as source, sqlite3.connect(data_dir / "herald.db") as copy:
+            source.backup(copy)
+    rt = build_runtime(settings)
     upgrade(rt.engine)
     return rt
 

@@ -175,6 +175,7 @@ async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receive
     assert again["code"] == "CONFLICT"
 
 
+@pytest.mark.slow  # waits for a plan scheduled a second ahead
 async def test_scheduled_plan_waits_for_its_time(d: Doors, receiver: Receiver) -> None:
     target = await factories.webhook_target(d, receiver.url + "/s")
     at = datetime.now(UTC) + timedelta(seconds=1)

@@ -91,6 +91,7 @@ async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, r
     assert all(arrivals[i + 2] - arrivals[i] >= 0.8 for i in range(len(arrivals) - 2))
 
 
+@pytest.mark.slow  # twelve plans delivered one after the other
 async def test_max_concurrency_one_delivers_in_order(d: Doors, receiver: Receiver) -> None:
     target = await webhook(d, receiver, "/ordered", maxConcurrency=1)
     ids = [f"n{i:02d}" for i in range(12)]

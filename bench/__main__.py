@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import embedded_rows, main_rows, ratio, render, verdicts
+from bench.report import embedded_rows, installed, main_rows, ratio, render, verdicts
 from bench.runs import herald_embedded, herald_production, peers
 from bench.scenarios import raw_limit
 from bench.sinkctl import running_sink
@@ -32,7 +32,8 @@ def _ratios(results: dict) -> None:
     results["fan_out"]["ratio_to_raw"] = ratio(herald, raw, 4)
     results["fan_out_50ms"]["ratio_to_fan_out"] = ratio(results["fan_out_50ms"]["deliveries_per_second"], herald)
     for peer in results["peers"].values():
-        peer["herald_ratio"] = ratio(herald, peer["deliveries_per_second"], 2)
+        if installed(peer):
+            peer["herald_ratio"] = ratio(herald, peer["deliveries_per_second"], 2)
 
 
 def _timed(durations: dict[str, float], name: str, session: Callable[..., dict], *args: Any) -> dict:

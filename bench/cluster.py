@@ -36,7 +36,7 @@ def bench_env(data_dir: Path, sizes: Sizes, **settings: str) -> dict[str, str]:
 
 
 def worker_pids(live: LiveHerald) -> list[int]:
-    return [process.pid for process in live.processes[1:]]
+    return [process.pid for process in live.workers]
 
 
 @contextmanager
@@ -52,9 +52,7 @@ def production_cluster(data_dir: Path, sizes: Sizes) -> Iterator[LiveHerald]:
         redis_namespace=namespace,
     )
     try:
-        with live_herald(env, "--no-worker") as live:
-            for _ in range(WORKERS):
-                live.start_worker()
+        with live_herald(env, "--no-worker", workers=WORKERS) as live:
             time.sleep(2)  # let both workers connect before any clock starts
             yield live
     finally:

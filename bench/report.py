@@ -19,8 +19,19 @@ def ratio(numerator: float, denominator: float, digits: int = 3) -> float:
     return round(numerator / denominator, digits) if denominator else 0.0
 
 
-def _mark(ok: bool) -> str:
-    return "pass" if ok else "FAIL"
+def _mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else "pass" if ok else "FAIL"
+
+
+def installed(peer: dict) -> bool:
+    """A peer that ran; results written before peers were optional have no "installed" key."""
+    return bool(peer.get("installed", True))
+
+
+def _peer_verdict(fan: dict, peer: dict) -> bool | None:
+    if not installed(peer):
+        return None
+    return _complete(fan) and peer["herald_ratio"] >= 5
 
 
 def _rate(run: dict) -> str:
@@ -34,14 +45,14 @@ def _complete(run: dict) -> bool:
     return run.get("complete", True)
 
 
-def verdicts(r: dict) -> dict[str, bool]:
-    """Each target of the issue, measured at whatever size this run used."""
+def verdicts(r: dict) -> dict[str, bool | None]:
+    """Each target of the issue, measured at whatever size this run used (None: n/a, the peer did not run)."""
     fan, wait, iso, mem = r["fan_out"], r["await_delivery"], r["isolation"], r["memory"]
     during = iso["pause"]["requests_during_pause"]
     return {
         "fan_out": _complete(fan) and fan["deliveries_per_second"] >= 2000 and fan["ratio_to_raw"] >= 0.25,
-        "celery": _complete(fan) and r["peers"]["celery"]["herald_ratio"] >= 5,
-        "apprise": _complete(fan) and r["peers"]["apprise"]["herald_ratio"] >= 5,
+        "celery": _peer_verdict(fan, r["peers"]["celery"]),
+        "apprise": _peer_verdict(fan, r["peers"]["apprise"]),
         "await_delivery": wait["p50_ms"] <= 25 and wait["p99_ms"] <= 100,
         "isolation": _complete(iso["limited"]) and _complete(iso["baseline"]) and iso["ratio"] >= 0.9 and during == 0,
         "memory": _complete(mem) and max(mem["peak_rss_mb_per_worker"]) <= 300,
@@ -49,7 +60,7 @@ def verdicts(r: dict) -> dict[str, bool]:
     }
 
 
-def _isolation_row(iso: dict, ok: bool) -> Row:
+def _isolation_row(iso: dict, ok: bool | None) -> Row:
     pause = iso["pause"]
     count = pause["requests_during_pause"]
     during = (
@@ -66,12 +77,35 @@ def _isolation_row(iso: dict, ok: bool) -> Row:
     return Row(measure, result, f"{iso['ratio']:.2f} of no-429 run", "≥ 0.90 and 0 during the pause", _mark(ok))
 
 
+def _celery_row(celery: dict, ok: bool | None) -> Row:
+    if not installed(celery):
+        return Row("Celery: 2 workers, best pool", celery["note"], "", "Herald ≥ 5×", _mark(ok))
+    best = celery["runs"][celery["best"]]
+    return Row(
+        f"Celery: {best['notifications']:,} notifications, 2 workers, best pool {celery['best']}",
+        _rate(best),
+        f"Herald {celery['herald_ratio']:.2f}×",
+        "Herald ≥ 5×",
+        _mark(ok),
+    )
+
+
+def _apprise_row(apprise: dict, ok: bool | None) -> Row:
+    if not installed(apprise):
+        return Row("Apprise: json:// URLs, one notify()", apprise["note"], "", "Herald ≥ 5×", _mark(ok))
+    return Row(
+        f"Apprise: {apprise['notifications']:,} json:// URLs, one notify()",
+        _rate(apprise),
+        f"Herald {apprise['herald_ratio']:.2f}×",
+        "Herald ≥ 5×",
+        _mark(ok),
+    )
+
+
 def main_rows(r: dict) -> list[Row]:
     raw, setup, fan, slow = r["raw_limit"], r["setup"], r["fan_out"], r["fan_out_50ms"]
     wait, mem, plan, peers = r["await_delivery"], r["memory"], r["plan_creation"], r["peers"]
     ok = verdicts(r)
-    celery, apprise = peers["celery"], peers["apprise"]
-    best = celery["runs"][celery["best"]]
     rss = " / ".join(f"{mb:,.0f}" for mb in mem["peak_rss_mb_per_worker"])
     return [
         Row(
@@ -104,20 +138,8 @@ def main_rows(r: dict) -> list[Row]:
             _mark(ok["await_delivery"]),
         ),
         _isolation_row(r["isolation"], ok["isolation"]),
-        Row(
-            f"Celery: {best['notifications']:,} notifications, 2 workers, best pool {celery['best']}",
-            _rate(best),
-            f"Herald {celery['herald_ratio']:.2f}×",
-            "Herald ≥ 5×",
-            _mark(ok["celery"]),
-        ),
-        Row(
-            f"Apprise: {apprise['notifications']:,} json:// URLs, one notify()",
-            _rate(apprise),
-            f"Herald {apprise['herald_ratio']:.2f}×",
-            "Herald ≥ 5×",
-            _mark(ok["apprise"]),
-        ),
+        _celery_row(peers["celery"], ok["celery"]),
+        _apprise_row(peers["apprise"], ok["apprise"]),
         Row(
             f"memory: {mem['plans']} plans × {mem['jobs'] // mem['plans']:,} targets = "
             f"{mem['jobs']:,} jobs queued and drained",

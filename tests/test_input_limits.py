@@ -105,6 +105,7 @@ def mcp_principal(client: TestClient):  # type: ignore[no-untyped-def]
     return rt, authenticate(rt, f"Bearer {create_key(rt, 'fuzz-mcp').secret}")
 
 
+@pytest.mark.slow  # the fuzz: thousands of calls
 @settings(
     max_examples=FUZZ_CALLS_PER_DOOR,
     deadline=None,
@@ -127,6 +128,7 @@ def test_fuzz_graphql_over_http(client: TestClient, call: tuple[Any, dict[str, A
         assert payload["code"] not in ("INTERNAL_ERROR", None) and payload["message"]
 
 
+@pytest.mark.slow
 def test_fuzz_mcp_tools(mcp_principal) -> None:  # type: ignore[no-untyped-def]
     rt, principal = mcp_principal
     examples: list[tuple[Any, dict[str, Any]]] = []

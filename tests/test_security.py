@@ -25,6 +25,7 @@ from server.operations import OPERATIONS, Operation
 from server.runtime import Runtime
 from tests.support import factories
 from tests.support.gql import document
+from tests.support.marks import each_operation
 
 
 class World:
@@ -142,10 +143,7 @@ def graphql(world: World, principal: Principal, op: Operation, arguments: dict[s
     return result.data[op.graphql]
 
 
-IDS = [op.tool for op in OPERATIONS]
-
-
-@pytest.mark.parametrize("op", OPERATIONS, ids=IDS)
+@pytest.mark.parametrize("op", each_operation(OPERATIONS))
 @pytest.mark.parametrize("secret", ["none", "revoked"])
 def test_no_key_or_revoked_key_is_401_on_both_doors(world: World, op: Operation, secret: str) -> None:
     before = world.state()
@@ -163,7 +161,7 @@ def test_no_key_or_revoked_key_is_401_on_both_doors(world: World, op: Operation,
     assert world.state() == before
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=IDS)
+@pytest.mark.parametrize("op", each_operation(OPERATIONS))
 def test_key_lacking_the_scope_is_refused_on_both_doors(world: World, op: Operation) -> None:
     lacking = Principal("ws_default", world.admin.key_id, "lacking", tuple(s for s in ALL_SCOPES if s != op.scope))
     arguments = arguments_for(op, world.ids, world.spare_key)
@@ -174,7 +172,7 @@ def test_key_lacking_the_scope_is_refused_on_both_doors(world: World, op: Operat
     assert world.state() == before
 
 
-@pytest.mark.parametrize("op", [op for op in OPERATIONS if op.mutation], ids=lambda op: op.tool)
+@pytest.mark.parametrize("op", each_operation(op for op in OPERATIONS if op.mutation))
 def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Operation) -> None:
     read_only = Principal("ws_default", world.admin.key_id, "agent", ALL_SCOPES, read_only=True)
     arguments = arguments_for(op, world.ids, world.spare_key)
@@ -189,7 +187,7 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
 
 @pytest.mark.parametrize(
     "op",
-    [
+    each_operation(
         op
         for op in OPERATIONS
         if any(
@@ -201,8 +199,7 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
             )
             for k in ("tgt_", "pln_", "dlq_", "key_")
         )
-    ],
-    ids=lambda op: op.tool,
+    ),
 )
 def test_another_workspaces_key_cannot_see_or_touch_resources(world: World, op: Operation) -> None:
     arguments = arguments_for(op, world.ids, world.spare_key)

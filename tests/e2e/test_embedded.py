@@ -12,11 +12,12 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
+from server.operations import OPERATIONS
 from tests.e2e import flows
 from tests.support.live import ROOT, LiveHerald, herald_env, live_herald
 from tests.support.receiver import Receiver
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # a live server per module
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,13 @@ async def test_stdio_mcp_with_api_key(live: LiveHerald) -> None:
     async with Client(params) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         listed = await client.call_tool("list_distribution_targets", {"limit": 5})
-    assert "create_distribution_plan" in tools
+    assert tools == {op.tool for op in OPERATIONS}
     assert not listed.is_error
-    assert json.loads(listed.content[0].text)["items"] is not None
+    over_graphql = live.graphql("{ distributionTargets(limit: 5) { ... on TargetList { items { id name } } } }")
+    items = json.loads(listed.content[0].text)["items"]
+    assert [(t["id"], t["name"]) for t in items] == [
+        (t["id"], t["name"]) for t in over_graphql["distributionTargets"]["items"]
+    ]
 
 
 def run_example(live: LiveHerald, script: str) -> str:

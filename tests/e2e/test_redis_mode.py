@@ -12,7 +12,7 @@ from tests.support import services
 from tests.support.live import LiveHerald, herald_env, live_herald
 from tests.support.receiver import Receiver
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +26,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHerald]:
         redis_namespace=namespace,
     )
     try:
-        with live_herald(env, "--no-worker") as server:
-            server.start_worker()
-            server.start_worker()
+        with live_herald(env, "--no-worker", workers=2) as server:
             yield server
     finally:
         services.drop_postgres_schema(schema)

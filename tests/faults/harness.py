@@ -1,10 +1,9 @@
-"""A private Redis, a fresh PostgreSQL schema, `herald serve` and `herald worker` processes to kill."""
+"""A private Redis and a fresh PostgreSQL schema under the live harness's `herald serve` and `herald worker`s."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,14 +11,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 from tests.support import services
-from tests.support.live import HERALD, ROOT, LiveHerald, create_key, free_port, herald_env, stop
+from tests.support.live import LiveHerald, free_port, herald_env, live_herald, stop
+from tests.support.waiting import until
 
 FAULT_SETTINGS = {"lease_seconds": "3", "sweep_interval_seconds": "0.5", "worker_threads": "8"}
+
+
+def _pings(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url).ping())
+    except redis.ConnectionError:
+        return False
 
 
 @contextmanager
@@ -36,60 +42,22 @@ def private_redis() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
     try:
+        until(lambda: _pings(url), timeout=10, message=f"private redis-server on port {port} answering PING")
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 @dataclass
 class Cluster:
     live: LiveHerald
     redis_url: str
-    workers: list[subprocess.Popen]
-    server_port: int
-
-    def start_worker(self) -> subprocess.Popen:
-        worker = self.live.start_worker()
-        self.workers.append(worker)
-        return worker
-
-    def kill_worker(self, worker: subprocess.Popen) -> None:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        self.workers.remove(worker)
-
-    def restart_server(self) -> None:
-        server = self.live.processes[0]
-        server.send_signal(signal.SIGKILL)
-        server.wait()
-        self.live.processes[0] = subprocess.Popen(
-            [*HERALD, "serve", "--no-worker", "--port", str(self.server_port)], env=self.live.env, cwd=ROOT
-        )
-        _wait_healthy(self.live.url)
-
-
-def _wait_healthy(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("herald serve did not come back")
 
 
 @contextmanager
 def cluster(tmp: Path, workers: int = 2) -> Iterator[Cluster]:
+    """`herald serve --no-worker` and ``workers`` `herald worker`s on their own Redis and PostgreSQL schema."""
     schema = f"herald_fault_{services.RUN_TAG}_{os.getpid()}_{int(time.time() * 1000) % 100000}"
     with private_redis() as redis_url:
         env = herald_env(
@@ -99,17 +67,8 @@ def cluster(tmp: Path, workers: int = 2) -> Iterator[Cluster]:
             redis_namespace="fault",
             **FAULT_SETTINGS,
         )
-        port = free_port()
-        key = create_key(env)
-        server = subprocess.Popen([*HERALD, "serve", "--no-worker", "--port", str(port)], env=env, cwd=ROOT)
-        live = LiveHerald(url=f"http://127.0.0.1:{port}", key=key, env=env, processes=[server])
-        running = Cluster(live=live, redis_url=redis_url, workers=[], server_port=port)
         try:
-            _wait_healthy(live.url)
-            for _ in range(workers):
-                running.start_worker()
-            yield running
+            with live_herald(env, "--no-worker", workers=workers) as live:
+                yield Cluster(live=live, redis_url=redis_url)
         finally:
-            for process in reversed(live.processes):
-                stop(process)
             services.drop_postgres_schema(schema)

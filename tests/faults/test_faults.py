@@ -15,9 +15,11 @@ import redis
 from tests.faults.harness import Cluster, cluster
 from tests.support import factories
 from tests.support.receiver import Receiver
+from tests.support.waiting import until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TARGETS, PLANS = 100, 20
+FINAL = ("SUCCEEDED", "PARTIAL", "FAILED")
 
 CREATE_TARGET = """mutation($name: String!, $url: JSON) { createDistributionTarget(name: $name, channel: WEBHOOK,
   config: $url, labels: ["fault"]) {
@@ -41,17 +43,26 @@ def fan_out(c: Cluster, receiver: Receiver, plans: int = PLANS) -> list[str]:
     ]
 
 
+def read_plans(c: Cluster, plan_ids: list[str]) -> list[dict]:
+    return [c.live.graphql(PLAN, {"id": pid})["distributionPlan"]["plan"] for pid in plan_ids]
+
+
 def wait_final(c: Cluster, plan_ids: list[str], timeout: float = 240) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        plans = [c.live.graphql(PLAN, {"id": pid})["distributionPlan"]["plan"] for pid in plan_ids]
-        if all(p["status"] in ("SUCCEEDED", "PARTIAL", "FAILED") for p in plans) or time.monotonic() > deadline:
-            return plans
-        time.sleep(0.5)
+    return until(
+        lambda: read_plans(c, plan_ids),
+        timeout=timeout,
+        interval=0.5,
+        message="every plan final",
+        done=lambda plans: all(p["status"] in FINAL for p in plans),
+    )
 
 
 def delivered_so_far(receiver: Receiver) -> int:
     return len({r.headers["webhook-id"] for r in list(receiver.requests)})
+
+
+def wait_delivered(receiver: Receiver, count: int, timeout: float = 120) -> None:
+    until(lambda: delivered_so_far(receiver) >= count, timeout=timeout, interval=0.01, message=f"{count} delivered")
 
 
 def verdict(plans: list[dict], receiver: Receiver, started: float, label: str) -> None:
@@ -69,6 +80,11 @@ def verdict(plans: list[dict], receiver: Receiver, started: float, label: str) -
     assert len(ids) == delivered
 
 
+def listed_plans(c: Cluster) -> list[str]:
+    listed = c.live.graphql("""{ distributionPlans { ... on PlanList { items { id } } } }""")
+    return [item["id"] for item in listed["distributionPlans"]["items"]]
+
+
 def test_sigkill_workers_during_fan_out(tmp_path: Path, receiver: Receiver) -> None:
     with cluster(tmp_path) as c:
         started = time.monotonic()
@@ -76,12 +92,11 @@ def test_sigkill_workers_during_fan_out(tmp_path: Path, receiver: Receiver) -> N
         rng = random.Random(2026)
         kills = 0
         for threshold in (200, 700, 1300):
-            while delivered_so_far(receiver) < threshold:
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0, 0.2))
-            c.kill_worker(rng.choice(c.workers))
+            wait_delivered(receiver, threshold)
+            time.sleep(rng.uniform(0, 0.2))  # chaos, not a wait: the kill lands at an unpredictable moment
+            c.live.kill_worker(rng.choice(c.live.workers))
             kills += 1
-            c.start_worker()
+            c.live.start_worker()
         plans = wait_final(c, plan_ids)
         verdict(plans, receiver, started, f"SIGKILL x{kills}")
 
@@ -90,8 +105,7 @@ def test_flushall_redis_during_fan_out(tmp_path: Path, receiver: Receiver) -> No
     with cluster(tmp_path) as c:
         started = time.monotonic()
         plan_ids = fan_out(c, receiver)
-        while delivered_so_far(receiver) < 600:
-            time.sleep(0.01)
+        wait_delivered(receiver, 600)
         redis.Redis.from_url(c.redis_url).flushall()
         plans = wait_final(c, plan_ids)
         verdict(plans, receiver, started, "FLUSHALL")
@@ -126,13 +140,17 @@ def test_server_restart_during_await_delivery(tmp_path: Path) -> None:
 
         waiter = threading.Thread(target=wait_for_delivery)
         waiter.start()
-        time.sleep(0.7)
-        c.restart_server()
+        [plan_id] = until(lambda: listed_plans(c), timeout=30, message="the awaited plan created")
+        until(
+            lambda: read_plans(c, [plan_id])[0]["counts"],
+            timeout=30,
+            message="its job being delivered (the stub takes 1.5 s)",
+            done=lambda counts: counts["delivering"] == 1,
+        )
+        c.live.restart_server()
         waiter.join(timeout=60)
-        assert "error" in outcome, "the server was killed mid-wait, so the call must have failed"
-        listed = c.live.graphql("""{ distributionPlans { ... on PlanList { items { id } } } }""")["distributionPlans"][
-            "items"
-        ]
-        [plan] = wait_final(c, [listed[0]["id"]], timeout=60)
+        assert not waiter.is_alive()
+        assert outcome == {"error": "RemoteProtocolError"}, "the server was killed mid-wait, so the call must fail"
+        [plan] = wait_final(c, [plan_id], timeout=60)
         print(f"\n[server restart] plan {plan['id']} ended {plan['status']} after {time.monotonic() - started:.1f}s")
         assert plan["status"] == "SUCCEEDED" and plan["counts"]["delivered"] == 1

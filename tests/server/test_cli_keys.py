@@ -21,6 +21,7 @@ def herald(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # one `herald` process per command
 def test_create_list_revoke(tmp_path: Path) -> None:
     env = herald_env(tmp_path)
     created = herald(

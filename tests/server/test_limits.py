@@ -9,15 +9,15 @@ import pytest
 
 from server.delivery.limits import Limiter, Limits, LocalLimiter, RedisLimiter
 from tests.support import services
+from tests.support.waiting import until
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.integration)])
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Limiter, Limiter]]:
     if request.param == "local":
         shared = LocalLimiter()
         yield shared, shared
         return
-    request.applymarker(pytest.mark.integration)
     namespace = services.redis_namespace(f"herald-limits-{services.RUN_TAG}")
     yield RedisLimiter(services.REDIS_URL, namespace), RedisLimiter(services.REDIS_URL, namespace)
     services.drop_redis_namespace(namespace)
@@ -44,15 +44,18 @@ def test_rate_window_across_workers_says_how_long_to_wait(pair: tuple[Limiter, L
     limits = Limits(requests=3, per_seconds=1.0)
     results = grants(lambda: a.acquire("tgt_r", limits, 30), 2) + grants(lambda: b.acquire("tgt_r", limits, 30), 2)
     assert [token is not None for token, _ in results] == [True, True, True, False]
-    assert 0.8 < results[-1][1] <= 1.0
-    time.sleep(results[-1][1] + 0.05)
-    assert b.acquire("tgt_r", limits, 30)[0] is not None
+    wait = results[-1][1]
+    assert 0.8 < wait <= 1.0
+    asked = time.monotonic()
+    until(lambda: b.acquire("tgt_r", limits, 30)[0], timeout=2, message="a grant once the window moved on")
+    assert time.monotonic() - asked >= wait - 0.05  # not before the wait it announced
 
 
 def test_expired_lease_frees_the_slot(pair: tuple[Limiter, Limiter]) -> None:
     a, b = pair
     limits = Limits(max_concurrency=1)
     assert a.acquire("tgt_l", limits, 0.2)[0] is not None  # a worker that dies never releases
+    held = time.monotonic()
     assert b.acquire("tgt_l", limits, 0.2)[0] is None
-    time.sleep(0.3)
-    assert b.acquire("tgt_l", limits, 0.2)[0] is not None
+    until(lambda: b.acquire("tgt_l", limits, 0.2)[0], timeout=2, message="the slot once the 0.2 s lease expired")
+    assert time.monotonic() - held >= 0.15

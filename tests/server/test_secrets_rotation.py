@@ -24,6 +24,7 @@ def new_key() -> str:
     return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
 
+@pytest.mark.slow  # runs `herald secrets rotate` as a process
 def test_rotate_reencrypts_every_credential(tmp_path: Path) -> None:
     old, new = new_key(), new_key()
     rt = factories.runtime(tmp_path, secret_keys=old)

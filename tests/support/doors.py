@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client
+from mcp.types import TextContent
 from sqlmodel import func, select
 
 from mcp_tools.server import build_mcp_server, fixed_principal
@@ -34,7 +35,8 @@ class Doors:
         """Call a tool; returns the structured body (an error body when isError)."""
         result = await self.mcp.call_tool(tool, arguments)
         body = result.structured_content
-        assert body is not None and json.loads(result.content[0].text) == body
+        [text] = result.content
+        assert isinstance(text, TextContent) and body is not None and json.loads(text.text) == body
         body["_isError"] = bool(result.is_error)
         return body
 

@@ -1,4 +1,8 @@
-"""Herald as users run it: `herald serve` (and `herald worker`) subprocesses on a free port."""
+"""Herald as users run it: `herald serve` (and `herald worker`) subprocesses on a free port.
+
+The one live-server harness of the e2e, fault and bench suites. Every wait has a deadline and stopping is
+always bounded: SIGTERM, wait, then SIGKILL.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,31 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from tests.support.waiting import until
+
 HERALD = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parents[2]
+STOP_SECONDS = 15
+HEALTHY_SECONDS = 60
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def herald_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a test server: fast retries and sweeps, loopback targets allowed, no bootstrap key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     env.update(
         HERALD_DATA_DIR=str(data_dir),
@@ -53,18 +63,55 @@ def create_key(env: dict[str, str], name: str = "tester") -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def stop(process: subprocess.Popen[Any], timeout: float = STOP_SECONDS) -> None:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill(process)
+
+
+def kill(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL and reap (a killed process exits at once; the wait is bounded all the same)."""
+    process.kill()
+    process.wait(timeout=STOP_SECONDS)
+
+
+def _healthy(url: str, process: subprocess.Popen[Any]) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"herald serve exited with {process.returncode}")
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_healthy(url: str, process: subprocess.Popen[Any], timeout: float = HEALTHY_SECONDS) -> None:
+    until(lambda: _healthy(url, process), timeout=timeout, interval=0.1, message=f"{url}/healthz answering 200")
+
+
 @dataclass
 class LiveHerald:
-    url: str
+    """One `herald serve` on ``port`` and the `herald worker` processes started beside it."""
+
+    port: int
     key: str
     env: dict[str, str]
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    serve_args: tuple[str, ...] = ()
+    server: subprocess.Popen[Any] | None = None
+    workers: list[subprocess.Popen[Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
-    def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, timeout: float = 60) -> dict[str, Any]:
         response = httpx.post(
             f"{self.url}/graphql",
             json={"query": query, "variables": variables or {}},
@@ -74,47 +121,47 @@ class LiveHerald:
         response.raise_for_status()
         body = response.json()
         assert "errors" not in body, body
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
-    def start_worker(self) -> subprocess.Popen:
-        process = subprocess.Popen([*HERALD, "worker"], env=self.env, cwd=ROOT)
-        self.processes.append(process)
-        return process
+    def start_server(self) -> subprocess.Popen[Any]:
+        self.server = subprocess.Popen(
+            [*HERALD, "serve", "--port", str(self.port), *self.serve_args], env=self.env, cwd=ROOT
+        )
+        wait_healthy(self.url, self.server)
+        return self.server
 
+    def restart_server(self) -> None:
+        """SIGKILL the server (no graceful shutdown) and start it again on the same port."""
+        assert self.server is not None
+        kill(self.server)
+        self.start_server()
 
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"herald serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("herald serve did not become healthy")
+    def start_worker(self) -> subprocess.Popen[Any]:
+        worker = subprocess.Popen([*HERALD, "worker"], env=self.env, cwd=ROOT)
+        self.workers.append(worker)
+        return worker
 
+    def kill_worker(self, worker: subprocess.Popen[Any]) -> None:
+        kill(worker)
+        self.workers.remove(worker)
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def stop(self) -> None:
+        """Workers first (newest first), then the server; each bounded."""
+        for worker in reversed(self.workers):
+            stop(worker)
+        if self.server is not None:
+            stop(self.server)
 
 
 @contextmanager
-def live_herald(env: dict[str, str], *serve_args: str) -> Iterator[LiveHerald]:
-    port = free_port()
-    key = create_key(env)
-    server = subprocess.Popen([*HERALD, "serve", "--port", str(port), *serve_args], env=env, cwd=ROOT)
-    live = LiveHerald(url=f"http://127.0.0.1:{port}", key=key, env=env, processes=[server])
+def live_herald(env: dict[str, str], *serve_args: str, workers: int = 0) -> Iterator[LiveHerald]:
+    """`herald serve *serve_args` on a free port with a fresh API key, and ``workers`` `herald worker`s."""
+    live = LiveHerald(port=free_port(), key=create_key(env), env=env, serve_args=serve_args)
     try:
-        _wait_healthy(live.url, server)
+        live.start_server()
+        for _ in range(workers):
+            live.start_worker()
         yield live
     finally:
-        for process in reversed(live.processes):
-            stop(process)
+        live.stop()

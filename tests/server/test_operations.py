@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,9 @@ from server.operations import BY_TOOL, OPERATIONS
 from server.targets.schemas import CreateTargetInput
 from tests.support import factories
 from tests.support.doors import Doors, doors
+from tests.support.marks import unless_sampled
 from tests.support.receiver import Receiver
+from tests.support.waiting import holds_async, until, until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +33,28 @@ async def d(tmp_path: Path) -> AsyncIterator[Doors]:
 
 
 async def stub(d: Doors, name: str = "stub", **config: object) -> str:
-    return (await d.ok("create_distribution_target", name=name, channel="stub", config=config))["target"]["id"]
+    return await factories.stub_target(d, name, config)
+
+
+async def plan_when(d: Doors, plan_id: str, status: str) -> dict:
+    """The plan once it reaches ``status`` (an AssertionError with the last read if it does not in 5 s)."""
+
+    async def read() -> dict:
+        return (await d.ok("get_distribution_plan", id=plan_id))["plan"]
+
+    return await until_async(read, timeout=5, message=f"plan {plan_id} {status}", done=lambda p: p["status"] == status)
+
+
+def quiet_counts(d: Doors) -> dict[str, int]:
+    """Row counts once nothing more is being written (two reads 0.1 s apart agree)."""
+    seen: list[dict[str, int]] = []
+
+    def settled() -> bool:
+        seen.append(d.counts())
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    until(settled, timeout=5, interval=0.1, message="row counts settled")
+    return seen[-1]
 
 
 async def deliver(d: Doors, *target_ids: str, **extra: object) -> dict:
@@ -86,7 +108,7 @@ def everything(d: Doors) -> str:
     return json.dumps(tables, sort_keys=True, default=repr)
 
 
-@pytest.mark.parametrize("tool", list(MUTATIONS))
+@pytest.mark.parametrize("tool", [pytest.param(tool, id=tool, marks=unless_sampled(tool)) for tool in MUTATIONS])
 async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.MonkeyPatch) -> None:
     target = await stub(d)
     broken = await stub(d, "broken", failTimes=1, failWith=400)
@@ -110,7 +132,7 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
     )["plan"]["id"]
     spare = create_key(d.rt, "spare").id
     ids = {"target": target, "dead": dead, "webhook": webhook, "scheduled": scheduled, "key": spare}
-    await asyncio.sleep(0.2)
+    quiet_counts(d)
     before = everything(d)
     assert d.counts()["idempotency_records"] == 0
     sent: list[list[str]] = []
@@ -175,43 +197,27 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
     }
     retried = await d.ok("retry_failed_jobs", planId=plan["id"])
     assert retried["jobIds"] == [job["id"]]
-    for _ in range(100):
-        current = (await d.ok("get_distribution_plan", id=plan["id"]))["plan"]
-        if current["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.05)
+    current = await plan_when(d, plan["id"], "succeeded")
     assert current["jobs"][0]["status"] == "delivered" and current["jobs"][0]["attempts"] == 2
 
 
 async def test_dead_letters_are_replayed(d: Doors) -> None:
-    target = (
-        await d.ok(
-            "create_distribution_target",
-            name="flaky",
-            channel="stub",
-            config={"failTimes": 2},
-            retryPolicy={"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02},
-        )
-    )["target"]["id"]
+    retry = {**factories.FAST_RETRY, "maxAttempts": 2}
+    target = await factories.stub_target(d, "flaky", {"failTimes": 2}, retryPolicy=retry)
     plan = await deliver(d, target)
     assert plan["status"] == "failed" and plan["counts"]["dead"] == 1
     hint = (await d.ok("get_distribution_plan", id=plan["id"]))["recommendedNextAction"]
     assert (hint["tool"], hint["arguments"]) == ("replay_dead_letters", {"planId": plan["id"]})
     replayed = await d.ok(hint["tool"], **hint["arguments"])
     assert replayed["jobIds"] == [plan["jobs"][0]["id"]]
-    for _ in range(100):
-        current = (await d.ok("get_distribution_plan", id=plan["id"]))["plan"]
-        if current["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.05)
+    current = await plan_when(d, plan["id"], "succeeded")
     assert current["counts"] == {**current["counts"], "delivered": 1, "dead": 0}
     assert (await d.ok("replay_dead_letters", planId=plan["id"]))["jobIds"] == []
 
 
+@pytest.mark.slow  # watches past the scheduled time that nothing arrives
 async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receiver: Receiver) -> None:
-    target = (
-        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/c"})
-    )["target"]["id"]
+    target = await factories.webhook_target(d, receiver.url + "/c")
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=soon))[
         "plan"
@@ -220,16 +226,15 @@ async def test_cancel_stops_scheduled_jobs_and_nothing_is_sent(d: Doors, receive
     cancelled = await d.ok("cancel_distribution_plan", id=plan["id"])
     assert cancelled["plan"]["status"] == "cancelled"
     assert cancelled["plan"]["jobs"][0]["status"] == "cancelled"
-    await asyncio.sleep(1.6)
-    assert receiver.at("/c") == []
+    # Past the scheduled time (1 s) with margin: nothing reaches the receiver all along.
+    await holds_async(lambda: receiver.at("/c") == [], 1.6, message="no request to the cancelled plan's target")
     again = await d.error("cancel_distribution_plan", id=plan["id"])
     assert again["code"] == "CONFLICT"
 
 
+@pytest.mark.slow  # waits for a plan scheduled a second ahead
 async def test_scheduled_plan_waits_for_its_time(d: Doors, receiver: Receiver) -> None:
-    target = (
-        await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": receiver.url + "/s"})
-    )["target"]["id"]
+    target = await factories.webhook_target(d, receiver.url + "/s")
     at = datetime.now(UTC) + timedelta(seconds=1)
     plan = await deliver(d, target, scheduledAt=at.isoformat())
     assert plan["status"] == "succeeded"
@@ -252,6 +257,7 @@ async def test_same_content_version_is_not_sent_twice_unless_asked(d: Doors) -> 
     assert third["plan"]["jobs"][0]["status"] == "delivered"
 
 
+@pytest.mark.slow  # waits out a one-second awaitDelivery timeout
 async def test_pause_and_resume(d: Doors) -> None:
     target = await stub(d)
     paused = await d.ok("pause_distribution_target", id=target, seconds=600, reason="maintenance")
@@ -268,11 +274,7 @@ async def test_pause_and_resume(d: Doors) -> None:
     test = await d.error("test_distribution_target", id=target)
     assert test["code"] == "TARGET_PAUSED"
     await d.ok("resume_distribution_target", id=target)
-    for _ in range(100):
-        current = (await d.ok("get_distribution_plan", id=plan["plan"]["id"]))["plan"]
-        if current["status"] == "succeeded":
-            break
-        await asyncio.sleep(0.05)
+    current = await plan_when(d, plan["plan"]["id"], "succeeded")
     assert current["jobs"][0]["attempts"] == 1
 
 
@@ -290,9 +292,7 @@ async def test_list_pagination_is_bounded_and_has_a_cursor(d: Doors) -> None:
 
 
 async def test_test_target_reports_and_hints(d: Doors, receiver: Receiver) -> None:
-    ok = (await d.ok("create_distribution_target", name="ok", channel="webhook", config={"url": receiver.url + "/t"}))[
-        "target"
-    ]["id"]
+    ok = await factories.webhook_target(d, receiver.url + "/t", name="ok")
     result = await d.ok("test_distribution_target", id=ok)
     assert result["ok"] is True and result["statusCode"] == 200
     bad = await stub(d, "bad", failTimes=5, failWith=401)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from server.models import Attempt, AuditEvent, DeadLetter
 from tests.support import factories
 from tests.support.doors import Doors, doors
 from tests.support.receiver import Receiver, Reply
+from tests.support.waiting import holds_async, until_async
 
 pytestmark = pytest.mark.anyio
 FAST_BREAKER = {"circuit_min_attempts": 4, "circuit_cooldown_seconds": 1.0, "circuit_window_seconds": 60}
@@ -28,13 +28,13 @@ async def d(tmp_path: Path) -> AsyncIterator[Doors]:
         yield opened
 
 
-async def until(d: Doors, plan_id: str, predicate, timeout: float = 15) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        plan = (await d.ok("get_distribution_plan", id=plan_id))["plan"]
-        if predicate(plan) or time.monotonic() > deadline:
-            return plan
-        await asyncio.sleep(0.05)
+async def plan_until(d: Doors, plan_id: str, predicate: Callable[[dict], bool], timeout: float = 15) -> dict:
+    """The plan once ``predicate`` holds for it (an AssertionError with the last read after ``timeout``)."""
+
+    async def read() -> dict:
+        return (await d.ok("get_distribution_plan", id=plan_id))["plan"]
+
+    return await until_async(read, timeout=timeout, message=f"plan {plan_id} condition", done=predicate)
 
 
 def attempt_rows(d: Doors, target_id: str) -> list[Attempt]:
@@ -45,31 +45,17 @@ def attempt_rows(d: Doors, target_id: str) -> list[Attempt]:
 
 
 async def webhook(d: Doors, receiver: Receiver, path: str, **extra: object) -> str:
-    body = await d.ok(
-        "create_distribution_target",
-        name=path.strip("/"),
-        channel="webhook",
-        config={"url": receiver.url + path},
-        **extra,
-    )
-    return body["target"]["id"]
-
-
-FAST_RETRY = {"maxAttempts": 10, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02}
+    return await factories.webhook_target(d, receiver.url + path, name=path.strip("/"), **extra)
 
 
 async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d: Doors) -> None:
-    target = (
-        await d.ok(
-            "create_distribution_target", name="flaky", channel="stub", config={"failTimes": 4}, retryPolicy=FAST_RETRY
-        )
-    )["target"]["id"]
+    target = await factories.stub_target(d, "flaky", {"failTimes": 4}, retryPolicy=factories.FAST_RETRY)
     plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
-    held = await until(d, plan["id"], lambda p: (p["jobs"][0]["heldReason"] or "").startswith("circuit open"))
+    held = await plan_until(d, plan["id"], lambda p: (p["jobs"][0]["heldReason"] or "").startswith("circuit open"))
     assert held["jobs"][0]["attempts"] == 4
     state = (await d.ok("get_distribution_target", id=target))["target"]["circuit"]
     assert state["state"] == "open" and state["reason"] == "4 of the last 4 attempts failed"
-    done = await until(d, plan["id"], lambda p: p["status"] == "succeeded")
+    done = await plan_until(d, plan["id"], lambda p: p["status"] == "succeeded")
     assert done["jobs"][0]["attempts"] == 5
     rows = attempt_rows(d, target)
     assert (rows[4].started_at - rows[3].started_at).total_seconds() >= 0.95
@@ -79,20 +65,17 @@ async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d
 
 
 async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credentials(d: Doors) -> None:
-    target = (
-        await d.ok(
-            "create_distribution_target", name="revoked", channel="stub", config={"failTimes": 1, "failWith": 401}
-        )
-    )["target"]["id"]
+    target = await factories.stub_target(d, "revoked", {"failTimes": 1, "failWith": 401})
     first = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
     assert first["plan"]["jobs"][0]["errorClass"] == "systemic"
     assert first["recommendedNextAction"]["tool"] == "update_distribution_target"
     assert (await d.ok("get_distribution_target", id=target))["target"]["circuit"]["state"] == "open"
     second = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
-    waiting = await until(d, second["id"], lambda p: p["jobs"][0]["heldReason"] is not None, timeout=0.5)
+    waiting = await plan_until(d, second["id"], lambda p: p["jobs"][0]["heldReason"] is not None, timeout=0.5)
     assert waiting["jobs"][0]["attempts"] == 0 and len(attempt_rows(d, target)) == 1
 
 
+@pytest.mark.slow  # waits out a rate window / a cooldown of a second or more
 async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, receiver: Receiver) -> None:
     target = await webhook(d, receiver, "/rl", rateLimit={"requests": 2, "perSeconds": 1})
     plans = [
@@ -100,7 +83,7 @@ async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, r
         for _ in range(6)
     ]
     for plan_id in plans:
-        assert (await until(d, plan_id, lambda p: p["status"] == "succeeded"))["jobs"][0]["attempts"] == 1
+        assert (await plan_until(d, plan_id, lambda p: p["status"] == "succeeded"))["jobs"][0]["attempts"] == 1
     arrivals = sorted(r.at for r in receiver.at("/rl"))
     assert len(arrivals) == 6
     # Without the limit all six arrive within a few ms; with it any three span about a second
@@ -108,6 +91,7 @@ async def test_rate_limit_spreads_requests_without_spending_attempts(d: Doors, r
     assert all(arrivals[i + 2] - arrivals[i] >= 0.8 for i in range(len(arrivals) - 2))
 
 
+@pytest.mark.slow  # twelve plans delivered one after the other
 async def test_max_concurrency_one_delivers_in_order(d: Doors, receiver: Receiver) -> None:
     target = await webhook(d, receiver, "/ordered", maxConcurrency=1)
     ids = [f"n{i:02d}" for i in range(12)]
@@ -116,7 +100,7 @@ async def test_max_concurrency_one_delivers_in_order(d: Doors, receiver: Receive
         for i in ids
     ]
     for plan_id in plans:
-        await until(d, plan_id, lambda p: p["status"] == "succeeded")
+        await plan_until(d, plan_id, lambda p: p["status"] == "succeeded")
     assert [r.json()["data"]["id"] for r in receiver.at("/ordered")] == ids
 
 
@@ -125,13 +109,13 @@ async def test_halt_holds_everything_and_resume_releases(d: Doors, receiver: Rec
     halted = await d.ok("halt_deliveries", reason="incident 42")
     assert halted["halted"] is True and halted["recommendedNextAction"]["tool"] == "resume_deliveries"
     plan = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
-    held = await until(d, plan["id"], lambda p: p["jobs"][0]["heldReason"] is not None)
+    held = await plan_until(d, plan["id"], lambda p: p["jobs"][0]["heldReason"] is not None)
     assert held["jobs"][0]["heldReason"] == "deliveries are halted in this workspace"
-    await asyncio.sleep(0.5)
-    assert receiver.at("/h") == [] and held["jobs"][0]["attempts"] == 0
+    await holds_async(lambda: receiver.at("/h") == [], 0.5, message="no request while halted")
+    assert held["jobs"][0]["attempts"] == 0
     resumed = await d.ok("resume_deliveries")
     assert resumed["jobsReleased"] == 1
-    assert (await until(d, plan["id"], lambda p: p["status"] == "succeeded"))["jobs"][0]["attempts"] == 1
+    assert (await plan_until(d, plan["id"], lambda p: p["status"] == "succeeded"))["jobs"][0]["attempts"] == 1
     types = [e["type"] for e in (await d.ok("list_operational_events"))["items"]]
     assert types[:3] == ["plan.completed", "deliveries.resumed", "deliveries.halted"]
 
@@ -164,7 +148,7 @@ async def test_dead_letters_list_inspect_replay_by_time_range_audited(d: Doors, 
     assert (await d.ok("replay_dead_letters", dryRun=True, **window))["jobIds"] == [letter["jobId"]]
     replayed = await d.ok("replay_dead_letters", **window)
     assert replayed["jobIds"] == [letter["jobId"]]
-    done = await until(d, plan["plan"]["id"], lambda p: p["status"] == "succeeded")
+    done = await plan_until(d, plan["plan"]["id"], lambda p: p["status"] == "succeeded")
     assert done["jobs"][0]["attempts"] == 3
     with session_scope(d.rt.engine) as session:
         audit = session.exec(select(AuditEvent).where(AuditEvent.operation == "replay_dead_letters")).all()
@@ -199,21 +183,9 @@ async def test_dead_letter_retention_by_age_and_count(tmp_path: Path) -> None:
 
 
 async def test_plan_report(d: Doors) -> None:
-    ok = (await d.ok("create_distribution_target", name="ok", channel="stub"))["target"]["id"]
-    retried = (
-        await d.ok(
-            "create_distribution_target",
-            name="retried",
-            channel="stub",
-            config={"failTimes": 2},
-            retryPolicy=FAST_RETRY,
-        )
-    )["target"]["id"]
-    broken = (
-        await d.ok(
-            "create_distribution_target", name="broken", channel="stub", config={"failTimes": 1, "failWith": 422}
-        )
-    )["target"]["id"]
+    ok = await factories.stub_target(d, "ok")
+    retried = await factories.stub_target(d, "retried", {"failTimes": 2}, retryPolicy=factories.FAST_RETRY)
+    broken = await factories.stub_target(d, "broken", {"failTimes": 1, "failWith": 422})
     plan = await d.ok(
         "create_distribution_plan", content=factories.content(), targetIds=[ok, retried, broken], awaitDelivery=True
     )
@@ -228,20 +200,23 @@ async def test_plan_report(d: Doors) -> None:
     assert report["slowestTargets"][0]["targetName"] == "retried" and report["slowestTargets"][0]["attempts"] == 3
 
 
+@pytest.mark.slow  # watches for a second that nothing arrives
 async def test_cancel_means_no_new_request_after_it_returns(d: Doors, receiver: Receiver) -> None:
     targets = [await webhook(d, receiver, f"/c{i}", maxConcurrency=1) for i in range(3)]
     plans = [
         (await d.ok("create_distribution_plan", content=factories.content(), targetIds=targets))["plan"]["id"]
         for _ in range(15)
     ]
-    await asyncio.sleep(0.05)
+    await until_async(lambda: receiver.requests, message="the first deliveries under way")
     for plan_id in plans:
         cancelled = await d.call("cancel_distribution_plan", id=plan_id)
         assert cancelled["_isError"] is False or cancelled["code"] == "CONFLICT"
     returned = time.time()
-    await asyncio.sleep(1.0)
-    late = [r for r in receiver.requests if r.at > returned + 0.05]
-    assert late == [], f"{len(late)} request(s) arrived after cancel returned"
+    await holds_async(
+        lambda: [r for r in receiver.requests if r.at > returned + 0.05] == [],
+        1.0,
+        message="no request after cancel returned",
+    )
 
 
 async def test_retry_schedule_validation(d: Doors) -> None:

@@ -19,26 +19,16 @@ from server.jobs.sweeper import sweep
 from server.models import Attempt, Job, Plan, Receipt, Target
 from server.models.base import utcnow
 from server.runtime import Runtime
-from tests.support import factories, services
+from tests.support import factories
 from tests.support.factories import call
+from tests.support.queues import RecordingQueue
 from tests.support.receiver import Receiver, Reply
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.batches: list[tuple[list[str], object]] = []
-
-    def enqueue(self, job_ids: list[str], eta: object = None) -> None:
-        self.batches.append((list(job_ids), eta))
-
-    def backlog(self) -> int:
-        return 0
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Runtime:
     runtime = factories.runtime(tmp_path)
-    runtime.queue = Recorder()
+    runtime.queue = RecordingQueue()
     yield runtime
     runtime.close()
 
@@ -73,7 +63,7 @@ def attempts(rt: Runtime, job_id: str) -> list[Attempt]:
 def test_delivers_signed_webhook_and_stores_receipt(rt: Runtime, receiver: Receiver) -> None:
     target_id, secret = webhook_target(rt, receiver)
     plan_id, [job_id] = plan_for(rt, target_id)
-    assert rt.queue.batches == [([job_id], None)]
+    assert rt.queue.sent == [([job_id], None)]
     process_job(rt, job_id)
     [request] = receiver.at("/hook")
     payload = Webhook(secret).verify(request.body, request.headers)
@@ -181,17 +171,11 @@ def test_credentials_echoed_by_a_receiver_are_redacted(rt: Runtime, receiver: Re
     assert token not in plan.model_dump_json()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=factories.DATABASES)
 def any_rt(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
-    overrides = {}
-    if request.param == "postgresql":
-        schema = f"herald_engine_{services.RUN_TAG}"
-        overrides["database_url"] = services.postgres_schema_url(schema)
-        request.addfinalizer(lambda: services.drop_postgres_schema(schema))
-    runtime = factories.runtime(tmp_path, **overrides)
-    runtime.queue = Recorder()
-    yield runtime
-    runtime.close()
+    runtime = factories.runtime_on(request.param, request, tmp_path)
+    runtime.queue = RecordingQueue()
+    return runtime
 
 
 def test_a_batch_is_claimed_sent_and_recorded_together(
@@ -234,7 +218,7 @@ def test_a_batch_is_claimed_sent_and_recorded_together(
 
 def test_a_batch_still_in_flight_keeps_its_leases(tmp_path: Path) -> None:
     rt = factories.runtime(tmp_path, lease_seconds=0.3)
-    rt.queue = Recorder()
+    rt.queue = RecordingQueue()
     target = call(rt, "create_distribution_target", name="slow", channel="stub", config={"latencyMs": 1200})
     _, [job_id] = plan_for(rt, target.target.id)
     worker = threading.Thread(target=process_jobs, args=(rt, [job_id]))
@@ -258,7 +242,7 @@ def wait_for(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untype
 
 def test_a_hanging_receiver_does_not_hold_back_its_batch(tmp_path: Path, receiver: Receiver) -> None:
     rt = factories.runtime(tmp_path, batch_patience_seconds=0.2)
-    rt.queue = Recorder()
+    rt.queue = RecordingQueue()
     fast = [webhook_target(rt, receiver, f"/fast{i}")[0] for i in range(3)]
     slow = call(rt, "create_distribution_target", name="slow", channel="stub", config={"latencyMs": 1500}).target.id
     plan_id, jobs = plan_for(rt, *fast, slow)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
 import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from server.config import Settings
 from server.context import OpContext, Principal
@@ -17,6 +20,7 @@ from server.keys.service import authenticate, create_key
 from server.migrate import upgrade
 from server.operations import BY_TOOL
 from server.runtime import Runtime, build_runtime
+from tests.support import services
 
 if TYPE_CHECKING:
     from tests.support.doors import Doors
@@ -63,6 +67,21 @@ def runtime(data_dir: Path, **overrides: Any) -> Runtime:
             source.backup(copy)
     rt = build_runtime(settings)
     upgrade(rt.engine)
+    return rt
+
+
+# Parametrise a fixture with these to run its tests on both databases (PostgreSQL as an integration test).
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+
+
+def runtime_on(database: str, request: pytest.FixtureRequest, data_dir: Path, **overrides: Any) -> Runtime:
+    """``runtime`` on ``database`` (one of DATABASES): PostgreSQL in a fresh schema dropped after the test."""
+    if database == "postgresql":
+        schema = re.sub(r"\W", "_", f"herald_{request.node.name[:24]}_{services.RUN_TAG}").lower()
+        overrides["database_url"] = services.postgres_schema_url(schema)
+        request.addfinalizer(lambda: services.drop_postgres_schema(schema))
+    rt = runtime(data_dir, **overrides)
+    request.addfinalizer(rt.close)
     return rt
 
 

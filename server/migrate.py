@@ -41,21 +41,23 @@ def next_revision(versions: Path) -> str:
     return f"{max(numbers, default=0) + 1:04d}"
 
 
-def autogenerate(message: str) -> Path:
+def autogenerate(message: str, scripts: Path | None = None) -> Path:
     """A new revision from the difference between the models and the migrations' head.
 
     The head is built in a scratch SQLite database, so no real one is touched; review the file
     (PostgreSQL-only types, data moves) before committing it.
     """
-    versions = Path(str(files("migrations"))) / "versions"
+    scripts = scripts or Path(str(files("migrations")))
+    versions = scripts / "versions"
     revision = next_revision(versions)
     slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "change"
     with tempfile.TemporaryDirectory() as scratch:
         engine = create_engine(f"sqlite:///{scratch}/head.db")
-        upgrade(engine)
+        config = alembic_config(engine)
+        config.set_main_option("script_location", str(scripts))
         with engine.connect() as connection:
-            config = alembic_config(engine)
             config.attributes["connection"] = connection
+            command.upgrade(config, "head")
             command.revision(config, message=message, autogenerate=True, rev_id=revision)
         engine.dispose()
     made = next(versions.glob(f"{revision}_*.py"))

@@ -382,7 +382,7 @@ def test_a_send_waiting_for_a_free_connection_is_not_timed_out_by_the_queue() ->
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(1.0)
         in_flight -= 1
         return web.Response(text="ok")
 
@@ -394,7 +394,8 @@ def test_a_send_waiting_for_a_free_connection_is_not_timed_out_by_the_queue() ->
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        client = AsyncOutboundClient(LOOPBACK, timeout_seconds=0.7)  # one wave fits, two waves would not
+        # One wave (1 s) fits the timeout with room for a loaded machine; two waves (2 s) would not.
+        client = AsyncOutboundClient(LOOPBACK, timeout_seconds=1.8)
         try:
             sends = [post(client, f"http://127.0.0.1:{port}/slow") for _ in range(CONNECTIONS_PER_HOST + 20)]
             return [outcome.status_code for outcome in await asyncio.gather(*sends)]

@@ -17,6 +17,7 @@ from graphql import GraphQLError
 from pydantic.alias_generators import to_camel
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import Info
+from strawberry.types.base import get_object_definition
 
 from graphql_schema.types import field_type, graphql_values, output_type, to_graphql, to_plain
 from server.common import OperationError
@@ -33,7 +34,7 @@ OperationErrorType = output_type(OperationError)
 def _result_type(op: Operation) -> Any:
     name = op.graphql[0].upper() + op.graphql[1:] + "Result"
     members = (output_type(op.output_model), OperationErrorType)
-    clash = members[0].__strawberry_definition__.name == name
+    clash = get_object_definition(members[0], strict=True).name == name
     assert not clash, f"{op.output_model.__name__} would be named like the union {name}; rename the model"
     return Annotated[Union[members], strawberry.union(name)]  # noqa: UP007
 

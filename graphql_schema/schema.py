@@ -85,6 +85,20 @@ def _root(name: str, kind: str) -> type:
     return strawberry.type(type(name, (), namespace))
 
 
+class MaskedError(GraphQLError):
+    """An unexpected error as the client sees it: the mask's message; the cause is only in the log."""
+
+
+class MaskUnexpected(MaskErrors):
+    """Masks what ``_should_mask`` picks as a ``MaskedError``, so the error's code follows from its type,
+    never from its text (which may quote the caller's input)."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return MaskedError(
+            self.error_message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path
+        )
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Mask everything that is not a domain error; log it with its traceback first."""
     original = error.original_error
@@ -143,7 +157,7 @@ schema = strawberry.Schema(
     mutation=_root("Mutation", "mutation"),
     extensions=[
         ValidatedDocuments,
-        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+        lambda: MaskUnexpected(should_mask_error=_should_mask, error_message="Internal error."),
         lambda: QueryDepthLimiter(max_depth=LIMITS["settings"].graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=LIMITS["settings"].graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=LIMITS["settings"].graphql_max_tokens),

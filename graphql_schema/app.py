@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from graphql import GraphQLEnumType
+from graphql import GraphQLEnumType, GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from graphql_schema.schema import configure_limits, schema
+from graphql_schema.schema import LIMITS, MaskedError, configure_limits, schema
 from server.runtime import Runtime
 
 
@@ -34,29 +34,24 @@ class HeraldGraphQL(GraphQL):
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Request-level refusals (depth, aliases, size, syntax, unknown fields) get a stable code too."""
         response = await super().process_result(request, result)
-        for error in response.get("errors") or []:
-            if isinstance(error, dict):
-                _classify(error)
+        for error, formatted in zip(result.errors or [], response.get("errors") or [], strict=True):
+            if isinstance(formatted, dict):
+                _classify(error, formatted)
         return response
 
 
-def _classify(error: dict[str, Any]) -> None:
-    allowed = _enum_values(error["message"])
+def _classify(error: GraphQLError, formatted: dict[str, Any]) -> None:
+    """The code follows from where ``error`` came from (masked, parser, our limiters, graphql-core's
+    validation), never from words found in its message, which may quote what the caller sent."""
+    allowed = [] if isinstance(error, MaskedError) else _enum_values(error.message)
     if allowed:
-        error["message"] += f" Allowed values: {', '.join(allowed)}."
-    error.setdefault("extensions", {})["code"] = "VALIDATION_ERROR" if allowed else _code(error["message"])
-
-
-_CODES = (
-    ("maximum operation depth", "QUERY_TOO_DEEP"),
-    ("aliases found", "TOO_MANY_ALIASES"),
-    ("more than", "QUERY_TOO_LARGE"),
-    ("Internal error", "INTERNAL_ERROR"),
-    ("Syntax Error", "GRAPHQL_SYNTAX_ERROR"),
-)
+        formatted["message"] += f" Allowed values: {', '.join(allowed)}."
+    formatted.setdefault("extensions", {})["code"] = "VALIDATION_ERROR" if allowed else _code(error)
 
 
 _BAD_ENUM = re.compile(r"(?:Enum '(\w+)' cannot represent)|(?:does not exist in '(\w+)' enum)")
+# What graphql-core's parser says when it stops at a limit (tokens, comments, source length).
+_PARSE_LIMIT = re.compile(r"(?:Document|Source) contains more than \d+ [a-z ]+\. Parsing aborted\.")
 
 
 def _enum_values(message: str) -> list[str]:
@@ -66,8 +61,26 @@ def _enum_values(message: str) -> list[str]:
     return list(enum.values) if isinstance(enum, GraphQLEnumType) else []
 
 
-def _code(message: str) -> str:
-    return next((code for fragment, code in _CODES if fragment in message), "GRAPHQL_VALIDATION_ERROR")
+def _code(error: GraphQLError) -> str:
+    if isinstance(error, MaskedError):
+        return "INTERNAL_ERROR"
+    if isinstance(error, GraphQLSyntaxError):
+        return "QUERY_TOO_LARGE" if _PARSE_LIMIT.fullmatch(error.description) else "GRAPHQL_SYNTAX_ERROR"
+    if error.path is None and error.original_error is None:
+        limit = _limit_refused(error.message)
+        if limit is not None:
+            return limit
+    return "GRAPHQL_VALIDATION_ERROR"
+
+
+def _limit_refused(message: str) -> str | None:
+    """The code of a refusal by our depth or alias limiter: their whole message, with the limit in force."""
+    settings = LIMITS["settings"]
+    if re.fullmatch(rf"'\w+' exceeds maximum operation depth of {settings.graphql_max_depth}", message):
+        return "QUERY_TOO_DEEP"
+    if re.fullmatch(rf"\d+ aliases found\. Allowed: {settings.graphql_max_aliases}", message):
+        return "TOO_MANY_ALIASES"
+    return None
 
 
 def make_graphql_app(runtime: Runtime) -> HeraldGraphQL:

@@ -17,6 +17,7 @@ from graphql import GraphQLError
 from pydantic.alias_generators import to_camel
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import Info
+from strawberry.types.base import get_object_definition
 
 from graphql_schema.types import field_type, graphql_values, output_type, to_graphql, to_plain
 from server.common import OperationError
@@ -33,7 +34,7 @@ OperationErrorType = output_type(OperationError)
 def _result_type(op: Operation) -> Any:
     name = op.graphql[0].upper() + op.graphql[1:] + "Result"
     members = (output_type(op.output_model), OperationErrorType)
-    clash = members[0].__strawberry_definition__.name == name
+    clash = get_object_definition(members[0], strict=True).name == name
     assert not clash, f"{op.output_model.__name__} would be named like the union {name}; rename the model"
     return Annotated[Union[members], strawberry.union(name)]  # noqa: UP007
 
@@ -82,6 +83,20 @@ def _root(name: str, kind: str) -> type:
         if op.kind == kind
     }
     return strawberry.type(type(name, (), namespace))
+
+
+class MaskedError(GraphQLError):
+    """An unexpected error as the client sees it: the mask's message; the cause is only in the log."""
+
+
+class MaskUnexpected(MaskErrors):
+    """Masks what ``_should_mask`` picks as a ``MaskedError``, so the error's code follows from its type,
+    never from its text (which may quote the caller's input)."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return MaskedError(
+            self.error_message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path
+        )
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -142,7 +157,7 @@ schema = strawberry.Schema(
     mutation=_root("Mutation", "mutation"),
     extensions=[
         ValidatedDocuments,
-        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+        lambda: MaskUnexpected(should_mask_error=_should_mask, error_message="Internal error."),
         lambda: QueryDepthLimiter(max_depth=LIMITS["settings"].graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=LIMITS["settings"].graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=LIMITS["settings"].graphql_max_tokens),

@@ -51,7 +51,8 @@ def graphql_type(annotation: Any, is_input: bool) -> Any:
         inner = graphql_type(present[0], is_input) if len(present) == 1 else JSON
         return Optional[inner]  # noqa: UP045 (strawberry needs the typing form here)
     if origin is list and args:
-        return list[graphql_type(args[0], is_input)]
+        item: Any = graphql_type(args[0], is_input)
+        return list[item]
     if origin is Literal:
         return str
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -121,5 +121,5 @@ def release(rt: Runtime, workspace_id: str, key: str) -> None:
 
 def purge_expired(rt: Runtime) -> int:
     with session_scope(rt.engine) as session:
-        result = session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= utcnow()))
-        return int(getattr(result, "rowcount", 0) or 0)
+        result = session.exec(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= utcnow()))
+        return int(result.rowcount or 0)

@@ -106,7 +106,7 @@ def enforce_retention(rt: Runtime) -> int:
     """Drop dead letters past the age limit, and the oldest beyond the per-workspace count."""
     cutoff = utcnow() - timedelta(days=rt.settings.dead_letter_retention_days)
     with session_scope(rt.engine) as session:
-        removed = session.execute(delete(DeadLetter).where(col(DeadLetter.created_at) < cutoff)).rowcount or 0
+        removed = session.exec(delete(DeadLetter).where(col(DeadLetter.created_at) < cutoff)).rowcount or 0
         counts = session.exec(select(DeadLetter.workspace_id, func.count()).group_by(DeadLetter.workspace_id)).all()
         for workspace_id, count in counts:
             excess = count - rt.settings.dead_letter_max_count
@@ -117,7 +117,7 @@ def enforce_retention(rt: Runtime) -> int:
                     .order_by(col(DeadLetter.id))
                     .limit(excess)
                 )
-                removed += session.execute(delete(DeadLetter).where(col(DeadLetter.id).in_(oldest))).rowcount or 0
+                removed += session.exec(delete(DeadLetter).where(col(DeadLetter.id).in_(oldest))).rowcount or 0
     return removed
 
 

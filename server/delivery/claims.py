@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
-from sqlmodel import Session, SQLModel, col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col
 
 from adapters import Content, Policy, TargetView
-from server.db import one_of, retry_on_conflict, session_scope
+from server.db import one_of, retry_on_conflict, session_scope, table_of
 from server.delivery.effects import Effects
 from server.delivery.holds import Hold, find_hold, target_limits
 from server.delivery.limits import Limits
@@ -86,26 +87,26 @@ def claim_batch(rt: Runtime, job_ids: list[str]) -> list[Claim]:
 
 # Jobs are read and leased as plain rows: building and flushing ORM objects cost more than the send.
 _JOB_COLUMNS = (
-    Job.id,
-    Job.plan_id,
-    Job.workspace_id,
-    Job.target_id,
-    Job.status,
-    Job.attempts,
-    Job.next_attempt_at,
-    Job.lease_expires_at,
+    col(Job.id),
+    col(Job.plan_id),
+    col(Job.workspace_id),
+    col(Job.target_id),
+    col(Job.status),
+    col(Job.attempts),
+    col(Job.next_attempt_at),
+    col(Job.lease_expires_at),
 )
 
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:
     now = utcnow()
     query = (
-        select(*_JOB_COLUMNS)
+        sa_select(*_JOB_COLUMNS)
         .where(one_of(session, Job.id, job_ids))
         .order_by(col(Job.id))
         .with_for_update(skip_locked=True)
     )
-    jobs = [job for job in session.exec(query).all() if _claimable(job, now)]
+    jobs = [job for job in session.execute(query).all() if _claimable(job, now)]
     if not jobs:
         return []
     batch = _Batch(
@@ -125,9 +126,10 @@ def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effec
 
 def _load(session: Session, model: type[SQLModel], ids: set[str], skip: tuple[str, ...] = ()) -> dict[str, Row]:
     """The rows as plain read-only tuples (named like the model's fields): no ORM objects to build or track."""
-    columns = [column for column in model.__table__.columns if column.name not in skip]  # type: ignore[attr-defined]
-    query = select(*columns).where(one_of(session, model.id, sorted(ids)))  # type: ignore[attr-defined]
-    return {row.id: row for row in session.exec(query)}  # type: ignore[call-overload]
+    table = table_of(model)
+    columns = [column for column in table.columns if column.name not in skip]
+    query = sa_select(*columns).where(one_of(session, table.c.id, sorted(ids)))
+    return {row.id: row for row in session.execute(query)}
 
 
 def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effects, batch: _Batch) -> Claim | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import Session
 
@@ -36,7 +37,7 @@ class Effects:
         """Send the job's message after commit, for ``due`` (None: now)."""
         self._due[due].append(job_id)
 
-    def later(self, action: Callable[[], None]) -> None:
+    def later(self, action: Callable[[], object]) -> None:
         """Run ``action`` after commit, after the messages (see ``server.after_commit``)."""
         self._after.add(action)
 
@@ -95,7 +96,7 @@ class Effects:
                 "jobIds": settled.job_ids,
                 "planStatus": final,
             }
-            self.later(lambda plan_id=plan_id, event=event: self.rt.events.publish(plan_id, event))
+            self.later(partial(self.rt.events.publish, plan_id, event))
 
     def run(self) -> None:
         """After commit: send the messages, then announce."""

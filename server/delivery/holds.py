@@ -14,8 +14,9 @@ from sqlmodel import Session, col, select
 from server.config import Settings
 from server.delivery.limits import Limits
 from server.jobs import transitions
+from server.jobs.plan_state import JobKey
 from server.jobs.status import UNFINISHED, JobStatus
-from server.models import Job, Target, Workspace
+from server.models import Job, TargetState, WorkspaceState
 from server.targets import circuit
 from server.targets.repository import is_paused
 
@@ -26,7 +27,7 @@ class Hold:
     reason: str
 
 
-def target_limits(target: Target) -> Limits:
+def target_limits(target: TargetState) -> Limits:
     rate = target.rate_limit or {}
     return Limits(
         requests=rate.get("requests"), per_seconds=rate.get("perSeconds"), max_concurrency=target.max_concurrency
@@ -34,7 +35,7 @@ def target_limits(target: Target) -> Limits:
 
 
 def find_hold(
-    session: Session, workspace: Workspace, target: Target, job: Job, now: datetime, settings: Settings
+    session: Session, workspace: WorkspaceState, target: TargetState, job: JobKey, now: datetime, settings: Settings
 ) -> Hold | None:
     if workspace.halted:
         return Hold(None, "deliveries are halted in this workspace")
@@ -50,7 +51,7 @@ def find_hold(
     return None
 
 
-def _older_waiting(session: Session, job: Job) -> bool:
+def _older_waiting(session: Session, job: JobKey) -> bool:
     query = (
         select(Job.id).where(Job.target_id == job.target_id, col(Job.status).in_(UNFINISHED), Job.id < job.id).limit(1)
     )

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from adapters import ChannelPayload, ConfigError, DeliveryError, Receipt, TargetView, get_channel
@@ -60,16 +61,23 @@ def record_batch(rt: Runtime, done: list[tuple[Claim, Result]]) -> None:
     retry_on_conflict(transaction).run()
 
 
-_JOB_COLUMNS = (Job.id, Job.plan_id, Job.workspace_id, Job.target_id, Job.status, Job.attempts)
+_JOB_COLUMNS = (
+    col(Job.id),
+    col(Job.plan_id),
+    col(Job.workspace_id),
+    col(Job.target_id),
+    col(Job.status),
+    col(Job.attempts),
+)
 
 
 def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]], effects: Effects) -> None:
     now = utcnow()
     sent = [(claim, result) for claim, result in done if result.held_until is None]
-    insert_rows(session, Attempt.__table__, [_attempt_row(claim, result) for claim, result in sent])  # type: ignore[arg-type]
+    insert_rows(session, Attempt, [_attempt_row(claim, result) for claim, result in sent])
     ids = sorted(claim.job_id for claim, _ in done)
-    query = select(*_JOB_COLUMNS).where(one_of(session, Job.id, ids)).order_by(col(Job.id)).with_for_update()
-    rows = {row.id: row for row in session.exec(query)}
+    query = sa_select(*_JOB_COLUMNS).where(one_of(session, Job.id, ids)).order_by(col(Job.id)).with_for_update()
+    rows = {row.id: row for row in session.execute(query)}
     # A job another worker reclaimed after our lease expired is left alone: its result wins.
     ours = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]
     for claim, result in ours:
@@ -119,7 +127,8 @@ def _load_targets(session: Session, done: list[tuple[Claim, Result]]) -> dict[st
     ids = sorted({claim.view.id for claim, _ in done})
     failing = {claim.view.id for claim, result in done if result.error is not None}
     light = select(Target.id).where(
-        one_of(session, Target.id, ids), or_(Target.circuit_state != "closed", col(Target.consecutive_rate_limits) > 0)
+        one_of(session, Target.id, ids),
+        or_(col(Target.circuit_state) != "closed", col(Target.consecutive_rate_limits) > 0),
     )
     changing = sorted(failing | set(session.exec(light)))
     if not changing:
@@ -194,7 +203,7 @@ def _delivered(
         target = targets.get(claim.view.id)
         if target is not None and target.consecutive_rate_limits:
             target.consecutive_rate_limits = 0
-    insert_rows(session, ReceiptRow.__table__, receipts)  # type: ignore[arg-type]
+    insert_rows(session, ReceiptRow, receipts)
     transitions.finish_delivered(session, [claim.job_id for claim, _ in done], now)
     for claim, _ in done:
         effects.finished(session, rows[claim.job_id], JobStatus.DELIVERED, now, ordered=claim.ordered)

@@ -159,17 +159,17 @@ def cancel(session: Session, job_ids: list[str], now: datetime) -> int:
     """cancel (bulk): pending | scheduled → cancelled. A delivering job is left to finish its attempt.
 
     Returns how many jobs were cancelled."""
-    result = session.execute(
+    result = session.exec(
         update(Job)
         .where(col(Job.id).in_(job_ids), col(Job.status).in_(WAITING))
         .values(status=JobStatus.CANCELLED, finished_at=now, updated_at=now, next_attempt_at=None, queued_for=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 def requeue(session: Session, job_ids: list[str], now: datetime) -> int:
     """requeue (bulk): failed | dead → pending, due now, its retries given back. Returns how many."""
-    result = session.execute(
+    result = session.exec(
         update(Job)
         .where(col(Job.id).in_(job_ids), col(Job.status).in_(RETRYABLE))
         .values(
@@ -182,7 +182,7 @@ def requeue(session: Session, job_ids: list[str], now: datetime) -> int:
             held_reason=None,
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 def release(session: Session, job_ids: list[str], now: datetime, *, keep_reason: bool = False) -> None:

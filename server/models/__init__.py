@@ -5,8 +5,8 @@ from server.models.delivery import Attempt, DeadLetter, Job, Receipt
 from server.models.event import OperationalEvent
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
-from server.models.target import Target
-from server.models.workspace import ApiKey, Workspace
+from server.models.target import Target, TargetState
+from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
 __all__ = [
     "ApiKey",
@@ -19,5 +19,7 @@ __all__ = [
     "Plan",
     "Receipt",
     "Target",
+    "TargetState",
     "Workspace",
+    "WorkspaceState",
 ]

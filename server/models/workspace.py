@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import Field, SQLModel
 
@@ -12,6 +13,13 @@ class Workspace(SQLModel, table=True):
     name: str = Field(max_length=200)
     halted: bool = Field(default=False)
     created_at: datetime = created_field()
+
+
+class WorkspaceState(Protocol):
+    """What the claim's holds read of a workspace: an ORM ``Workspace`` or a plain read-only row."""
+
+    @property
+    def halted(self) -> bool: ...
 
 
 class ApiKey(SQLModel, table=True):

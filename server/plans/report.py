@@ -22,13 +22,13 @@ def _percentile(sorted_values: list[float], share: float) -> float | None:
 
 def build_report(session: Session, plan: Plan) -> PlanReport:
     rows = session.exec(
-        select(Job, Target.name).join(Target, col(Target.id) == Job.target_id).where(Job.plan_id == plan.id)  # type: ignore[call-overload]
+        select(Job, Target.name).join(Target, col(Target.id) == Job.target_id).where(Job.plan_id == plan.id)
     ).all()
     jobs = [job for job, _ in rows]
     names = {job.target_id: name for job, name in rows}
     due = plan.scheduled_at or plan.created_at
     delivered = [job for job in jobs if job.status == JobStatus.DELIVERED]
-    times = [(job, (job.finished_at - due).total_seconds() * 1000) for job in delivered if job.finished_at]  # type: ignore[operator]
+    times = [(job, (job.finished_at - due).total_seconds() * 1000) for job in delivered if job.finished_at]
     durations = sorted(ms for _, ms in times)
     ended = (JobStatus.FAILED, JobStatus.DEAD, JobStatus.SKIPPED, JobStatus.CANCELLED)
     count = {status: sum(job.status == status for job in jobs) for status in ended}

@@ -29,9 +29,7 @@ def load_plan(session: Session, workspace_id: str, plan_id: str, field: str = "i
 
 
 def plan_counts(session: Session, plan: Plan) -> PlanCounts:
-    rows = session.exec(
-        select(Job.status, func.count()).where(Job.plan_id == plan.id).group_by(Job.status)  # type: ignore[call-overload]
-    ).all()
+    rows = session.exec(select(Job.status, func.count()).where(Job.plan_id == plan.id).group_by(Job.status)).all()
     by_status = dict(rows)
     return PlanCounts(
         total=plan.total_jobs,
@@ -62,7 +60,7 @@ def counter_counts(plan: Plan) -> PlanCounts:
 
 def job_reads(session: Session, plan: Plan, limit: int = PLAN_JOBS_SHOWN) -> list[JobRead]:
     rows = session.exec(
-        select(Job, Receipt, Target.name)  # type: ignore[call-overload]
+        select(Job, Receipt, Target.name)
         .join(Receipt, col(Receipt.job_id) == Job.id, isouter=True)
         .join(Target, col(Target.id) == Job.target_id)
         .where(Job.plan_id == plan.id)

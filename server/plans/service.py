@@ -197,7 +197,7 @@ def _insert_plan(
         )
         for target in targets
     ]
-    insert_rows(session, Job.__table__, rows)  # type: ignore[arg-type]
+    insert_rows(session, Job, rows)
     if len(skips) == len(targets):
         plan_state.finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
         session.refresh(plan)

@@ -11,13 +11,13 @@ from sqlmodel import Session, col, select
 
 from server.activity.recorder import record_event
 from server.config import Settings
-from server.models import Attempt, Target
+from server.models import Attempt, Target, TargetState
 
 FAILURE_CLASSES = ("transient", "systemic")
 COUNTED_OUTCOMES = ("delivered", "transient", "systemic", "permanent")
 
 
-def gate(session: Session, target: Target, job_id: str, now: datetime, settings: Settings) -> datetime | None:
+def gate(session: Session, target: TargetState, job_id: str, now: datetime, settings: Settings) -> datetime | None:
     """None when the job may be sent now; else when to look again."""
     if target.circuit_state == "closed":
         return None
@@ -25,7 +25,7 @@ def gate(session: Session, target: Target, job_id: str, now: datetime, settings:
         return target.circuit_until
     if target.circuit_state == "half_open" and target.circuit_probe_job_id not in (None, job_id):
         return now + timedelta(seconds=settings.lease_seconds)
-    won = session.execute(
+    won = session.exec(
         update(Target)
         .where(col(Target.id) == target.id, col(Target.circuit_state) == target.circuit_state)
         .values(circuit_state="half_open", circuit_probe_job_id=job_id, circuit_changed_at=now)
@@ -36,7 +36,7 @@ def gate(session: Session, target: Target, job_id: str, now: datetime, settings:
 def failure_rate(session: Session, target_id: str, since: datetime) -> tuple[int, int]:
     """(failures, counted attempts) for the target since ``since``; 429s do not count."""
     rows = session.exec(
-        select(Attempt.outcome, func.count())  # type: ignore[call-overload]
+        select(Attempt.outcome, func.count())
         .where(Attempt.target_id == target_id, Attempt.started_at >= since, col(Attempt.outcome).in_(COUNTED_OUTCOMES))
         .group_by(Attempt.outcome)
     ).all()

@@ -15,7 +15,7 @@ from server.crypto import SecretBox
 from server.errors import NotFound, ValidationFailed
 from server.hints import hint
 from server.ids import check_id
-from server.models import Target
+from server.models import Target, TargetState
 from server.policy import PolicyInput
 from server.redaction import secret_values
 from server.targets.schemas import CircuitRead, RateLimit, RetryPolicy, TargetRead
@@ -40,7 +40,7 @@ def load_target(
     return target
 
 
-def effective_retry_policy(target: Target | None, settings: Settings) -> RetryPolicy:
+def effective_retry_policy(target: TargetState | None, settings: Settings) -> RetryPolicy:
     if target is not None and target.retry_policy:
         return RetryPolicy.model_validate(target.retry_policy)
     return RetryPolicy(
@@ -50,7 +50,7 @@ def effective_retry_policy(target: Target | None, settings: Settings) -> RetryPo
     )
 
 
-def is_paused(target: Target, now: datetime | None = None) -> bool:
+def is_paused(target: TargetState, now: datetime | None = None) -> bool:
     return target.paused_until is not None and target.paused_until > (now or datetime.now(UTC))
 
 
@@ -97,13 +97,13 @@ def check_labels(labels: list[str], field: str = "labels") -> list[str]:
     return sorted(set(labels))
 
 
-def credentials_of(target: Target, box: SecretBox) -> dict | None:
+def credentials_of(target: TargetState, box: SecretBox) -> dict | None:
     if target.credentials_blob is None:
         return None
     return box.decrypt_json(target.credentials_blob, f"target:{target.id}")
 
 
-def target_view(target: Target, box: SecretBox) -> TargetView[Any, Any]:
+def target_view(target: TargetState, box: SecretBox) -> TargetView[Any, Any]:
     channel = get_channel(target.channel)
     credentials = credentials_of(target, box)
     creds_model = channel.credentials_model

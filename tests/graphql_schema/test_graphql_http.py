@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+import graphql_schema.schema
 from server.app import create_app
 from server.keys.service import create_key
 from server.operations import BY_TOOL
@@ -220,3 +221,28 @@ def test_a_bad_enum_value_is_a_validation_error_naming_the_allowed_values(
     assert error["extensions"]["code"] == "VALIDATION_ERROR"
     assert error["message"].endswith(" Allowed values: WEBHOOK, HTTP, STUB.")
     assert "ChannelName" in error["message"]
+
+
+LIMITED_TARGETS = "query($limit: Int) { distributionTargets(limit: $limit) { __typename } }"
+
+
+@pytest.mark.parametrize("sent", ["Internal error", "Syntax Error", "more than", "aliases found"])
+def test_a_bad_variable_is_a_validation_error_whatever_text_it_holds(client: TestClient, sent: str) -> None:
+    body = client.post("/graphql", json={"query": LIMITED_TARGETS, "variables": {"limit": sent}}).json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_ERROR"
+    assert error["message"] == f"Variable '$limit' has invalid value: Int cannot represent non-integer value: '{sent}'"
+
+
+def test_an_unexpected_error_is_still_masked_as_internal(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(value: object) -> object:
+        raise RuntimeError("conversion bug")
+
+    monkeypatch.setattr(graphql_schema.schema, "to_graphql", explode)
+    response = client.post("/graphql", json={"query": LIMITED_TARGETS, "variables": {"limit": 5}})
+    body = response.json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert (error["message"], error["extensions"]["code"]) == ("Internal error.", "INTERNAL_ERROR")
+    assert "conversion bug" not in response.text

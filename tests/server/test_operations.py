@@ -113,15 +113,9 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
     target = await stub(d)
     broken = await stub(d, "broken", failTimes=1, failWith=400)
     await deliver(d, broken)
-    doomed = (
-        await d.ok(
-            "create_distribution_target",
-            name="doomed",
-            channel="stub",
-            config={"failTimes": 9},
-            retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01},
-        )
-    )["target"]["id"]
+    doomed = await factories.stub_target(
+        d, "doomed", {"failTimes": 9}, retryPolicy={**factories.FAST_RETRY, "maxAttempts": 1}
+    )
     dead = (await deliver(d, doomed))["id"]
     webhook = (
         await d.ok("create_distribution_target", name="hook", channel="webhook", config={"url": "http://127.0.0.1:9/"})

@@ -159,15 +159,9 @@ async def test_dead_letters_list_inspect_replay_by_time_range_audited(d: Doors, 
 
 async def test_dead_letter_retention_by_age_and_count(tmp_path: Path) -> None:
     async with doors(tmp_path, dead_letter_max_count=2) as d:
-        target = (
-            await d.ok(
-                "create_distribution_target",
-                name="dead",
-                channel="stub",
-                config={"failTimes": 9},
-                retryPolicy={"maxAttempts": 1, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.01},
-            )
-        )["target"]["id"]
+        target = await factories.stub_target(
+            d, "dead", {"failTimes": 9}, retryPolicy={**factories.FAST_RETRY, "maxAttempts": 1}
+        )
         for _ in range(3):
             await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
         oldest = (await d.ok("list_dead_letters"))["items"][-1]["id"]

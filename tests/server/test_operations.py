@@ -186,7 +186,7 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
         "tool": "retry_failed_jobs",
         "graphql": "retryFailedJobs",
         "arguments": {"planId": plan["id"]},
-        "reason": "Target updated; retry the jobs that failed on it.",
+        "reason": f"Target updated; retry the jobs that failed on it in plan {plan['id']}.",
         "afterSeconds": None,
     }
     retried = await d.ok("retry_failed_jobs", planId=plan["id"])

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from adapters import ConfigError, RotatesSecret, Validated, get_channel
+from adapters import ChannelName, ConfigError, RotatesSecret, Validated, get_channel
 from adapters.http_client import check_url
 from server.activity.recorder import record_event
 from server.context import OpContext
@@ -96,9 +96,29 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
     return TargetPayload(
         target=repo.to_read(target, ctx.runtime.settings),
         revealed_secrets=validated.revealed or None,
-        recommended_next_action=hint(
-            "test_distribution_target", "Send a test delivery to confirm the target works.", id=target.id
-        ),
+        recommended_next_action=confirm_hint(target),
+    )
+
+
+# What a dry run of a plan shows a new target, when a test would reach a real receiver; the caller's own goes in.
+SAMPLE_CONTENT = {"id": "sample", "version": "1", "title": "Sample title", "body": "Sample body."}
+
+
+def confirm_hint(target: Target) -> NextAction:
+    """How to confirm a target works without surprising its receiver: a test only where it reaches no one."""
+    if target.channel == ChannelName.STUB:
+        return hint(
+            "test_distribution_target",
+            "A stub target reaches no receiver, so send it a test delivery to confirm it works.",
+            id=target.id,
+        )
+    return hint(
+        "create_distribution_plan",
+        "A test would send one real event to this receiver, so preview a plan instead: the dry run renders what "
+        "the target would receive and sends nothing (put your own content in place of the sample).",
+        content=SAMPLE_CONTENT,
+        targetIds=[target.id],
+        dryRun=True,
     )
 
 
@@ -212,14 +232,14 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
     if data.dry_run:
         return TargetPayload(target=read, dry_run=True, recommended_next_action=for_real())
     session.add(target)
-    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target.id))
+    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target))
 
 
-def _after_fix_hint(session: Session, target_id: str) -> NextAction:
+def _after_fix_hint(session: Session, target: Target) -> NextAction:
     """After a fix, the jobs that failed on this target are what to retry; else confirm with a test."""
     failed = session.exec(
         select(Job.plan_id)
-        .where(Job.target_id == target_id, col(Job.status).in_(RETRYABLE))
+        .where(Job.target_id == target.id, col(Job.status).in_(RETRYABLE))
         .order_by(col(Job.id).desc())
         .limit(1)
     ).first()
@@ -227,7 +247,7 @@ def _after_fix_hint(session: Session, target_id: str) -> NextAction:
         return hint(
             "retry_failed_jobs", f"Target updated; retry the jobs that failed on it in plan {failed}.", planId=failed
         )
-    return hint("test_distribution_target", "Send a test delivery with the new settings.", id=target_id)
+    return confirm_hint(target)
 
 
 def pause_target(ctx: OpContext, session: Session, data: PauseTargetInput) -> TargetPayload:

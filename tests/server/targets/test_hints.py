@@ -15,6 +15,7 @@ from server.targets import circuit
 from server.targets.service import health_hint
 from tests.support import factories
 from tests.support.doors import Doors, doors
+from tests.support.receiver import Receiver
 from tests.support.waiting import until_async
 
 pytestmark = pytest.mark.anyio
@@ -192,3 +193,33 @@ def test_a_circuit_opened_by_failure_rate_stays_open_after_an_update() -> None:
     session = Session()
     assert circuit.after_fix(session, by_rate, NOW) is False
     assert (by_rate.circuit_state, list(session.new)) == ("open", [])
+
+
+async def test_a_new_stub_target_is_confirmed_by_a_test(d: Doors) -> None:
+    created = await d.ok("create_distribution_target", name="s", channel="stub")
+    assert created["recommendedNextAction"] == action(
+        "test_distribution_target",
+        "testDistributionTarget",
+        "A stub target reaches no receiver, so send it a test delivery to confirm it works.",
+        id=created["target"]["id"],
+    )
+
+
+async def test_a_new_webhook_target_is_confirmed_by_a_dry_run_that_sends_nothing(d: Doors, receiver: Receiver) -> None:
+    created = await d.ok("create_distribution_target", name="w", channel="webhook", config={"url": receiver.url + "/w"})
+    hook = created["target"]["id"]
+    hinted = created["recommendedNextAction"]
+    assert hinted == action(
+        "create_distribution_plan",
+        "createDistributionPlan",
+        "A test would send one real event to this receiver, so preview a plan instead: the dry run renders what "
+        "the target would receive and sends nothing (put your own content in place of the sample).",
+        content={"id": "sample", "version": "1", "title": "Sample title", "body": "Sample body."},
+        targetIds=[hook],
+        dryRun=True,
+    )
+    before = d.counts()
+    preview = await d.ok(hinted["tool"], **hinted["arguments"])
+    assert (preview["dryRun"], preview["preview"]["targets"][0]["verdict"]) == (True, "deliver")
+    assert d.counts() == before
+    assert receiver.at("/w") == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from server.hints import MAX_WAIT_SECONDS, NextAction, done, hint, wait_until
 from server.jobs.status import (
@@ -20,6 +20,8 @@ FIX_TARGET_CLASSES = ("permanent", "systemic")
 IN_PROGRESS = (PlanStatus.DRAFT, PlanStatus.SCHEDULED, PlanStatus.QUEUED, PlanStatus.RUNNING)
 IN_PROGRESS_REASON = "Deliveries are in progress; check again."
 IN_FLIGHT_WAIT = 2.0
+# A released job is still to be claimed and sent: look again once that has likely happened, not at the release.
+RELEASE_MARGIN = timedelta(seconds=1)
 
 
 def plan_hint(plan: PlanRead, now: datetime | None = None) -> NextAction:
@@ -60,7 +62,7 @@ def waiting_hint(plan: PlanRead, now: datetime) -> NextAction:
 def _release_hint(plan: PlanRead, job: JobRead, until: datetime, now: datetime) -> NextAction:
     name, held = job.target_name or job.target_id, job.held_reason or ""
     why = f"held ({held})" if held else f"waiting to retry after a {job.error_class or 'failed'} attempt"
-    wait = wait_until(until, now)
+    wait = wait_until(until + RELEASE_MARGIN, now)
     if wait is None and held.startswith(HELD_BY_CIRCUIT):
         return hint(
             "resume_distribution_target",
@@ -90,8 +92,9 @@ def failure_hint(plan: PlanRead) -> NextAction:
     if broken is not None:
         return hint(
             "update_distribution_target",
-            f"Target {broken.target_name or broken.target_id} refused delivery ({broken.error_class}): "
-            f"{broken.last_error}. Fix its config or credentials, then retry the failed jobs with retry_failed_jobs.",
+            f"Target {broken.target_name or broken.target_id} refused delivery ({broken.error_class}: "
+            f"{(broken.last_error or 'no detail').rstrip('.')}); fix its config or credentials, "
+            "then retry the failed jobs with retry_failed_jobs.",
             id=broken.target_id,
         )
     if plan.counts.dead:

@@ -240,7 +240,7 @@ def _dry_run(
         confirmation_token=token,
         dry_run=True,
         recommended_next_action=for_real(
-            "Preview looks right? Create the plan; keep the idempotency key so a retry cannot deliver twice.",
+            "If the preview looks right, create the plan, keeping the idempotency key so a retry cannot deliver twice.",
             **extra,
             idempotencyKey=data.idempotency_key or _derived_key(data),
             awaitDelivery=True,

@@ -76,13 +76,13 @@ def test_a_retry_backoff_waits_until_the_earliest_release() -> None:
         "distributionPlan",
         "Target a is waiting to retry after a rate_limited attempt; its next delivery is due at "
         "2026-12-01T12:00:03Z, so check again then.",
-        3.0,
+        4.0,
         id="pln_1",
     )
 
 
-def test_a_release_in_the_past_or_very_soon_waits_the_minimum() -> None:
-    assert wire(plan(job(due=0.01, held=PAUSE_429)))["afterSeconds"] == 0.5
+def test_a_release_is_looked_at_a_second_after_it_is_due() -> None:
+    assert wire(plan(job(due=0.01, held=PAUSE_429)))["afterSeconds"] == 1.0
 
 
 def test_a_halt_names_resume_deliveries() -> None:
@@ -128,7 +128,7 @@ def test_a_long_provider_pause_is_waited_out_in_capped_steps() -> None:
 
 def test_a_short_open_circuit_is_waited_out() -> None:
     held = "circuit open: 5 of the last 5 attempts failed"
-    assert wire(plan(job(due=20, held=held)))["afterSeconds"] == 20.0
+    assert wire(plan(job(due=20, held=held)))["afterSeconds"] == 21.0
 
 
 @pytest.fixture
@@ -153,5 +153,5 @@ async def test_a_429_pause_hints_the_time_until_its_reset(d: Doors) -> None:
         "get_distribution_plan",
         {"id": created["plan"]["id"]},
     )
-    assert 18 <= hint["afterSeconds"] <= 20
+    assert 19 <= hint["afterSeconds"] <= 21
     assert hint["reason"].startswith("Target limited is waiting to retry after a rate_limited attempt;")

@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 
 from server.operations import BY_TOOL
+from tests.e2e import flows
 from tests.e2e.flows import mcp_client
 from tests.support import factories, services
 from tests.support.live import LiveHerald, herald_env, live_herald
@@ -30,31 +31,48 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 MAX_STEPS = 12
 # A hint's wait is honoured up to this (a scenario never needs more).
 MAX_SLEEP_SECONDS = 15.0
+# awaitDelivery's default wait per mode: enough for a first delivery (separate worker processes take longer).
+AWAIT = {"embedded": "1", "redis": "4"}
 Fix = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("redis", marks=pytest.mark.integration)])
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHerald]:
-    # awaitDelivery answers after 1 s by default, so a wait shows up as a hint to follow.
+    # awaitDelivery answers after AWAIT seconds by default, so a longer wait shows up as a hint to follow.
     if request.param == "embedded":
-        with live_herald(herald_env(tmp_path_factory.mktemp("agents"), await_default_seconds="1")) as server:
+        with live_herald(
+            herald_env(tmp_path_factory.mktemp("agents"), await_default_seconds=AWAIT["embedded"])
+        ) as server:
             yield server
         return
     schema = f"herald_agents_{services.RUN_TAG}"
     namespace = services.redis_namespace(f"herald-agents-{services.RUN_TAG}")
     env = herald_env(
         tmp_path_factory.mktemp("agents-redis"),
-        await_default_seconds="1",
+        await_default_seconds=AWAIT["redis"],
         database_url=services.postgres_schema_url(schema),
         redis_url=services.REDIS_URL,
         redis_namespace=namespace,
     )
     try:
         with live_herald(env, "--no-worker", workers=2) as server:
-            yield server
+            yield warmed_up(server)
     finally:
         services.drop_postgres_schema(schema)
         services.drop_redis_namespace(namespace)
+
+
+WARM_UP_TARGET = """
+mutation { createDistributionTarget(name: "warm-up", channel: STUB) { ... on TargetPayload { target { id } } } }"""
+
+
+def warmed_up(live: LiveHerald) -> LiveHerald:
+    """One delivery first, so the agents' counts do not pay for workers still starting."""
+    target = live.graphql(WARM_UP_TARGET)["createDistributionTarget"]["target"]["id"]
+    variables = {"content": factories.content(), "targetIds": [target], "key": "warm-up"}
+    plan = live.graphql(flows.CREATE_PLAN, variables)["createDistributionPlan"]
+    assert plan["plan"]["status"] == "SUCCEEDED", plan
+    return live
 
 
 def one_sentence(reason: str) -> bool:
@@ -161,14 +179,16 @@ async def test_a_bad_credential_is_fixed_then_delivered(live: LiveHerald, receiv
 
 
 async def test_a_429_is_recovered_by_waiting_until_the_reset(live: LiveHerald, receiver: Receiver) -> None:
-    receiver.script["/limited"] = [Reply(429, headers={"Retry-After": "3"}), Reply(200)]
+    # A reset 2 s after awaitDelivery gives up, so the plan answers with a wait to follow.
+    reset = int(live.env["HERALD_AWAIT_DEFAULT_SECONDS"]) + 2
+    receiver.script["/limited"] = [Reply(429, headers={"Retry-After": str(reset)}), Reply(200)]
 
     async def scenario(agent: Agent) -> None:
         created = await agent.call("create_distribution_target", http_target(receiver, "/limited"))
         await agent.follow(created, succeeded)
 
     agent = await with_agent(live, scenario)
-    # 4 calls: create, dry run, create the plan (429, answers after the 1 s await), one read after the reset.
+    # 4 calls: create, dry run, create the plan (429, answers when the await ends), one read after the reset.
     assert agent.calls == [
         "create_distribution_target",
         "create_distribution_plan",

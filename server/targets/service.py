@@ -332,7 +332,7 @@ def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretIn
         revealed_secrets=revealed,
         recommended_next_action=hint(
             "test_distribution_target",
-            f"Give the receiver the new secret; both sign deliveries for {hours:g} h. Then test.",
+            f"Give the receiver the new secret (both sign deliveries for {hours:g} h), then test the target.",
             id=target.id,
         ),
     )

@@ -101,8 +101,9 @@ def run_operation(op: Operation, ctx: OpContext, data: WireModel) -> WireModel:
     writes = op.mutation and not dry_run
     key = getattr(data, "idempotency_key", None) if writes else None
     if key:
+        sent = data.model_dump(mode="json", by_alias=True, exclude={"dry_run"}, exclude_none=True)
         stored = idempotency.claim(
-            ctx.runtime, ctx.workspace_id, key, op.tool, idempotency.request_hash(op.tool, arguments)
+            ctx.runtime, ctx.workspace_id, key, op.tool, idempotency.request_hash(op.tool, arguments), sent
         )
         if stored is not None:
             return op.output_model.model_validate(stored).model_copy(update={"replayed": True})

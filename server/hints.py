@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from server.wire import WireModel
@@ -31,6 +32,19 @@ def hint(tool: str | None, reason: str, /, after_seconds: float | None = None, *
         reason=reason,
         after_seconds=after_seconds,
     )
+
+
+# A wait hint asks to look again no sooner than this and no later than that: a longer wait is named, not slept.
+MIN_WAIT_SECONDS = 0.5
+MAX_WAIT_SECONDS = 300.0
+
+
+def wait_until(until: datetime, now: datetime) -> float | None:
+    """Seconds to wait for ``until`` (at least ``MIN_WAIT_SECONDS``), or None when it is beyond ``MAX_WAIT_SECONDS``."""
+    seconds = (until - now).total_seconds()
+    if seconds > MAX_WAIT_SECONDS:
+        return None
+    return max(round(seconds, 1), MIN_WAIT_SECONDS)
 
 
 def done(reason: str) -> NextAction:

@@ -31,12 +31,26 @@ def request_hash(operation: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def derived_key(prefix: str, digest: str) -> str:
+    """A key that names what the request is about and differs for every different request (within 200 chars)."""
+    return f"{prefix[:180]}#{digest[:16]}"
+
+
 def _bound(workspace_id: str, key: str) -> str:
     return f"idempotency:{workspace_id}:{key}"
 
 
-def claim(rt: Runtime, workspace_id: str, key: str, operation: str, digest: str) -> dict[str, Any] | None:
-    """Returns the stored response of a finished identical request, or None after claiming the key."""
+def claim(
+    rt: Runtime,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    digest: str,
+    arguments: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Returns the stored response of a finished identical request, or None after claiming the key.
+
+    ``arguments`` (the request as sent) make a refusal's hint the same request under a key of its own."""
     now = utcnow()
     with session_scope(rt.engine) as session:
         record = _find(session, workspace_id, key)
@@ -62,17 +76,28 @@ def claim(rt: Runtime, workspace_id: str, key: str, operation: str, digest: str)
                 session.rollback()
                 raise _in_use(operation, 1.0) from None
             return None
-        return _existing(rt, record, workspace_id, key, operation, digest, now)
+        return _existing(rt, record, workspace_id, key, operation, digest, now, arguments or {})
 
 
 def _existing(
-    rt: Runtime, record: IdempotencyRecord, workspace_id: str, key: str, operation: str, digest: str, now: datetime
+    rt: Runtime,
+    record: IdempotencyRecord,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    digest: str,
+    now: datetime,
+    arguments: dict[str, Any],
 ) -> dict[str, Any] | None:
     if record.request_hash != digest:
         raise IdempotencyKeyReused(
             f"Idempotency key {key!r} was already used for a different {record.operation} request.",
             field="idempotencyKey",
-            next_action=hint(None, "Send this request with a new idempotency key, or resend the original unchanged."),
+            next_action=hint(
+                operation,
+                "Send this request again under the key derived from it, which no different request shares.",
+                **{**arguments, "idempotencyKey": derived_key(key, digest)},
+            ),
         )
     if record.state == "completed" and record.response_blob is not None:
         return rt.box.decrypt_json(record.response_blob, _bound(workspace_id, key))

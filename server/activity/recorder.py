@@ -15,6 +15,7 @@ EVENT_TYPES = (
     "target.resumed",
     "target.circuit_opened",
     "target.circuit_closed",
+    "target.circuit_half_open",
     "job.dead",
     "plan.completed",
     "plan.partial",

@@ -15,7 +15,7 @@ from server.config import Settings
 from server.delivery.limits import Limits
 from server.jobs import transitions
 from server.jobs.plan_state import JobKey
-from server.jobs.status import UNFINISHED, JobStatus
+from server.jobs.status import HELD_BY_CIRCUIT, HELD_BY_HALT, HELD_BY_PAUSE, UNFINISHED, JobStatus
 from server.models import Job, TargetState, WorkspaceState
 from server.targets import circuit
 from server.targets.repository import is_paused
@@ -38,16 +38,16 @@ def find_hold(
     session: Session, workspace: WorkspaceState, target: TargetState, job: JobKey, now: datetime, settings: Settings
 ) -> Hold | None:
     if workspace.halted:
-        return Hold(None, "deliveries are halted in this workspace")
+        return Hold(None, HELD_BY_HALT)
     if is_paused(target, now):
-        return Hold(target.paused_until, f"target paused: {target.pause_reason}")
+        return Hold(target.paused_until, f"{HELD_BY_PAUSE}{target.pause_reason}")
     if target.max_concurrency == 1 and _older_waiting(session, job):
         return Hold(
             now + timedelta(seconds=settings.lease_seconds), "waiting for earlier deliveries to this target (ordered)"
         )
     until = circuit.gate(session, target, job.id, now, settings)
     if until is not None:
-        return Hold(until, f"circuit open: {target.circuit_reason}")
+        return Hold(until, f"{HELD_BY_CIRCUIT}{target.circuit_reason}")
     return None
 
 

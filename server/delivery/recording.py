@@ -26,7 +26,7 @@ from server.delivery.retry import pause_seconds, retry_delay
 from server.ids import new_id
 from server.jobs import transitions
 from server.jobs.queue import requeue_target_jobs
-from server.jobs.status import JobStatus, PlanStatus
+from server.jobs.status import RATE_LIMIT_PAUSE, JobStatus, PlanStatus
 from server.models import Attempt, DeadLetter, Job, Plan, Target
 from server.models import Receipt as ReceiptRow
 from server.models.base import utcnow
@@ -230,7 +230,7 @@ def pause_rate_limited(rt: Runtime, session: Session, target: Target, error: Del
     until = utcnow() + timedelta(seconds=seconds)
     if target.paused_until is None or target.paused_until < until:
         target.paused_until = until
-    target.pause_reason = f"rate limited by the provider (HTTP {error.status_code or 429}); resumes automatically"
+    target.pause_reason = f"{RATE_LIMIT_PAUSE} (HTTP {error.status_code or 429}); resumes automatically"
     record_event(
         session,
         target.workspace_id,

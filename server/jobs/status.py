@@ -80,3 +80,10 @@ PLAN_FINAL: tuple[PlanStatus, ...] = (
 )
 # Plans whose jobs have not started: the first lease marks them running.
 PLAN_NOT_STARTED: tuple[PlanStatus, ...] = (PlanStatus.QUEUED, PlanStatus.SCHEDULED)
+
+# How a held job's ``held_reason`` starts: what holds it, so a hint can name what lifts it.
+HELD_BY_HALT = "deliveries are halted in this workspace"
+HELD_BY_PAUSE = "target paused: "
+HELD_BY_CIRCUIT = "circuit open: "
+# How a pause after a 429 explains itself (it ends by itself at the provider's reset).
+RATE_LIMIT_PAUSE = "rate limited by the provider"

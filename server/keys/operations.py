@@ -48,7 +48,7 @@ def create_api_key(ctx: OpContext, session: Session, data: CreateApiKeyInput) ->
         key=_read(key),
         secret=secret,
         recommended_next_action=hint(
-            None, "Store the secret now: only its hash is kept. Send it as 'Authorization: Bearer <secret>'."
+            None, "Store the secret now (only its hash is kept) and send it as 'Authorization: Bearer <secret>'."
         ),
     )
 

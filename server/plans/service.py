@@ -10,6 +10,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from adapters import Content, Policy, get_channel
+from server import idempotency
 from server.context import OpContext
 from server.db import insert_rows
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -239,12 +240,18 @@ def _dry_run(
         confirmation_token=token,
         dry_run=True,
         recommended_next_action=for_real(
-            "Preview looks right? Create the plan; keep the idempotency key so a retry cannot deliver twice.",
+            "If the preview looks right, create the plan, keeping the idempotency key so a retry cannot deliver twice.",
             **extra,
-            idempotencyKey=data.idempotency_key or f"{data.content.id}@{data.content.version}",
+            idempotencyKey=data.idempotency_key or _derived_key(data),
             awaitDelivery=True,
         ),
     )
+
+
+def _derived_key(data: CreatePlanInput) -> str:
+    """The content edition and a digest of the whole request: the same send gets the same key, any other another."""
+    digest = idempotency.request_hash("create_distribution_plan", data.model_dump(mode="json", by_alias=True))
+    return idempotency.derived_key(f"{data.content.id}@{data.content.version}", digest)
 
 
 def _preview(

@@ -11,7 +11,7 @@ from server.context import OpContext
 from server.db import session_scope
 from server.jobs.status import PLAN_FINAL
 from server.plans import repository as repo
-from server.plans.hints import plan_hint
+from server.plans.hints import IN_PROGRESS_REASON, plan_hint
 from server.plans.schemas import PlanCounts, PlanPayload, PlanRead
 
 
@@ -60,6 +60,6 @@ async def with_delivery_wait(
     seconds = min(timeout or settings.await_default_seconds, settings.await_max_seconds)
     plan, timed_out = await await_plan(ctx, payload.plan.id, seconds)
     action = plan_hint(plan)
-    if timed_out:
+    if timed_out and action.reason == IN_PROGRESS_REASON:
         action = action.model_copy(update={"reason": f"Still delivering after {seconds:g}s; check the plan again."})
     return payload.model_copy(update={"plan": plan, "timed_out": timed_out, "recommended_next_action": action})

@@ -15,6 +15,8 @@ from server.models import Attempt, Target, TargetState
 
 FAILURE_CLASSES = ("transient", "systemic")
 COUNTED_OUTCOMES = ("delivered", "transient", "systemic", "permanent")
+# Ends the reason of a circuit that a systemic failure opened: one a change of config or credentials can fix.
+SYSTEMIC_MARK = "(systemic)"
 
 
 def gate(session: Session, target: TargetState, job_id: str, now: datetime, settings: Settings) -> datetime | None:
@@ -60,7 +62,8 @@ def after_attempt(
     if target.circuit_state != "closed" or not failed:
         return None
     if error_class == "systemic":
-        _open(session, target, now, settings, "the receiver refused our credentials or could not be reached (systemic)")
+        refused = f"the receiver refused our credentials or could not be reached {SYSTEMIC_MARK}"
+        _open(session, target, now, settings, refused)
         return "opened"
     failures, total = failure_rate(session, target.id, now - timedelta(seconds=settings.circuit_window_seconds))
     if total >= settings.circuit_min_attempts and failures / total >= settings.circuit_failure_rate:
@@ -102,4 +105,22 @@ def reset(session: Session, target: Target, now: datetime) -> bool:
     if target.circuit_state == "closed":
         return False
     _close(session, target, now, "resumed by an operator")
+    return True
+
+
+def after_fix(session: Session, target: Target, now: datetime) -> bool:
+    """New config or credentials for a target whose circuit a systemic failure opened: half-open it,
+    so the next delivery is the probe instead of waiting out the cooldown."""
+    if target.circuit_state != "open" or not (target.circuit_reason or "").endswith(SYSTEMIC_MARK):
+        return False
+    target.circuit_state, target.circuit_changed_at = "half_open", now
+    target.circuit_until, target.circuit_probe_job_id = None, None
+    session.add(target)
+    record_event(
+        session,
+        target.workspace_id,
+        "target.circuit_half_open",
+        f"Circuit of {target.name} half-open: its config or credentials changed, the next delivery is the probe.",
+        target_id=target.id,
+    )
     return True

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from adapters import ConfigError, RotatesSecret, Validated, get_channel
+from adapters import ChannelName, ConfigError, RotatesSecret, Validated, get_channel
 from adapters.http_client import check_url
 from server.activity.recorder import record_event
 from server.context import OpContext
 from server.errors import Conflict, ValidationFailed
-from server.hints import NextAction, for_real, hint
+from server.hints import MAX_WAIT_SECONDS, NextAction, for_real, hint, wait_until
 from server.ids import new_id
 from server.jobs.queue import requeue_target_jobs
-from server.jobs.status import RETRYABLE
-from server.models import Job, Target
+from server.jobs.status import RATE_LIMIT_PAUSE, RETRYABLE
+from server.models import Job, Target, Workspace
 from server.models.base import utcnow
 from server.pagination import page
 from server.targets import circuit
@@ -96,31 +96,92 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
     return TargetPayload(
         target=repo.to_read(target, ctx.runtime.settings),
         revealed_secrets=validated.revealed or None,
-        recommended_next_action=hint(
-            "test_distribution_target", "Send a test delivery to confirm the target works.", id=target.id
-        ),
+        recommended_next_action=confirm_hint(target),
+    )
+
+
+# What a dry run of a plan shows a new target, when a test would reach a real receiver; the caller's own goes in.
+SAMPLE_CONTENT = {"id": "sample", "version": "1", "title": "Sample title", "body": "Sample body."}
+
+
+def confirm_hint(target: Target) -> NextAction:
+    """How to confirm a target works without surprising its receiver: a test only where it reaches no one."""
+    if target.channel == ChannelName.STUB:
+        return hint(
+            "test_distribution_target",
+            "A stub target reaches no receiver, so send it a test delivery to confirm it works.",
+            id=target.id,
+        )
+    return hint(
+        "create_distribution_plan",
+        "A test would send one real event to this receiver, so preview a plan instead: the dry run renders what "
+        "the target would receive and sends nothing (put your own content in place of the sample).",
+        content=SAMPLE_CONTENT,
+        targetIds=[target.id],
+        dryRun=True,
     )
 
 
 def get_target(ctx: OpContext, session: Session, data: GetTargetInput) -> TargetResult:
     target = repo.load_target(session, ctx.workspace_id, data.id)
-    return TargetResult(target=repo.to_read(target, ctx.runtime.settings), recommended_next_action=_health_hint(target))
+    workspace = session.get(Workspace, ctx.workspace_id)
+    halted = workspace is not None and workspace.halted
+    return TargetResult(
+        target=repo.to_read(target, ctx.runtime.settings), recommended_next_action=health_hint(target, halted, utcnow())
+    )
 
 
-def _health_hint(target: Target) -> NextAction:
-    if repo.is_paused(target):
-        wait = (target.paused_until - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
+def health_hint(target: Target, halted: bool, now: datetime) -> NextAction:
+    """What stands between the target and its next delivery, and the call that lifts it (or when to look again)."""
+    if halted:
         return hint(
-            "resume_distribution_target",
-            f"Paused: {target.pause_reason}. It resumes by itself after the pause; resume now only if fixed.",
-            after_seconds=round(wait, 1),
-            id=target.id,
+            "resume_deliveries",
+            "Deliveries are halted in this workspace; resume them once the reason for the halt is resolved.",
         )
+    if target.paused_until is not None and repo.is_paused(target, now):
+        return _pause_hint(target, target.paused_until, now)
+    if target.circuit_state == "open" and target.circuit_until is not None and target.circuit_until > now:
+        return _circuit_hint(target, target.circuit_until, now)
     if not target.active:
         return hint(
             "update_distribution_target", "The target is inactive; activate it to deliver.", id=target.id, active=True
         )
     return hint("create_distribution_plan", "The target is ready for plans.", targetIds=[target.id])
+
+
+def _pause_hint(target: Target, until: datetime, now: datetime) -> NextAction:
+    wait = wait_until(until, now)
+    reason = target.pause_reason or "paused"
+    if reason.startswith(RATE_LIMIT_PAUSE) or wait is not None:
+        return hint(
+            "get_distribution_target",
+            f"Paused until {until:%Y-%m-%dT%H:%M:%SZ} ({reason}); it resumes by itself, so look again then.",
+            after_seconds=wait if wait is not None else MAX_WAIT_SECONDS,
+            id=target.id,
+        )
+    return hint(
+        "resume_distribution_target",
+        f"Paused until {until:%Y-%m-%dT%H:%M:%SZ} ({reason}); resume it now only if the cause is fixed.",
+        id=target.id,
+    )
+
+
+def _circuit_hint(target: Target, until: datetime, now: datetime) -> NextAction:
+    wait = wait_until(until, now)
+    if wait is not None:
+        return hint(
+            "get_distribution_target",
+            f"The circuit is open ({target.circuit_reason}); a probe delivery may go at {until:%H:%M:%SZ}, "
+            "so look again then.",
+            after_seconds=wait,
+            id=target.id,
+        )
+    return hint(
+        "resume_distribution_target",
+        f"The circuit is open ({target.circuit_reason}) until {until:%Y-%m-%dT%H:%M:%SZ}; resuming closes the "
+        "circuit, so do it only if the receiver is fixed.",
+        id=target.id,
+    )
 
 
 def list_targets(ctx: OpContext, session: Session, data: ListTargetsInput) -> TargetList:
@@ -151,6 +212,9 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         target.config = validated.config.model_dump(mode="json", by_alias=True)
         if not data.dry_run:
             _store_credentials(ctx, target, validated.credentials)
+            if circuit.after_fix(session, target, utcnow()):
+                target_id = target.id
+                ctx.after_commit(lambda: requeue_target_jobs(ctx.runtime, target_id))
     if data.labels is not None:
         target.labels = repo.check_labels(data.labels)
     if data.retry_policy is not None:
@@ -168,20 +232,22 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
     if data.dry_run:
         return TargetPayload(target=read, dry_run=True, recommended_next_action=for_real())
     session.add(target)
-    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target.id))
+    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target))
 
 
-def _after_fix_hint(session: Session, target_id: str) -> NextAction:
+def _after_fix_hint(session: Session, target: Target) -> NextAction:
     """After a fix, the jobs that failed on this target are what to retry; else confirm with a test."""
     failed = session.exec(
         select(Job.plan_id)
-        .where(Job.target_id == target_id, col(Job.status).in_(RETRYABLE))
+        .where(Job.target_id == target.id, col(Job.status).in_(RETRYABLE))
         .order_by(col(Job.id).desc())
         .limit(1)
     ).first()
     if failed:
-        return hint("retry_failed_jobs", "Target updated; retry the jobs that failed on it.", planId=failed)
-    return hint("test_distribution_target", "Send a test delivery with the new settings.", id=target_id)
+        return hint(
+            "retry_failed_jobs", f"Target updated; retry the jobs that failed on it in plan {failed}.", planId=failed
+        )
+    return confirm_hint(target)
 
 
 def pause_target(ctx: OpContext, session: Session, data: PauseTargetInput) -> TargetPayload:
@@ -266,7 +332,7 @@ def rotate_signing_secret(ctx: OpContext, session: Session, data: RotateSecretIn
         revealed_secrets=revealed,
         recommended_next_action=hint(
             "test_distribution_target",
-            f"Give the receiver the new secret; both sign deliveries for {hours:g} h. Then test.",
+            f"Give the receiver the new secret (both sign deliveries for {hours:g} h), then test the target.",
             id=target.id,
         ),
     )

@@ -145,7 +145,7 @@ def _fix_hint(target: Target, error_class: ErrorClass) -> NextAction:
         wait = (target.paused_until - datetime.now(UTC)).total_seconds() if target.paused_until else 60.0
         return hint(
             "get_distribution_target",
-            "The provider rate-limited the test; the target is paused until its reset. Look again then.",
+            "The provider rate-limited the test and the target is paused until its reset, so look again then.",
             after_seconds=round(max(wait, 0.0), 1),
             id=target.id,
         )

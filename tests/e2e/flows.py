@@ -96,7 +96,7 @@ def graphql_webhook_delivery(live: LiveHerald, receiver: Receiver) -> dict[str, 
     payload = created["createDistributionTarget"]
     assert payload["__typename"] == "TargetPayload", payload
     target_id, secret = payload["target"]["id"], payload["revealedSecrets"]["signingSecret"]
-    assert payload["recommendedNextAction"] == {"tool": "test_distribution_target", "graphql": "testDistributionTarget"}
+    assert payload["recommendedNextAction"] == {"tool": "create_distribution_plan", "graphql": "createDistributionPlan"}
     variables = {"content": factories.content(), "targetIds": [target_id], "key": f"gql-{time.monotonic_ns()}"}
     plan = live.graphql(CREATE_PLAN, variables)["createDistributionPlan"]
     assert plan["__typename"] == "PlanPayload", plan

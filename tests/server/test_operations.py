@@ -186,7 +186,7 @@ async def test_plan_to_failing_target_then_fix_and_retry(d: Doors) -> None:
         "tool": "retry_failed_jobs",
         "graphql": "retryFailedJobs",
         "arguments": {"planId": plan["id"]},
-        "reason": "Target updated; retry the jobs that failed on it.",
+        "reason": f"Target updated; retry the jobs that failed on it in plan {plan['id']}.",
         "afterSeconds": None,
     }
     retried = await d.ok("retry_failed_jobs", planId=plan["id"])
@@ -264,7 +264,14 @@ async def test_pause_and_resume(d: Doors) -> None:
         awaitTimeoutSeconds=1,
     )
     assert plan["timedOut"] is True and plan["plan"]["jobs"][0]["attempts"] == 0
-    assert plan["recommendedNextAction"]["tool"] == "get_distribution_plan"
+    # A pause longer than a wait hint's cap names what lifts it: the resume of that target.
+    hinted = plan["recommendedNextAction"]
+    assert (hinted["tool"], hinted["arguments"], hinted["afterSeconds"]) == (
+        "resume_distribution_target",
+        {"id": target},
+        None,
+    )
+    assert hinted["reason"].startswith("Target stub is held (target paused: maintenance) until ")
     test = await d.error("test_distribution_target", id=target)
     assert test["code"] == "TARGET_PAUSED"
     await d.ok("resume_distribution_target", id=target)

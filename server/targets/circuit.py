@@ -23,7 +23,7 @@ def gate(session: Session, target: TargetState, job_id: str, now: datetime, sett
     """None when the job may be sent now; else when to look again."""
     if target.circuit_state == "closed":
         return None
-    if target.circuit_state == "open" and target.circuit_until and target.circuit_until > now:
+    if is_open(target, now):
         return target.circuit_until
     if target.circuit_state == "half_open" and target.circuit_probe_job_id not in (None, job_id):
         return now + timedelta(seconds=settings.lease_seconds)
@@ -33,6 +33,11 @@ def gate(session: Session, target: TargetState, job_id: str, now: datetime, sett
         .values(circuit_state="half_open", circuit_probe_job_id=job_id, circuit_changed_at=now)
     ).rowcount
     return None if won else now + timedelta(seconds=settings.lease_seconds)
+
+
+def is_open(target: TargetState, now: datetime) -> bool:
+    """Open and still cooling down: nothing may be sent to the target yet (not even a probe)."""
+    return target.circuit_state == "open" and target.circuit_until is not None and target.circuit_until > now
 
 
 def failure_rate(session: Session, target_id: str, since: datetime) -> tuple[int, int]:

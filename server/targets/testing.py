@@ -26,6 +26,7 @@ from server.ids import new_id
 from server.models import Target, Workspace
 from server.models.base import utcnow
 from server.redaction import redact
+from server.targets import circuit
 from server.targets import repository as repo
 from server.targets.schemas import TargetIdInput, TestTargetResult
 
@@ -62,7 +63,7 @@ async def send_test(ctx: OpContext, data: TargetIdInput, result: TestTargetResul
     view = await anyio.to_thread.run_sync(_load_view, ctx, data.id)
     delivery = DeliveryContext(delivery_id=new_id("job"), attempt=1, plan_id="test", timestamp=utcnow())
     sent = await ctx.runtime.delivery_loop.arun(lambda io: send_one(io, view, TEST_CONTENT, Policy(), delivery))
-    return await anyio.to_thread.run_sync(_record, ctx, data, result, view, sent)
+    return await anyio.to_thread.run_sync(_record, ctx, data, result, view, sent, delivery.delivery_id)
 
 
 def _sendable(ctx: OpContext, session: Session, target_id: str) -> Target:
@@ -83,6 +84,18 @@ def _sendable(ctx: OpContext, session: Session, target_id: str) -> Target:
             remediation="Wait for the pause to end, or resume the target if the cause is fixed.",
             next_action=hint("resume_distribution_target", "Resume the target, then test again.", id=target.id),
         )
+    if circuit.is_open(target, utcnow()):
+        raise HeraldError(
+            f"The circuit of target {target.id} is open until {target.circuit_until:%Y-%m-%dT%H:%M:%SZ}: "
+            f"{target.circuit_reason}.",
+            code="CIRCUIT_OPEN",
+            remediation="Wait for the cooldown (the next delivery is the probe), or resume the target if it is fixed.",
+            next_action=hint(
+                "resume_distribution_target",
+                "Resume the target only if the receiver is fixed; it closes the circuit.",
+                id=target.id,
+            ),
+        )
     return target
 
 
@@ -93,7 +106,12 @@ def _load_view(ctx: OpContext, target_id: str) -> TargetView[Any, Any]:
 
 
 def _record(
-    ctx: OpContext, data: TargetIdInput, pending: TestTargetResult, view: TargetView[Any, Any], sent: Result
+    ctx: OpContext,
+    data: TargetIdInput,
+    pending: TestTargetResult,
+    view: TargetView[Any, Any],
+    sent: Result,
+    sent_id: str,
 ) -> TestTargetResult:
     rt, error = ctx.runtime, sent.error
     with session_scope(rt.engine) as session:
@@ -101,6 +119,10 @@ def _record(
         if error is not None and error.error_class == ErrorClass.RATE_LIMITED:
             pause_rate_limited(rt, session, target, error)
             session.add(target)
+        elif error is not None:
+            # Recorded like a delivery's outcome: a systemic failure opens the circuit. A test is never the
+            # circuit's probe (that is the next delivery), so it cannot close one.
+            circuit.after_attempt(session, target, sent_id, error.error_class, utcnow(), rt.settings)
         final = _result(pending, repo.to_read(target, rt.settings), target, view, sent)
         if data.idempotency_key:
             idempotency.complete(rt, session, ctx.workspace_id, data.idempotency_key, final.wire())

@@ -113,3 +113,24 @@ async def test_a_dry_run_previews_without_sending(d: Doors, receiver: Receiver) 
     assert (result["ok"], result["dryRun"], result["preview"]["contentType"]) == (None, True, "application/json")
     assert result["preview"]["body"]["data"]["title"] == "Herald test delivery"
     assert receiver.requests == []
+
+
+async def test_a_refused_credential_opens_the_circuit_and_the_next_test_is_refused(
+    d: Doors, receiver: Receiver
+) -> None:
+    receiver.script["/locked"] = [Reply(401), Reply(200)]
+    hook = await webhook(d, receiver, "/locked")
+    result = await d.ok("test_distribution_target", id=hook)
+    assert (result["ok"], result["statusCode"], result["errorClass"]) == (False, 401, "systemic")
+    target = (await d.ok("get_distribution_target", id=hook))["target"]
+    assert target["circuit"]["state"] == "open"
+    before = d.counts()
+    error = await d.error("test_distribution_target", id=hook)
+    assert error["code"] == "CIRCUIT_OPEN"
+    action = error["recommendedNextAction"]
+    assert (action["tool"], action["arguments"]) == ("resume_distribution_target", {"id": hook})
+    assert len(receiver.at("/locked")) == 1  # the refused test sent nothing
+    assert d.counts() == {**before, "audit_events": before["audit_events"] + 1}
+    await d.ok("resume_distribution_target", id=hook)  # the operator says it is fixed: the circuit closes
+    assert (await d.ok("test_distribution_target", id=hook))["ok"] is True
+    assert len(receiver.at("/locked")) == 2

@@ -79,6 +79,8 @@ async def seed(d: Doors, receiver: Receiver) -> list[str]:
         awaitDelivery=True,
         awaitTimeoutSeconds=20,
     )
+    # The plan's 401 opened the target's circuit: an operator resumes it, so the test delivery may go out.
+    await d.ok("resume_distribution_target", id=ids[0])
     await d.ok("test_distribution_target", id=ids[0])
     return ids
 
@@ -129,12 +131,13 @@ async def test_no_credential_appears_anywhere(
                 for model in (Attempt, DeadLetter, OperationalEvent, AuditEvent)
             }
     # Attempts: fail 1, ok 2 (503, 200), limited 2 (429, 200), dead 2. Audit: 4 creates, the update, the plan,
-    # the test. Responses: each read operation's argument sets, once per door.
+    # the resume, the test. Events: the plan's 4, then the resume (target resumed, circuit closed) and the
+    # test's 401 (circuit opened again). Responses: each read operation's argument sets, once per door.
     assert {name: len(found) for name, found in stored.items()} == {
         "Attempt": 7,
         "DeadLetter": 1,
-        "OperationalEvent": 4,
-        "AuditEvent": 7,
+        "OperationalEvent": 7,
+        "AuditEvent": 8,
     }
     reads = [a for op in OPERATIONS if not op.mutation for a in read_arguments(op.tool, ids, plan_id, letter_id)]
     assert len(responses) == 2 * len(reads)

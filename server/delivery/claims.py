@@ -86,16 +86,16 @@ def claim_batch(rt: Runtime, job_ids: list[str]) -> list[Claim]:
 
 
 # Jobs are read and leased as plain rows: building and flushing ORM objects cost more than the send.
-_JOB_COLUMNS = (
+# What identifies a job, its owners and its attempt (recording reads these too).
+JOB_STATE_COLUMNS = (
     col(Job.id),
     col(Job.plan_id),
     col(Job.workspace_id),
     col(Job.target_id),
     col(Job.status),
     col(Job.attempts),
-    col(Job.next_attempt_at),
-    col(Job.lease_expires_at),
 )
+_JOB_COLUMNS = (*JOB_STATE_COLUMNS, col(Job.next_attempt_at), col(Job.lease_expires_at))
 
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from adapters import ChannelPayload, ConfigError, DeliveryError, Receipt, TargetView, get_channel
 from server.activity.recorder import record_event
 from server.db import insert_rows, one_of, retry_on_conflict, session_scope
-from server.delivery.claims import Claim
+from server.delivery.claims import JOB_STATE_COLUMNS, Claim
 from server.delivery.effects import Effects
 from server.delivery.retry import pause_seconds, retry_delay
 from server.ids import new_id
@@ -61,22 +61,12 @@ def record_batch(rt: Runtime, done: list[tuple[Claim, Result]]) -> None:
     retry_on_conflict(transaction).run()
 
 
-_JOB_COLUMNS = (
-    col(Job.id),
-    col(Job.plan_id),
-    col(Job.workspace_id),
-    col(Job.target_id),
-    col(Job.status),
-    col(Job.attempts),
-)
-
-
 def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]], effects: Effects) -> None:
     now = utcnow()
     sent = [(claim, result) for claim, result in done if result.held_until is None]
     insert_rows(session, Attempt, [_attempt_row(claim, result) for claim, result in sent])
     ids = sorted(claim.job_id for claim, _ in done)
-    query = sa_select(*_JOB_COLUMNS).where(one_of(session, Job.id, ids)).order_by(col(Job.id)).with_for_update()
+    query = sa_select(*JOB_STATE_COLUMNS).where(one_of(session, Job.id, ids)).order_by(col(Job.id)).with_for_update()
     rows = {row.id: row for row in session.execute(query)}
     # A job another worker reclaimed after our lease expired is left alone: its result wins.
     ours = [(claim, result) for claim, result in done if _still_ours(rows.get(claim.job_id), claim)]

@@ -228,7 +228,7 @@ async def test_a_partial_plan_retries_only_its_failed_target(live: LiveHerald, r
 
 async def test_a_dead_letter_is_replayed(live: LiveHerald, receiver: Receiver) -> None:
     receiver.script["/dying"] = [Reply(503), Reply(503), Reply(200)]
-    retry = {"maxAttempts": 2, "baseDelaySeconds": 0.01, "maxDelaySeconds": 0.02}
+    retry = {**factories.FAST_RETRY, "maxAttempts": 2}
 
     async def scenario(agent: Agent) -> None:
         created = await agent.call("create_distribution_target", http_target(receiver, "/dying", retryPolicy=retry))

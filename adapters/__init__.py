@@ -8,6 +8,7 @@ http_client/                  the hardened outbound HTTP client (ChannelIO.http)
 """
 
 from adapters.base import (
+    Attachment,
     Channel,
     ChannelIO,
     ChannelLimits,
@@ -19,11 +20,15 @@ from adapters.base import (
     DeliveryError,
     Endpoint,
     ErrorClass,
+    HttpAnswer,
     HttpResponse,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
     Receipt,
+    RecipientUnreachableError,
+    RecipientView,
+    Reconciles,
     RotatesSecret,
     SystemicDeliveryError,
     TargetView,
@@ -36,6 +41,11 @@ from adapters.stub import StubChannel
 from adapters.webhook import WebhookChannel
 
 __all__ = [
+    "Attachment",
+    "HttpAnswer",
+    "RecipientUnreachableError",
+    "RecipientView",
+    "Reconciles",
     "CHANNELS",
     "Channel",
     "ChannelIO",

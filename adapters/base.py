@@ -21,10 +21,11 @@ from adapters.errors import (
     ErrorClass,
     PermanentDeliveryError,
     RateLimitedError,
+    RecipientUnreachableError,
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from adapters.io import ChannelIO, HttpClient, HttpResponse
+from adapters.io import ChannelIO, HttpAnswer, HttpClient, HttpResponse
 
 C = TypeVar("C", bound=BaseModel)
 K = TypeVar("K", bound=BaseModel)
@@ -37,8 +38,27 @@ class ChannelName(StrEnum):
     STUB = "stub"
 
 
+class Attachment(BaseModel):
+    """A file sent with the content (email attachment, chat document, Drive upload).
+
+    By the time a channel renders, ``data`` holds the bytes: the server fetched a URL attachment
+    through the SSRF guard (size-capped) or decoded the inline base64 before any channel sees it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    content_type: str
+    data: bytes = b""
+    url: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
 class Content(BaseModel):
-    """The content item being distributed, as the channels see it."""
+    """The content item being distributed, as the channels see it (templates already rendered)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,6 +69,8 @@ class Content(BaseModel):
     excerpt: str | None = None
     url: str | None = None
     metadata: dict[str, Any] = {}
+    media_urls: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Policy(BaseModel):
@@ -69,6 +91,8 @@ class ChannelLimits:
 
     max_body_bytes: int | None = None
     max_text_chars: int | None = None
+    max_attachments: int | None = None
+    max_attachment_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,13 +107,39 @@ class TargetView(Generic[C, K]):
 
 
 @dataclass(frozen=True)
+class RecipientView:
+    """What a channel may know of a recipient reached through an addressed target.
+
+    ``address`` is the recipient's address on this target's channel (an email address, an E.164
+    number, a chat id). ``unsubscribe_url`` is set when the recipient was reached through a label
+    (a distribution list): channels that can carry it (email's ``List-Unsubscribe``) must.
+    """
+
+    id: str
+    address: str
+    external_id: str | None = None
+    name: str | None = None
+    timezone: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    unsubscribe_url: str | None = None
+
+
+@dataclass(frozen=True)
 class DeliveryContext:
-    """Identity of one delivery. ``delivery_id`` is stable across retries of a job."""
+    """Identity of one delivery. ``delivery_id`` is stable across retries of a job.
+
+    ``previous_outcome_unknown`` is True when the job's last attempt may have reached the provider
+    without Herald seeing the answer (a timeout after the request was written): a channel that
+    implements ``Reconciles`` is asked to look its post up before sending again.
+    """
 
     delivery_id: str
     attempt: int
     plan_id: str
     timestamp: datetime
+    recipient_id: str | None = None
+    previous_outcome_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +194,7 @@ class Channel(Protocol[C, K]):
     def validate(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> Validated[C, K]: ...
 
     def render(
-        self, content: Content, policy: Policy, target: TargetView[C, K], recipient: str | None = None
+        self, content: Content, policy: Policy, target: TargetView[C, K], recipient: RecipientView | None = None
     ) -> ChannelPayload:
         """Pure: the same content, policy and target always give the same payload."""
         ...
@@ -167,8 +217,23 @@ class RotatesSecret(Protocol):
         ...
 
 
+@runtime_checkable
+class Reconciles(Protocol):
+    """A channel that can look up whether an earlier attempt of this delivery landed (outcome unknown).
+
+    The engine calls ``reconcile`` instead of sending when ``delivery.previous_outcome_unknown``:
+    a ``Receipt`` means the post exists (the job is delivered, nothing is sent again); None means
+    it does not, and the engine sends.
+    """
+
+    async def reconcile(
+        self, payload: ChannelPayload, target: TargetView[Any, Any], delivery: DeliveryContext, io: ChannelIO
+    ) -> Receipt | None: ...
+
+
 __all__ = [
     "Addressing",
+    "Attachment",
     "Channel",
     "ChannelIO",
     "ChannelLimits",
@@ -180,12 +245,16 @@ __all__ = [
     "DeliveryError",
     "Endpoint",
     "ErrorClass",
+    "HttpAnswer",
     "HttpClient",
     "HttpResponse",
     "PermanentDeliveryError",
     "Policy",
     "RateLimitedError",
     "Receipt",
+    "RecipientUnreachableError",
+    "RecipientView",
+    "Reconciles",
     "RotatesSecret",
     "SystemicDeliveryError",
     "TargetView",

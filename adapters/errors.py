@@ -4,9 +4,13 @@
     ├── TransientDeliveryError    timeouts, connection errors, 5xx, 408: retry with backoff
     ├── RateLimitedError          429 and providers' own signals: pause the target (``retry_after_seconds``)
     ├── PermanentDeliveryError    other 4xx, invalid payload or recipient: fail now
+    │   └── RecipientUnreachableError  this recipient's address can never be reached (hard bounce,
+    │                                  unknown chat, blocked): fail now and mark the address bounced
     └── SystemicDeliveryError     401/403, TLS/DNS failure of the whole target
 
-``ConfigError`` is raised by ``validate`` for a target that can never work.
+``ConfigError`` is raised by ``validate`` for a target that can never work. ``outcome_unknown``
+marks a failure after the request was written (a read timeout, a dropped connection): the
+provider may have acted on it, so a channel that can look its post up is asked to before resending.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class DeliveryError(Exception):
         retry_after_seconds: float | None = None,
         code: str | None = None,
         response_excerpt: str | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -52,6 +57,7 @@ class DeliveryError(Exception):
         self.retry_after_seconds = retry_after_seconds
         self.code = code
         self.response_excerpt = response_excerpt
+        self.outcome_unknown = outcome_unknown
 
     @property
     def error_class(self) -> ErrorClass:
@@ -72,3 +78,7 @@ class PermanentDeliveryError(DeliveryError):
 
 class SystemicDeliveryError(DeliveryError):
     class_ = ErrorClass.SYSTEMIC
+
+
+class RecipientUnreachableError(PermanentDeliveryError):
+    """The recipient's address on this channel can never be reached; the engine marks it bounced."""

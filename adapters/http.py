@@ -20,6 +20,7 @@ from adapters.base import (
     Endpoint,
     Policy,
     Receipt,
+    RecipientView,
     TargetView,
     Validated,
 )
@@ -161,7 +162,9 @@ class HttpChannel:
         checked = _checked_credentials(validated, credentials)
         return Validated(validated, checked, endpoints=(Endpoint(validated.url),))
 
-    def render(self, content: Content, policy: Policy, target: Target, recipient: str | None = None) -> ChannelPayload:
+    def render(
+        self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None
+    ) -> ChannelPayload:
         config = target.config
         if config.body_template is None:
             return ChannelPayload(body=envelope(content, policy), content_type=config.content_type or JSON)

@@ -20,6 +20,17 @@ class HttpResponse:
     body_excerpt: str | None = None
 
 
+@dataclass(frozen=True)
+class HttpAnswer:
+    """Any answer, unclassified (``HttpClient.exchange``): for channels whose provider speaks in its body
+    (Slack's ``ok: false`` with 200, Discord's ``retry_after``). ``text`` is bounded (64 KiB) and has the
+    request's secrets scrubbed; ``headers`` are all of them, names lower-cased."""
+
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+
 class HttpClient(Protocol):
     """The hardened outbound HTTP client: SSRF-pinned, bounded, one deadline; a non-2xx answer or a failure
     raises a classified ``DeliveryError``. Serves the event loop it first sends from."""
@@ -27,6 +38,12 @@ class HttpClient(Protocol):
     async def send(
         self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
     ) -> HttpResponse: ...
+
+    async def exchange(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
+    ) -> HttpAnswer:
+        """Like ``send`` but returns any status unclassified; transport failures still raise classified errors."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -22,6 +22,7 @@ from adapters.base import (
     DeliveryContext,
     Policy,
     Receipt,
+    RecipientView,
     TargetView,
     TransientDeliveryError,
     Validated,
@@ -80,7 +81,9 @@ class StubChannel:
     def validate(self, config: dict[str, Any], credentials: dict[str, Any] | None) -> Validated[StubConfig, BaseModel]:
         return Validated(validate_model(StubConfig, config, "config"), None)
 
-    def render(self, content: Content, policy: Policy, target: Target, recipient: str | None = None) -> ChannelPayload:
+    def render(
+        self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None
+    ) -> ChannelPayload:
         return ChannelPayload(body=envelope(content, policy))
 
     async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:

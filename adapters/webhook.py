@@ -24,6 +24,7 @@ from adapters.base import (
     PermanentDeliveryError,
     Policy,
     Receipt,
+    RecipientView,
     TargetView,
     Validated,
 )
@@ -151,7 +152,9 @@ class WebhookChannel:
         )
         return rotated.model_dump(mode="json", by_alias=True), revealed_for(rotated.signing_secret)
 
-    def render(self, content: Content, policy: Policy, target: Target, recipient: str | None = None) -> ChannelPayload:
+    def render(
+        self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None
+    ) -> ChannelPayload:
         return ChannelPayload(body=envelope(content, policy))
 
     async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:

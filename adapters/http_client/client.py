@@ -34,7 +34,7 @@ from adapters.http_client.hops import (
 )
 from adapters.http_client.netguard import Destination, parse_networks
 from adapters.http_client.pinning import GuardedResolver, checked_literal, looks_literal
-from adapters.io import HttpResponse
+from adapters.io import HttpAnswer, HttpResponse
 
 CONNECTIONS_PER_HOST = 100
 CONNECTIONS_TOTAL = 10_000
@@ -82,6 +82,19 @@ class AsyncOutboundClient:
             location = answer.headers.get("location")
             if not (allow_redirects and answer.status_code in REDIRECT_STATUSES and location):
                 return classify_response(answer.status_code, answer.headers, redact(answer.text, secrets))
+            hop = hop.follow(answer.status_code, location)
+        raise too_many_redirects()
+
+    async def exchange(
+        self, method: str, url: str, *, headers: dict[str, str], content: bytes, allow_redirects: bool = False
+    ) -> HttpAnswer:
+        hop = Hop(method.upper(), url.strip(), headers, content)
+        secrets = secret_values(headers)
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = await self._exchange(hop)
+            location = answer.headers.get("location")
+            if not (allow_redirects and answer.status_code in REDIRECT_STATUSES and location):
+                return HttpAnswer(answer.status_code, dict(answer.headers), redact(answer.text, secrets) or "")
             hop = hop.follow(answer.status_code, location)
         raise too_many_redirects()
 

@@ -1,11 +1,11 @@
 """aiohttp, asyncio and OS failures of one hop, translated into classified ``DeliveryError``s at the boundary.
 
-    TimeoutError (connect, send, read: one deadline)   → Transient  TIMEOUT
+    TimeoutError (connect, send, read: one deadline)   → Transient  TIMEOUT        (outcome unknown)
     an ssl.SSLError, raw or behind aiohttp's wrapper    → Systemic   TLS_ERROR
     InvalidURL, other ValueError, UnicodeError          → Permanent  INVALID_REQUEST (not chained: may quote a value)
     ClientConnectorDNSError                             → Systemic   DNS_FAILURE
     other ClientConnectorError                          → Transient  CONNECTION_ERROR
-    other ClientError / OSError                         → Transient  NETWORK_ERROR
+    other ClientError / OSError                         → Transient  NETWORK_ERROR  (outcome unknown)
 
 Our own errors (the guard's, the header checks') pass through untouched.
 """
@@ -48,7 +48,7 @@ class Translated:
 def classified(exc: Exception, host: str) -> tuple[DeliveryError | None, BaseException | None]:
     """The classified error for a failed hop and the cause to chain (None: keep it out of tracebacks and logs)."""
     if isinstance(exc, TimeoutError):
-        return TransientDeliveryError(f"Timed out talking to {host}.", code="TIMEOUT"), exc
+        return TransientDeliveryError(f"Timed out talking to {host}.", code="TIMEOUT", outcome_unknown=True), exc
     if isinstance(exc, ssl.SSLError):  # before ValueError: a certificate verification error is both
         return network_error(exc, host), exc
     if isinstance(exc, ValueError | UnicodeError):
@@ -71,7 +71,9 @@ def network_error(exc: BaseException, host: str) -> DeliveryError:
         return SystemicDeliveryError(f"Host {host} does not resolve; check the target's URL.", code="DNS_FAILURE")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return TransientDeliveryError(f"Could not connect to {host}.", code="CONNECTION_ERROR")
-    return TransientDeliveryError(f"Network error talking to {host} ({type(exc).__name__}).", code="NETWORK_ERROR")
+    return TransientDeliveryError(
+        f"Network error talking to {host} ({type(exc).__name__}).", code="NETWORK_ERROR", outcome_unknown=True
+    )
 
 
 def _tls_reason(exc: BaseException) -> str | None:

@@ -36,6 +36,9 @@ class ChannelName(StrEnum):
     WEBHOOK = "webhook"
     HTTP = "http"
     STUB = "stub"
+    DISCORD = "discord"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
 
 
 class Attachment(BaseModel):

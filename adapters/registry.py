@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import Channel, ChannelName, ConfigError
+from adapters.discord import DiscordChannel
 from adapters.http import HttpChannel
 from adapters.stub import StubChannel
+from adapters.telegram import TelegramChannel
 from adapters.webhook import WebhookChannel
+from adapters.whatsapp import WhatsAppChannel
 
 CHANNELS: dict[ChannelName, Channel[Any, Any]] = {
     ChannelName.WEBHOOK: WebhookChannel(),
     ChannelName.HTTP: HttpChannel(),
     ChannelName.STUB: StubChannel(),
+    ChannelName.DISCORD: DiscordChannel(),
+    ChannelName.TELEGRAM: TelegramChannel(),
+    ChannelName.WHATSAPP: WhatsAppChannel(),
 }
 
 

@@ -22,6 +22,7 @@ from server.auth_middleware import BearerAuthMiddleware
 from server.body_limit import BodyLimitMiddleware
 from server.config import Settings
 from server.db import session_scope
+from server.inbound import whatsapp as inbound_whatsapp
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            *inbound_whatsapp.ROUTES,
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),

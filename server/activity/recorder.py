@@ -17,6 +17,7 @@ EVENT_TYPES = (
     "target.circuit_closed",
     "target.circuit_half_open",
     "job.dead",
+    "job.failed_late",
     "plan.completed",
     "plan.partial",
     "plan.failed",

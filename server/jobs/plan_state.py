@@ -92,6 +92,35 @@ def finish_if_done(
     return final
 
 
+def fail_late(session: Session, plan_id: str, count: int = 1) -> PlanStatus | None:
+    """fail late: ``count`` delivered jobs turned failed. A plan still running only moves its counters; one that
+    had ended by its jobs' results takes the status those results now give (succeeded → partial | failed).
+
+    Returns the plan's new final status when it changed."""
+    row = session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id)
+        .values(
+            delivered_count=Plan.delivered_count - count, failed_count=Plan.failed_count + count, updated_at=utcnow()
+        )
+        .returning(
+            col(Plan.delivered_count),
+            col(Plan.failed_count),
+            col(Plan.dead_count),
+            col(Plan.cancelled_count),
+            col(Plan.status),
+        )
+    ).one()
+    delivered, failed, dead, cancelled, status = row
+    if status not in _ENDED_BY_JOBS:
+        return None
+    final = final_status(delivered, failed, dead, cancelled, status)
+    if final == status:
+        return None
+    session.execute(update(Plan).where(col(Plan.id) == plan_id).values(status=final))
+    return final
+
+
 def reopen(session: Session, plan_id: str, failed: int, dead: int, now: datetime) -> None:
     """reopen: a plan whose ``failed`` failed and ``dead`` dead jobs are sent again → running."""
     session.execute(

@@ -13,6 +13,8 @@ A job (one delivery of a plan to a target); each arrow is a function of ``server
     pending | scheduled ──▶ failed             finish (found at claim: the target is inactive)
     pending | scheduled ──▶ cancelled          cancel (the plan was cancelled; delivering jobs finish first)
     failed | dead ──▶ pending                  requeue (retry_failed_jobs, replay_dead_letters)
+    delivered ──▶ failed                       fail_late (the provider reported later that it failed, e.g. a
+                                               WhatsApp ``failed`` status webhook; the plan's counters follow)
     pending | scheduled ──▶ (due now)          release (a resume, the next of an ordered target)
 
 A ``delivering`` job whose lease expired (its worker died) may be leased again. ``pending`` is due

@@ -136,6 +136,14 @@ def finish(
         job.last_error, job.error_class = error, error_class or "permanent"
 
 
+def fail_late(job: Job, now: datetime, *, error: str, error_class: str = "permanent") -> None:
+    """fail late: delivered → failed, when the provider reports after accepting it that the message failed
+    (a status webhook). The plan's counters are the caller's (``server.jobs.plan_state.fail_late``)."""
+    _expect(job, (JobStatus.DELIVERED,), "fail_late")
+    job.status, job.updated_at, job.finished_at = JobStatus.FAILED, now, now
+    job.last_error, job.error_class = error, error_class
+
+
 def finish_delivered(session: Session, job_ids: list[str], now: datetime) -> None:
     """finish (bulk, the path nearly every delivery takes): delivering → delivered, in one UPDATE."""
     session.execute(

@@ -64,6 +64,8 @@ class Attempt(SQLModel, table=True):
 
 class Receipt(SQLModel, table=True):
     __tablename__ = "distribution_receipts"
+    # A provider's status webhook finds its receipt by the provider's id (WhatsApp's wamid).
+    __table_args__ = (Index("ix_receipts_target_external", "target_id", "external_id"),)
 
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
@@ -73,6 +75,9 @@ class Receipt(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=300)
     delivered_at: datetime = created_field()
     response_meta: dict[str, Any] = json_field()
+    # What the provider reported since (status webhooks): sent, delivered, read or failed; None: nothing yet.
+    provider_status: str | None = Field(default=None, max_length=20)
+    provider_status_at: datetime | None = None
 
 
 class DeadLetter(SQLModel, table=True):

@@ -87,6 +87,8 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
             external_id=receipt.external_id,
             delivered_at=receipt.delivered_at,
             response_meta=receipt.response_meta,
+            provider_status=receipt.provider_status,
+            provider_status_at=receipt.provider_status_at,
         )
         if receipt
         else None,

@@ -55,6 +55,10 @@ class ReceiptRead(WireModel):
     external_id: str | None
     delivered_at: datetime
     response_meta: dict[str, Any]
+    provider_status: str | None = Field(
+        None, description="What the provider reported since, by status webhook (sent, delivered, read, failed)."
+    )
+    provider_status_at: datetime | None = None
 
 
 class JobRead(WireModel):

@@ -1,0 +1,1 @@
+"""What providers post back to Herald (not through the doors): WhatsApp's status webhooks."""

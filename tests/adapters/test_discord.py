@@ -49,7 +49,9 @@ def config(fake: DiscordFake, **extra: object) -> dict[str, object]:
     return {"webhookId": WEBHOOK_ID, "apiBaseUrl": fake.api, **extra}
 
 
-def view(fake: DiscordFake, token: str = WEBHOOK_TOKEN, **extra: object) -> TargetView[DiscordConfig, DiscordCredentials]:
+def view(
+    fake: DiscordFake, token: str = WEBHOOK_TOKEN, **extra: object
+) -> TargetView[DiscordConfig, DiscordCredentials]:
     validated = CHANNEL.validate(config(fake, **extra), {"webhookToken": token})
     return TargetView("target_d1", "discord", "discord", validated.config, validated.credentials)
 
@@ -87,7 +89,9 @@ def test_render_fits_2000_characters_and_never_pings() -> None:
     assert body["content"].endswith("…\n\nhttps://example.com/n1")
     assert body["allowed_mentions"] == {"parse": []}
     embed = TargetView("t", "d", "discord", DiscordConfig(webhook_id=WEBHOOK_ID, format="embed"), None)
-    rendered = CHANNEL.render(content(media_urls=("https://cdn.example/a.png", "https://cdn.example/b.png")), Policy(), embed)
+    rendered = CHANNEL.render(
+        content(media_urls=("https://cdn.example/a.png", "https://cdn.example/b.png")), Policy(), embed
+    )
     assert rendered.body["embeds"] == [
         {"title": "Market note", "description": "Rates held.", "image": {"url": "https://cdn.example/a.png"}},
         {"image": {"url": "https://cdn.example/b.png"}},
@@ -107,7 +111,9 @@ def test_delivers_with_wait_true_and_the_message_id_as_receipt(fake: DiscordFake
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(("is_global", "code"), [(False, "DISCORD_RATE_LIMITED"), (True, "DISCORD_RATE_LIMITED_GLOBAL")])
+@pytest.mark.parametrize(
+    ("is_global", "code"), [(False, "DISCORD_RATE_LIMITED"), (True, "DISCORD_RATE_LIMITED_GLOBAL")]
+)
 def test_429_reads_the_float_retry_after_of_the_body(
     fake: DiscordFake, loop: DeliveryLoop, is_global: bool, code: str
 ) -> None:
@@ -187,7 +193,11 @@ async def test_engine_delivers_then_pauses_exactly_until_the_reset(
         assert len(fake.requests) == 3  # no request reached Discord during the pause
         assert 1.5 <= second.at - first.at < 3.0
         [limited, delivered] = engine.attempts(d, job["id"])
-        assert (limited.outcome, limited.error_code, delivered.outcome) == ("rate_limited", "DISCORD_RATE_LIMITED", "delivered")
+        assert (limited.outcome, limited.error_code, delivered.outcome) == (
+            "rate_limited",
+            "DISCORD_RATE_LIMITED",
+            "delivered",
+        )
         [paused] = engine.events(d, "target.paused", target_id)
         assert paused.data["retryAfterSeconds"] == 1.5
         until = datetime.fromisoformat(paused.data["until"])

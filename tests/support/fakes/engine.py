@@ -75,7 +75,9 @@ def events(d: Doors, type_: str, target_id: str | None = None) -> list[Operation
         return list(session.exec(query).all())
 
 
-async def create_target(d: Doors, channel: str, config: dict[str, Any], credentials: dict[str, Any], **extra: Any) -> str:
+async def create_target(
+    d: Doors, channel: str, config: dict[str, Any], credentials: dict[str, Any], **extra: Any
+) -> str:
     body = await d.ok(
         "create_distribution_target", name=f"{channel}-target", channel=channel, config=config,
         credentials=credentials, **extra,

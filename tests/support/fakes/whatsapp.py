@@ -177,10 +177,10 @@ class WhatsAppFake(FakeServer):
             ],
         }
 
-    def send_status(
-        self, url: str, accepted: Accepted, status: str, *, secret: str = APP_SECRET, errors: list | None = None
-    ) -> httpx.Response:
-        """Post one status webhook to ``url`` as Meta does (raw JSON, signed with the app secret)."""
+    def signed_status(
+        self, accepted: Accepted, status: str, *, secret: str = APP_SECRET, errors: list | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The raw body and headers of the status webhook Meta posts (a failed free text outside the window: 131047)."""
         if status == "failed" and errors is None and self.window_closed_for(accepted):
             errors = [
                 {
@@ -191,5 +191,9 @@ class WhatsAppFake(FakeServer):
                 }
             ]
         raw = json.dumps(self.status_payload(accepted, status, errors)).encode()
-        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature(raw, secret)}
+        return raw, {"Content-Type": "application/json", "X-Hub-Signature-256": signature(raw, secret)}
+
+    def send_status(self, url: str, accepted: Accepted, status: str, **options: Any) -> httpx.Response:
+        """Post one status webhook to a live ``url`` as Meta does."""
+        raw, headers = self.signed_status(accepted, status, **options)
         return httpx.post(url, content=raw, headers=headers, timeout=10)

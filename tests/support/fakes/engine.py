@@ -3,6 +3,7 @@ attempts, receipts, pause events, the target's row; and the doors on either back
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -78,10 +79,8 @@ def events(d: Doors, type_: str, target_id: str | None = None) -> list[Operation
 async def create_target(
     d: Doors, channel: str, config: dict[str, Any], credentials: dict[str, Any], **extra: Any
 ) -> str:
-    body = await d.ok(
-        "create_distribution_target", name=f"{channel}-target", channel=channel, config=config,
-        credentials=credentials, **extra,
-    )  # fmt: skip
+    extra.setdefault("name", f"{channel}-{uuid.uuid4().hex[:8]}")
+    body = await d.ok("create_distribution_target", channel=channel, config=config, credentials=credentials, **extra)
     target_id: str = body["target"]["id"]
     return target_id
 

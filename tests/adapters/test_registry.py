@@ -15,6 +15,9 @@ from adapters import (
     WebhookChannel,
     get_channel,
 )
+from adapters.discord import DiscordChannel
+from adapters.telegram import TelegramChannel
+from adapters.whatsapp import WhatsAppChannel
 
 
 def test_every_channel_has_its_channel() -> None:
@@ -22,10 +25,19 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.WEBHOOK: WebhookChannel,
         ChannelName.HTTP: HttpChannel,
         ChannelName.STUB: StubChannel,
+        ChannelName.DISCORD: DiscordChannel,
+        ChannelName.TELEGRAM: TelegramChannel,
+        ChannelName.WHATSAPP: WhatsAppChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
-    assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
-        name: ("broadcast", ChannelLimits()) for name in ChannelName
+    generic = (ChannelName.WEBHOOK, ChannelName.HTTP, ChannelName.STUB)
+    assert {name: (CHANNELS[name].addressing, CHANNELS[name].limits) for name in generic} == {
+        name: ("broadcast", ChannelLimits()) for name in generic
+    }
+    assert {name: CHANNELS[name].addressing for name in ChannelName if name not in generic} == {
+        ChannelName.DISCORD: "broadcast",
+        ChannelName.TELEGRAM: "broadcast",  # addressed when its config names no chatId (addressing_of)
+        ChannelName.WHATSAPP: "recipient",
     }
 
 
@@ -43,7 +55,9 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub."
+    assert err.value.message == (
+        f"Unknown channel {name!r}; the available channels are webhook, http, stub, discord, telegram, whatsapp."
+    )
 
 
 def test_channels_describe_themselves() -> None:

@@ -94,3 +94,20 @@ def test_cancel_refuses_an_ended_plan_and_reopen_runs_it_again(rt: Runtime) -> N
     with session_scope(rt.engine) as session:
         plan_state.reopen(session, plan_id, failed=1, dead=0, now=utcnow())
     assert row(rt, plan_id) == ("running", 0, 0, 0, 0, False)
+
+
+def test_a_late_failure_moves_the_counters_and_reopens_an_ended_verdict(rt: Runtime) -> None:
+    plan_id, jobs = plan_of(rt, 2)
+    tally = Tally()
+    tally.add(jobs[0], JobStatus.DELIVERED)
+    with session_scope(rt.engine) as session:
+        tally.settle(session)
+        assert plan_state.fail_late(session, plan_id) is None  # still running: only the counters move
+    assert row(rt, plan_id)[1:3] == (0, 1)
+    tally = Tally()
+    tally.add(jobs[1], JobStatus.DELIVERED)
+    with session_scope(rt.engine) as session:
+        assert tally.settle(session)[0].final == PlanStatus.PARTIAL
+    with session_scope(rt.engine) as session:
+        assert plan_state.fail_late(session, plan_id) == PlanStatus.FAILED  # partial → failed: nothing delivered
+    assert row(rt, plan_id) == (PlanStatus.FAILED, 0, 2, 0, 0, True)

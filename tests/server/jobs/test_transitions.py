@@ -202,3 +202,15 @@ def test_created_rows_and_the_horizon_rule(rt: Runtime) -> None:
         edge,
         None,
     ]
+
+
+def test_fail_late_starts_from_delivered_only() -> None:
+    now = utcnow()
+    job = Job(id="job_1", workspace_id="w", plan_id="p", target_id="t", content_key="k", status=JobStatus.DELIVERED)
+    transitions.fail_late(job, now, error="WhatsApp reported it failed.")
+    assert (job.status, job.error_class, job.last_error, job.finished_at) == (
+        JobStatus.FAILED, "permanent", "WhatsApp reported it failed.", now
+    )  # fmt: skip
+    with pytest.raises(TransitionRefused):
+        transitions.fail_late(job, now, error="again")
+    assert job.last_error == "WhatsApp reported it failed."

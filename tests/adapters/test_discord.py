@@ -172,7 +172,9 @@ def test_a_timeout_after_accepting_is_transient_and_outcome_unknown(fake: Discor
 # The full path: MCP door → plan → worker → engine → channel → fake → recorded.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", engine.BACKENDS)
+@pytest.mark.slow
 async def test_engine_delivers_then_pauses_exactly_until_the_reset(
     fake: DiscordFake, tmp_path: Path, backend: str
 ) -> None:
@@ -205,6 +207,7 @@ async def test_engine_delivers_then_pauses_exactly_until_the_reset(
         assert engine.job(d, job["id"]).retries_used == 0
 
 
+@pytest.mark.slow
 async def test_engine_classifies_permanent_and_systemic_failures(fake: DiscordFake, tmp_path: Path) -> None:
     async with engine.doors_on("sqlite", tmp_path) as d:
         target_id = await engine.create_target(d, "discord", config(fake), {"webhookToken": WEBHOOK_TOKEN})

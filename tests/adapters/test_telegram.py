@@ -167,7 +167,9 @@ def test_a_timeout_after_accepting_is_transient_and_outcome_unknown(fake: Telegr
     assert len(fake.sent) == 1  # sent: the Bot API has no idempotency key and no history to check
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", engine.BACKENDS)
+@pytest.mark.slow
 async def test_engine_delivers_then_pauses_exactly_until_the_reset(
     fake: TelegramFake, tmp_path: Path, backend: str
 ) -> None:
@@ -197,6 +199,7 @@ async def test_engine_delivers_then_pauses_exactly_until_the_reset(
         assert engine.job(d, job["id"]).retries_used == 0
 
 
+@pytest.mark.slow
 async def test_engine_classifies_permanent_and_systemic_failures(fake: TelegramFake, tmp_path: Path) -> None:
     async with engine.doors_on("sqlite", tmp_path) as d:
         fake.migrated[-4001] = -1009998887776

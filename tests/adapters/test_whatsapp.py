@@ -179,7 +179,9 @@ def test_a_timeout_after_accepting_is_transient_and_outcome_unknown(fake: WhatsA
     assert len(fake.accepted) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", engine.BACKENDS)
+@pytest.mark.slow
 async def test_engine_delivers_then_pauses_exactly_for_the_throughput_limit(
     fake: WhatsAppFake, tmp_path: Path, backend: str
 ) -> None:
@@ -208,6 +210,7 @@ async def test_engine_delivers_then_pauses_exactly_for_the_throughput_limit(
         assert 1.5 <= (until - limited.started_at).total_seconds() < 2.5
 
 
+@pytest.mark.slow
 async def test_engine_pair_limit_retries_the_job_without_pausing_the_target(fake: WhatsAppFake, tmp_path: Path) -> None:
     async with engine.doors_on("sqlite", tmp_path) as d:
         policy = {"maxAttempts": 3, "baseDelaySeconds": 0.01, "maxDelaySeconds": 5}
@@ -224,6 +227,7 @@ async def test_engine_pair_limit_retries_the_job_without_pausing_the_target(fake
         assert engine.job(d, job["id"]).retries_used == 1
 
 
+@pytest.mark.slow
 async def test_engine_classifies_permanent_and_systemic_failures(fake: WhatsAppFake, tmp_path: Path) -> None:
     async with engine.doors_on("sqlite", tmp_path) as d:
         missing = config(fake, to=RECIPIENT, template={"name": "nope"})

@@ -21,7 +21,7 @@ from tests.support.fakes.base import Act
 from tests.support.fakes.whatsapp import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, RECIPIENT, WhatsAppFake
 from tests.support.waiting import until_async
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 CREDENTIALS = {"accessToken": ACCESS_TOKEN, "appSecret": APP_SECRET, "verifyToken": "verify-me-please"}
 
 

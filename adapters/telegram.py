@@ -6,8 +6,8 @@ Every answer is the envelope ``{"ok", "result" | "error_code", "description", "p
 limit is ``429`` with ``parameters.retry_after`` (integer seconds); a group upgraded to a supergroup is
 ``400`` with ``parameters.migrate_to_chat_id`` (the target needs the new id); 401/404 is a bad token.
 
-A target is broadcast when its config names ``chatId``; without one it is addressed, and each recipient's
-``addresses.telegram`` (``RecipientView.address``) is the chat id.
+Addressed ``"either"``: a plan that names recipients gets one job per recipient, whose ``addresses.telegram``
+(``RecipientView.address``) is the chat id; a plan without recipients posts to the target's ``chatId``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def chat_id_of(value: str | int) -> int | str:
 
 class TelegramConfig(ChannelModel):
     chat_id: int | str | None = Field(
-        None, description="The chat to post to (broadcast); none: each recipient's addresses.telegram."
+        None, description="The chat a plan without recipients posts to; recipients are reached at their telegram id."
     )
     api_base_url: str = DEFAULT_API
     parse_mode: ParseMode = "HTML"
@@ -123,7 +123,7 @@ def render_call(
 ) -> tuple[str, dict[str, Any]]:
     """(method, JSON body): the one Bot API call this content becomes."""
     chat: int | str | None = config.chat_id
-    if chat is None and recipient is not None:
+    if recipient is not None:
         try:
             chat = chat_id_of(recipient.address)
         except ValueError:
@@ -223,8 +223,8 @@ def error_for(answer: HttpAnswer, body: dict[str, Any], *, addressed: bool) -> D
 
 class TelegramChannel:
     name: ClassVar[ChannelName] = ChannelName.TELEGRAM
-    # Broadcast to config.chatId; a target without one is addressed (``addressing_of``).
-    addressing: ClassVar[Addressing] = "broadcast"
+    # Per recipient (their telegram chat id) when the plan names recipients, else to config.chatId.
+    addressing: ClassVar[Addressing] = "either"
     description: ClassVar[str] = (
         "Telegram Bot API sendMessage (4,096 characters, HTML or MarkdownV2), or sendPhoto / sendDocument by URL; "
         "to config.chatId, or to each recipient's telegram chat id."
@@ -232,10 +232,6 @@ class TelegramChannel:
     config_model = TelegramConfig
     credentials_model: type[TelegramCredentials] | None = TelegramCredentials
     limits = ChannelLimits(max_text_chars=MAX_TEXT, max_attachments=1, max_attachment_bytes=20_000_000)
-
-    def addressing_of(self, config: TelegramConfig) -> Addressing:
-        """Broadcast with a configured chat, else one job per recipient (their ``telegram`` address)."""
-        return "broadcast" if config.chat_id is not None else "recipient"
 
     def validate(
         self, config: dict[str, Any], credentials: dict[str, Any] | None
@@ -265,7 +261,7 @@ class TelegramChannel:
         answer = await io.http.exchange(
             "POST", url, headers={"Content-Type": "application/json"}, content=json_bytes(payload.body)
         )
-        return classify(answer, addressed=target.config.chat_id is None)
+        return classify(answer, addressed=delivery.recipient_id is not None or target.config.chat_id is None)
 
 
 __all__ = ["TelegramChannel", "TelegramConfig", "TelegramCredentials", "classify", "render_call"]

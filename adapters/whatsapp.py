@@ -1,10 +1,11 @@
 """WhatsApp Business Cloud API: one call, ``POST {apiBaseUrl}/{phoneNumberId}/messages`` with a bearer token.
 
-Addressed: each recipient's E.164 number (``RecipientView.address``) is ``to``. The message is a template
-when the content's ``metadata.whatsappTemplate`` or the target's ``config.template`` names one (needed
-outside the 24-hour customer-service window, so for every business-initiated send), else text (4,096
-characters), or media by link (image or document, caption 1,024). ``biz_opaque_callback_data`` carries
-Herald's delivery id, echoed in status webhooks.
+Addressed ``"either"``: each recipient's E.164 number (``RecipientView.address``) is ``to``; a plan without
+recipients messages the target's fixed ``config.to`` (an operator's phone), else its job fails at once.
+The message is a template when the content's ``metadata.whatsappTemplate`` or the target's
+``config.template`` names one (needed outside the 24-hour customer-service window, so for every
+business-initiated send), else text (4,096 characters), or media by link (image or document, caption
+1,024). ``biz_opaque_callback_data`` carries Herald's delivery id, echoed in status webhooks.
 
 The answer only says Meta accepted the message (receipt: the ``wamid``); ``/inbound/whatsapp/{targetId}``
 moves the receipt to sent / delivered / read / failed as status webhooks arrive. Errors are Graph error
@@ -287,7 +288,8 @@ def error_for(answer: HttpAnswer, body: dict[str, Any], config: WhatsAppConfig) 
 
 class WhatsAppChannel:
     name: ClassVar[ChannelName] = ChannelName.WHATSAPP
-    addressing: ClassVar[Addressing] = "recipient"
+    # Per recipient when the plan names recipients, else to config.to (a target that messages one person).
+    addressing: ClassVar[Addressing] = "either"
     description: ClassVar[str] = (
         "WhatsApp Cloud API to each recipient's E.164 number: a template (config.template or "
         "metadata.whatsappTemplate), text up to 4,096 characters, or media by link; the wamid is the receipt and "

@@ -36,8 +36,8 @@ def test_every_channel_has_its_channel() -> None:
     }
     assert {name: CHANNELS[name].addressing for name in ChannelName if name not in generic} == {
         ChannelName.DISCORD: "broadcast",
-        ChannelName.TELEGRAM: "broadcast",  # addressed when its config names no chatId (addressing_of)
-        ChannelName.WHATSAPP: "recipient",
+        ChannelName.TELEGRAM: "either",  # per recipient when a plan names recipients, else config.chatId
+        ChannelName.WHATSAPP: "either",  # per recipient when a plan names recipients, else config.to
     }
 
 

@@ -71,11 +71,10 @@ def send(loop: DeliveryLoop, target: Target, item: Content | None = None, to: Re
     return loop.run(lambda io: CHANNEL.send(payload, target, DELIVERY, io))
 
 
-def test_validate_and_addressing() -> None:
+def test_validate_names_the_field() -> None:
     broadcast = CHANNEL.validate({"chatId": "-1001234567890"}, {"botToken": BOT_TOKEN})
     assert broadcast.config.chat_id == -1001234567890 and broadcast.config.api_base_url == "https://api.telegram.org"
-    assert CHANNEL.addressing_of(broadcast.config) == "broadcast"
-    assert CHANNEL.addressing_of(CHANNEL.validate({}, {"botToken": BOT_TOKEN}).config) == "recipient"
+    assert CHANNEL.addressing == "either"
     with pytest.raises(ConfigError) as token:
         CHANNEL.validate({}, {"botToken": "not-a-token"})
     assert token.value.field == "credentials.botToken" and "@BotFather" in token.value.message
@@ -119,6 +118,8 @@ def test_recipient_mode_sends_to_the_recipients_chat(fake: TelegramFake, loop: D
     receipt = send(loop, view(fake), to=person)
     assert fake.requests[0].json()["chat_id"] == USER_CHAT
     assert receipt.external_id == f"{USER_CHAT}:1"
+    send(loop, view(fake, chatId=CHANNEL_CHAT), to=person)  # a plan naming recipients reaches them, not chatId
+    assert fake.requests[1].json()["chat_id"] == USER_CHAT
     fake.blocked.add(USER_CHAT)
     with pytest.raises(RecipientUnreachableError) as blocked:
         send(loop, view(fake), to=person)
@@ -126,7 +127,7 @@ def test_recipient_mode_sends_to_the_recipients_chat(fake: TelegramFake, loop: D
     with pytest.raises(RecipientUnreachableError) as unknown:
         send(loop, view(fake), to=RecipientView(id="rcpt_2", address="777"))
     assert "chat not found" in unknown.value.message
-    assert len(fake.sent) == 1
+    assert len(fake.sent) == 2
 
 
 def test_flood_control_reads_parameters_retry_after(fake: TelegramFake, loop: DeliveryLoop) -> None:

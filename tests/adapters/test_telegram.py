@@ -226,3 +226,16 @@ async def test_engine_classifies_permanent_and_systemic_failures(fake: TelegramF
         assert preview["preview"]["targets"][0]["payload"] == {
             "chat_id": -4001, "text": "<b>T</b>\n\nB", "parse_mode": "HTML"
         }  # fmt: skip
+
+
+def test_media_goes_by_url_with_sendphoto_or_senddocument(fake: TelegramFake, loop: DeliveryLoop) -> None:
+    photo = send(loop, view(fake, chatId=CHANNEL_CHAT), content(media_urls=("https://cdn.example/chart.png",)))
+    document = send(loop, view(fake, chatId=CHANNEL_CHAT), content(media_urls=("https://cdn.example/q3.pdf",)))
+    assert [r.path for r in fake.requests] == [f"/bot{BOT_TOKEN}/sendPhoto", f"/bot{BOT_TOKEN}/sendDocument"]
+    assert fake.requests[1].json() == {
+        "chat_id": CHANNEL_CHAT,
+        "document": "https://cdn.example/q3.pdf",
+        "caption": "<b>Market &lt;note&gt;</b>\n\nRates &amp; curve.",
+        "parse_mode": "HTML",
+    }
+    assert (photo.external_id, document.external_id) == (f"{CHANNEL_CHAT}:1", f"{CHANNEL_CHAT}:2")

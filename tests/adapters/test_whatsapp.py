@@ -245,3 +245,19 @@ async def test_engine_classifies_permanent_and_systemic_failures(fake: WhatsAppF
         assert wrong_token not in str(plan) and APP_SECRET not in str(wrong)
         assert engine.target(d, wrong["target"]["id"]).circuit_state == "open"
         assert fake.accepted == []
+
+
+def test_media_and_templates_reach_the_fake_as_it_validates_them(fake: WhatsAppFake, loop: DeliveryLoop) -> None:
+    send(loop, view(fake), content(media_urls=("https://cdn.ex.com/q3.pdf",)))
+    chosen = {"name": "daily_note", "language": "en_US", "bodyParameters": ["title", "url"]}
+    send(loop, view(fake, template=chosen))
+    document, template = (a.body for a in fake.accepted)
+    assert document["document"] == {
+        "link": "https://cdn.ex.com/q3.pdf",
+        "filename": "q3.pdf",
+        "caption": "Market note\n\nRates held.\n\nhttps://ex.com/n1",
+    }
+    assert template["template"]["components"][0]["parameters"][1] == {"type": "text", "text": "https://ex.com/n1"}
+    with pytest.raises(PermanentDeliveryError) as count:
+        send(loop, view(fake, template={"name": "daily_note", "bodyParameters": ["title"]}))
+    assert count.value.code == "WHATSAPP_132000" and len(fake.accepted) == 2

@@ -36,6 +36,10 @@ class ChannelName(StrEnum):
     WEBHOOK = "webhook"
     HTTP = "http"
     STUB = "stub"
+    SLACK = "slack"
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+    GDRIVE = "gdrive"
 
 
 class Attachment(BaseModel):

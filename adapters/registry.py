@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import Channel, ChannelName, ConfigError
+from adapters.bluesky import BlueskyChannel
+from adapters.gdrive import DriveChannel
 from adapters.http import HttpChannel
+from adapters.mastodon import MastodonChannel
+from adapters.slack import SlackChannel
 from adapters.stub import StubChannel
 from adapters.webhook import WebhookChannel
 
@@ -13,6 +17,10 @@ CHANNELS: dict[ChannelName, Channel[Any, Any]] = {
     ChannelName.WEBHOOK: WebhookChannel(),
     ChannelName.HTTP: HttpChannel(),
     ChannelName.STUB: StubChannel(),
+    ChannelName.SLACK: SlackChannel(),
+    ChannelName.MASTODON: MastodonChannel(),
+    ChannelName.BLUESKY: BlueskyChannel(),
+    ChannelName.GDRIVE: DriveChannel(),
 }
 
 

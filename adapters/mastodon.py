@@ -1,0 +1,169 @@
+"""Mastodon: one status, ``POST /api/v1/statuses`` with the account's token (``write:statuses``).
+
+Every post carries ``Idempotency-Key`` = the delivery id: Mastodon keeps the key for an hour and
+answers a repeat with the status it already made, so a retry after a timeout never posts twice.
+The text fits the instance's limit (``maxCharacters``, 500 by default; every URL counts
+``charactersReservedPerUrl``, 23). A 429 pauses the target until ``X-RateLimit-Reset`` (ISO 8601).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import regex
+from pydantic import Field, field_validator
+
+from adapters.base import (
+    Addressing,
+    ChannelIO,
+    ChannelLimits,
+    ChannelName,
+    ChannelPayload,
+    Content,
+    DeliveryContext,
+    Endpoint,
+    Policy,
+    Receipt,
+    RecipientView,
+    TargetView,
+    Validated,
+)
+from adapters.io import HttpAnswer
+from adapters.provider import (
+    DELIVERY_ID,
+    body_json,
+    fit,
+    permanent,
+    rate_limited,
+    seconds_until,
+    server_error,
+    systemic,
+)
+from adapters.render import ChannelModel, apply_policy, checked_url, json_bytes, validate_model
+
+API_BASE_URL = "https://mastodon.social"
+URL_PATTERN = regex.compile(r"https?://[^\s<>\"]+")
+
+
+class MastodonConfig(ChannelModel):
+    api_base_url: str = API_BASE_URL
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+    max_characters: int = Field(500, ge=50, le=100_000)
+    characters_reserved_per_url: int = Field(23, ge=1, le=1000)
+    language: str | None = Field(None, min_length=2, max_length=3)
+    spoiler_text: str | None = Field(None, max_length=500)
+    sensitive: bool = False
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return checked_url(value).rstrip("/")
+
+
+class MastodonCredentials(ChannelModel):
+    access_token: str = Field(min_length=8)
+
+
+Target = TargetView[MastodonConfig, MastodonCredentials]
+
+
+def status_length(text: str, per_url: int = 23) -> int:
+    """Characters as Mastodon counts them: each URL as ``per_url``, whatever its length."""
+    return len(URL_PATTERN.sub("x" * per_url, text))
+
+
+def compose(content: Content, policy: Policy, config: MastodonConfig) -> str:
+    """Title, body and link within the instance's limit, the body cut with the policy's truncation."""
+    head, tail = f"{content.title}\n\n", f"\n\n{content.url}" if content.url else ""
+    per_url = config.characters_reserved_per_url
+    body = apply_policy(content, policy)
+    budget = config.max_characters - status_length(head, per_url) - status_length(tail, per_url)
+    text = head + fit(body, max(budget, 0), policy) + tail
+    while status_length(text, per_url) > config.max_characters and budget > 0:
+        budget -= max(status_length(text, per_url) - config.max_characters, 1)  # URLs inside the body count more
+        text = head + fit(body, max(budget, 0), policy) + tail
+    return text
+
+
+class MastodonChannel:
+    name: ClassVar[ChannelName] = ChannelName.MASTODON
+    addressing: ClassVar[Addressing] = "broadcast"
+    description: ClassVar[str] = (
+        "Mastodon status on an instance (token scope write:statuses); Idempotency-Key makes retries safe."
+    )
+    config_model = MastodonConfig
+    credentials_model: type[MastodonCredentials] | None = MastodonCredentials
+    limits = ChannelLimits(max_text_chars=500)
+
+    def validate(
+        self, config: dict[str, Any], credentials: dict[str, Any] | None
+    ) -> Validated[MastodonConfig, MastodonCredentials]:
+        checked = validate_model(MastodonConfig, config, "config")
+        secrets = validate_model(MastodonCredentials, credentials, "credentials")
+        return Validated(checked, secrets, endpoints=(Endpoint(checked.api_base_url, "config.apiBaseUrl"),))
+
+    def render(
+        self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None
+    ) -> ChannelPayload:
+        config = target.config
+        status: dict[str, Any] = {"status": compose(content, policy, config), "visibility": config.visibility}
+        if config.language:
+            status["language"] = config.language
+        if config.spoiler_text:
+            status["spoiler_text"] = config.spoiler_text
+        if config.sensitive:
+            status["sensitive"] = True
+        return ChannelPayload(body=status, headers={"Idempotency-Key": DELIVERY_ID})
+
+    async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
+        if target.credentials is None:
+            raise systemic(
+                "The Mastodon target has no access token; set credentials.accessToken.", None, "MASTODON_NO_TOKEN"
+            )
+        headers = {
+            "Authorization": f"Bearer {target.credentials.access_token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": delivery.delivery_id,
+        }
+        url = f"{target.config.api_base_url}/api/v1/statuses"
+        answer = await io.http.exchange("POST", url, headers=headers, content=json_bytes(payload.body))
+        status = _status(answer)
+        return Receipt(
+            external_id=str(status.get("id")),
+            meta={"url": status.get("url"), "uri": status.get("uri"), "statusCode": answer.status_code},
+        )
+
+
+def reset_seconds(value: str | None) -> float | None:
+    """Seconds until ``X-RateLimit-Reset`` (ISO 8601, e.g. ``2026-07-02T12:00:00.000000Z``); None if unreadable."""
+    try:
+        moment = datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    return seconds_until(moment) if moment.tzinfo else None
+
+
+def _status(answer: HttpAnswer) -> dict[str, Any]:
+    body = body_json(answer)
+    status = answer.status_code
+    if 200 <= status < 300 and body.get("id") is not None:
+        return body
+    reason = str(body.get("error") or f"HTTP {status}")
+    if status == 429:
+        seconds = reset_seconds(answer.headers.get("x-ratelimit-reset"))
+        raise rate_limited("Mastodon rate-limited the account (HTTP 429).", answer, seconds, "MASTODON_RATE_LIMITED")
+    if status >= 500:
+        raise server_error("Mastodon", answer)
+    if status in (401, 403):
+        raise systemic(
+            f"Mastodon refused the token ({reason}); issue a new one with write:statuses.", answer, f"HTTP_{status}"
+        )
+    if status in (404, 410):
+        raise permanent(
+            f"The instance or account is gone ({reason}); check config.apiBaseUrl.", answer, f"HTTP_{status}"
+        )
+    raise permanent(f"Mastodon refused the status ({reason}); retrying will not help.", answer, f"HTTP_{status}")
+
+
+__all__ = ["MastodonChannel", "MastodonConfig", "MastodonCredentials", "compose", "reset_seconds", "status_length"]

@@ -15,6 +15,11 @@ from adapters import (
     WebhookChannel,
     get_channel,
 )
+from adapters.base import Reconciles
+from adapters.bluesky import BlueskyChannel
+from adapters.gdrive import DriveChannel
+from adapters.mastodon import MastodonChannel
+from adapters.slack import SlackChannel
 
 
 def test_every_channel_has_its_channel() -> None:
@@ -22,15 +27,30 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.WEBHOOK: WebhookChannel,
         ChannelName.HTTP: HttpChannel,
         ChannelName.STUB: StubChannel,
+        ChannelName.SLACK: SlackChannel,
+        ChannelName.MASTODON: MastodonChannel,
+        ChannelName.BLUESKY: BlueskyChannel,
+        ChannelName.GDRIVE: DriveChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
-        name: ("broadcast", ChannelLimits()) for name in ChannelName
+        ChannelName.WEBHOOK: ("broadcast", ChannelLimits()),
+        ChannelName.HTTP: ("broadcast", ChannelLimits()),
+        ChannelName.STUB: ("broadcast", ChannelLimits()),
+        ChannelName.SLACK: ("broadcast", ChannelLimits(max_text_chars=40_000)),
+        ChannelName.MASTODON: ("broadcast", ChannelLimits(max_text_chars=500)),
+        ChannelName.BLUESKY: ("broadcast", ChannelLimits(max_text_chars=300)),
+        ChannelName.GDRIVE: ("broadcast", ChannelLimits(max_body_bytes=5 * 1024 * 1024)),
     }
 
 
 def test_optional_abilities_are_protocols_checked_at_runtime() -> None:
     assert [name for name, channel in CHANNELS.items() if isinstance(channel, RotatesSecret)] == [ChannelName.WEBHOOK]
+    assert [name for name, channel in CHANNELS.items() if isinstance(channel, Reconciles)] == [
+        ChannelName.SLACK,
+        ChannelName.BLUESKY,
+        ChannelName.GDRIVE,
+    ]
 
 
 @pytest.mark.parametrize("name", ["webhook", "http", "stub"])
@@ -43,7 +63,8 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub."
+    available = "webhook, http, stub, slack, mastodon, bluesky, gdrive"
+    assert err.value.message == f"Unknown channel {name!r}; the available channels are {available}."
 
 
 def test_channels_describe_themselves() -> None:

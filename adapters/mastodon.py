@@ -74,16 +74,22 @@ def status_length(text: str, per_url: int = 23) -> int:
 
 
 def compose(content: Content, policy: Policy, config: MastodonConfig) -> str:
-    """Title, body and link within the instance's limit, the body cut with the policy's truncation."""
+    """Title, body and link within the instance's limit as Mastodon counts it (a URL as 23), the body cut
+    with the policy's truncation: the longest cut that fits (a binary search over its length)."""
     head, tail = f"{content.title}\n\n", f"\n\n{content.url}" if content.url else ""
-    per_url = config.characters_reserved_per_url
+    per_url, limit = config.characters_reserved_per_url, config.max_characters
     body = apply_policy(content, policy)
-    budget = config.max_characters - status_length(head, per_url) - status_length(tail, per_url)
-    text = head + fit(body, max(budget, 0), policy) + tail
-    while status_length(text, per_url) > config.max_characters and budget > 0:
-        budget -= max(status_length(text, per_url) - config.max_characters, 1)  # URLs inside the body count more
-        text = head + fit(body, max(budget, 0), policy) + tail
-    return text
+
+    def text(keep: int) -> str:
+        return head + fit(body, keep, policy) + tail
+
+    if status_length(text(len(body)), per_url) <= limit:
+        return text(len(body))
+    low, high = 0, len(body)  # text(low) fits (or is the shortest there is); text(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if status_length(text(middle), per_url) <= limit else (low, middle)
+    return text(low)
 
 
 class MastodonChannel:

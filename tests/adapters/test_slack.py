@@ -64,7 +64,11 @@ def test_429_pauses_until_retry_after_with_no_request_in_between(rt: Runtime, sl
     assert paused is not None
     assert timedelta(seconds=7) <= paused - before <= timedelta(seconds=7.5)  # Retry-After: 7, to the second
     assert (job.status, job.error_class, job.retries_used, job.next_attempt_at) == (
-        "scheduled", "rate_limited", 0, paused)
+        "scheduled",
+        "rate_limited",
+        0,
+        paused,
+    )
     e.attempt_once(rt, job_id)  # early: held by the pause, nothing sent
     assert len(slack.at("/api/chat.postMessage")) == 1 and slack.posted() == []
     [attempt] = e.attempts(rt, job_id)

@@ -38,10 +38,18 @@ def engine_runtime(tmp_path: Path, request: pytest.FixtureRequest | None = None,
     return rt
 
 
-def create_target(rt: Runtime, channel: str, config: dict[str, Any], credentials: dict[str, Any] | None,
-                  **fields: Any) -> str:
-    result = call(rt, "create_distribution_target", name=f"{channel}-target", channel=channel, config=config,
-                  credentials=credentials, **fields)
+def create_target(
+    rt: Runtime, channel: str, config: dict[str, Any], credentials: dict[str, Any] | None, **fields: Any
+) -> str:
+    result = call(
+        rt,
+        "create_distribution_target",
+        name=f"{channel}-target",
+        channel=channel,
+        config=config,
+        credentials=credentials,
+        **fields,
+    )
     return str(result.target.id)
 
 
@@ -79,8 +87,9 @@ def receipt(rt: Runtime, job_id: str) -> Receipt:
 def attempt_once(rt: Runtime, job_id: str) -> Job:
     """Process the job once and wait (with a deadline) until the attempt is recorded."""
     process_job(rt, job_id)
-    return until(lambda: job(rt, job_id), timeout=10, message="the attempt recorded",
-                 done=lambda j: j.status != "delivering")
+    return until(
+        lambda: job(rt, job_id), timeout=10, message="the attempt recorded", done=lambda j: j.status != "delivering"
+    )
 
 
 def retry_when_due(rt: Runtime, job_id: str) -> Job:

@@ -79,7 +79,8 @@ def test_429_pauses_until_ratelimit_reset_with_no_request_in_between(rt: Runtime
     job = e.attempt_once(rt, job_id)
     paused = e.target(rt, target_id).paused_until
     assert paused is not None
-    assert abs(paused - datetime.fromtimestamp(pds.reset_at, UTC)) <= timedelta(milliseconds=200)
+    # The provider's reset, give or take the time to record the answer (a loaded host).
+    assert timedelta(0) <= paused - datetime.fromtimestamp(pds.reset_at, UTC) <= timedelta(seconds=1)
     assert (job.status, job.error_class, job.retries_used, job.next_attempt_at) == (
         "scheduled",
         "rate_limited",

@@ -59,7 +59,9 @@ def test_429_pauses_until_x_ratelimit_reset_with_no_request_in_between(rt: Runti
     job_id = e.plan_job(rt, target_id)
     job = e.attempt_once(rt, job_id)
     paused = e.target(rt, target_id).paused_until
-    assert paused is not None and abs(paused - mastodon.reset_at) <= timedelta(milliseconds=200)
+    assert paused is not None
+    # The provider's reset, give or take the time to record the answer (a loaded host).
+    assert timedelta(0) <= paused - mastodon.reset_at <= timedelta(seconds=1)
     assert (job.status, job.error_class, job.retries_used, job.next_attempt_at) == (
         "scheduled",
         "rate_limited",

@@ -163,7 +163,9 @@ class FakeDrive(FakeProvider):
             return None
         parts = []
         for chunk in chunks[1:3]:
-            head, _, body = chunk.strip(b"\r\n").partition(b"\r\n\r\n")
+            if not (chunk.startswith(b"\r\n") and chunk.endswith(b"\r\n")):
+                return None
+            head, _, body = chunk[2:-2].partition(b"\r\n\r\n")
             content_type = ""
             for line in head.decode().split("\r\n"):
                 name, _, value = line.partition(":")

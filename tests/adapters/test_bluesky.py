@@ -180,3 +180,18 @@ def test_concurrent_sends_share_one_login(pds: FakeBluesky) -> None:
     finally:
         loop.close()
     assert (pds.logins, len(pds.records), len({r.external_id for r in receipts})) == (1, 4, 4)
+
+
+@pytest.mark.integration
+def test_on_postgresql_and_redis_delivered_then_no_duplicate_after_a_timeout(
+    request: pytest.FixtureRequest, tmp_path: Path, pds: FakeBluesky
+) -> None:
+    rt = e.engine_runtime(tmp_path, request, "postgresql")
+    target_id = bluesky_target(rt, pds)
+    assert e.attempt_once(rt, e.plan_job(rt, target_id)).status == "delivered"
+    pds.script = ["stall"]
+    job_id = e.plan_job(rt, target_id)
+    assert e.attempt_once(rt, job_id).outcome_unknown is True
+    assert e.retry_when_due(rt, job_id).status == "delivered"
+    assert len(pds.records) == 2 and pds.logins == 1
+    assert [a.reconciled for a in e.attempts(rt, job_id)] == [None, "found"]

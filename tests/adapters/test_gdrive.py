@@ -166,3 +166,18 @@ def test_the_private_key_is_checked_at_create_and_never_shown(
     target_id = drive_target(rt, drive, key)
     shown = call(rt, "get_distribution_target", id=target_id).model_dump_json()
     assert "PRIVATE KEY" not in shown and pem(key).splitlines()[1] not in shown
+
+
+@pytest.mark.integration
+def test_on_postgresql_and_redis_delivered_then_no_second_file_after_a_timeout(
+    request: pytest.FixtureRequest, tmp_path: Path, drive: FakeDrive, key: rsa.RSAPrivateKey
+) -> None:
+    rt = e.engine_runtime(tmp_path, request, "postgresql")
+    target_id = drive_target(rt, drive, key)
+    assert e.attempt_once(rt, e.plan_job(rt, target_id)).status == "delivered"
+    drive.script = ["stall"]
+    job_id = e.plan_job(rt, target_id)
+    assert e.attempt_once(rt, job_id).outcome_unknown is True
+    assert e.retry_when_due(rt, job_id).status == "delivered"
+    assert len(drive.files) == 2 and drive.grants == 1
+    assert [a.reconciled for a in e.attempts(rt, job_id)] == [None, "found"]

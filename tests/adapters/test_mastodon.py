@@ -143,3 +143,21 @@ def test_invalid_config_is_refused(rt: Runtime) -> None:
             credentials={"accessToken": TOKEN},
         )
     assert (refused.value.code, refused.value.field) == ("VALIDATION_ERROR", "config.maxCharacters")
+
+
+@pytest.mark.integration
+def test_on_postgresql_and_redis_delivered_paused_and_no_duplicate(
+    request: pytest.FixtureRequest, tmp_path: Path, mastodon: FakeMastodon
+) -> None:
+    rt = e.engine_runtime(tmp_path, request, "postgresql")
+    mastodon.script = ["stall"]
+    job_id = e.plan_job(rt, mastodon_target(rt, mastodon))
+    assert e.attempt_once(rt, job_id).outcome_unknown is True
+    assert e.retry_when_due(rt, job_id).status == "delivered"
+    assert len(mastodon.statuses) == 1
+    mastodon.script = ["ratelimit"]
+    target_id = e.job(rt, job_id).target_id
+    limited = e.plan_job(rt, target_id)
+    assert e.attempt_once(rt, limited).error_class == "rate_limited"
+    paused = e.target(rt, target_id).paused_until
+    assert paused is not None and timedelta(0) <= paused - mastodon.reset_at <= timedelta(seconds=1)

@@ -110,6 +110,24 @@ def test_a_timeout_before_anything_landed_reconciles_then_sends_once(rt: Runtime
     assert "reconciled" not in e.receipt(rt, job_id).response_meta
 
 
+def test_a_lookup_that_fails_leaves_the_outcome_unknown_and_posts_nothing(rt: Runtime, slack: FakeSlack) -> None:
+    slack.script, slack.history_script = ["stall"], ["ratelimit"]
+    target_id = slack_target(rt, slack)
+    job_id = e.plan_job(rt, target_id)
+    e.attempt_once(rt, job_id)
+    second = e.retry_when_due(rt, job_id)  # the lookup is rate-limited: nothing is sent, the doubt remains
+    assert (second.status, second.error_class, second.outcome_unknown) == ("scheduled", "rate_limited", True)
+    assert len(slack.at("/api/chat.postMessage")) == 1 and len(slack.posted()) == 1
+    call(rt, "resume_distribution_target", id=target_id)
+    third = e.attempt_once(rt, job_id)
+    assert third.status == "delivered" and len(slack.posted()) == 1
+    assert [(a.error_code, a.reconciled) for a in e.attempts(rt, job_id)] == [
+        ("TIMEOUT", None),
+        ("SLACK_RATELIMITED", None),
+        (None, "found"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("setup", "error_class", "code", "phrase"),
     [
@@ -174,3 +192,18 @@ def test_render_fits_40000_characters_with_the_policy_truncation() -> None:
     payload = SlackChannel().render(content, Policy(truncate="word"), view)
     assert len(payload.body["text"]) <= 40_000 and payload.body["text"].endswith("word…")
     assert payload.body["metadata"]["event_payload"] == {"delivery_id": "<delivery id>"}
+
+
+@pytest.mark.integration
+def test_on_postgresql_and_redis_delivered_then_no_duplicate_after_a_timeout(
+    request: pytest.FixtureRequest, tmp_path: Path, slack: FakeSlack
+) -> None:
+    rt = e.engine_runtime(tmp_path, request, "postgresql")
+    target_id = slack_target(rt, slack)
+    assert e.attempt_once(rt, e.plan_job(rt, target_id)).status == "delivered"
+    slack.script = ["stall"]
+    job_id = e.plan_job(rt, target_id)
+    assert e.attempt_once(rt, job_id).outcome_unknown is True
+    assert e.retry_when_due(rt, job_id).status == "delivered"
+    assert len(slack.posted()) == 2 and len(slack.at("/api/chat.postMessage")) == 2
+    assert [a.reconciled for a in e.attempts(rt, job_id)] == [None, "found"]

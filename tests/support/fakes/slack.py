@@ -27,6 +27,7 @@ class FakeSlack(FakeProvider):
         self.retry_after = 7
         self.hook_path = "/services/T0001/B0001/hooksecret"
         self.hook_posts: list[dict[str, Any]] = []
+        self.history_script: list[str] = []  # "ratelimit": conversations.history answers 429 (Tier 3 method)
         self._ts = itertools.count(1)
 
     @property
@@ -88,6 +89,10 @@ class FakeSlack(FakeProvider):
         return Response(200, {"ok": True, "channel": channel, "ts": ts, "message": message}, stall=behaviour == "stall")
 
     def _history(self, request: Request) -> Response:
+        with self.lock:
+            behaviour = self.history_script.pop(0) if self.history_script else None
+        if behaviour == "ratelimit":
+            return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self.retry_after)})
         refused = self._auth(request)
         if refused is not None:
             return refused

@@ -48,7 +48,14 @@ SESSION_FALLBACK_SECONDS = 300.0
 TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"  # base32-sortable
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 LINK = regex.compile(r"https?://[^\s<>\"…]+[^\s<>\"….,;:!?)\]'”]")
-AUTH_ERRORS = {"AuthenticationRequired", "AuthMissing", "InvalidToken", "AccountTakedown", "AccountDeactivated"}
+AUTH_ERRORS = {
+    "AuthenticationRequired",
+    "AuthMissing",
+    "InvalidToken",
+    "ExpiredToken",
+    "AccountTakedown",
+    "AccountDeactivated",
+}
 SET_AT_SEND = "<session DID>"
 
 

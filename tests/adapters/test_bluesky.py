@@ -91,6 +91,7 @@ def test_429_pauses_until_ratelimit_reset_with_no_request_in_between(rt: Runtime
     assert len(pds.at("/xrpc/com.atproto.repo.createRecord")) == 1 and pds.records == {}
 
 
+@pytest.mark.slow  # waits out the client timeout
 def test_no_duplicate_after_a_timeout_the_retry_finds_the_record(rt: Runtime, pds: FakeBluesky) -> None:
     pds.script = ["stall"]
     job_id = e.plan_job(rt, bluesky_target(rt, pds))

@@ -105,6 +105,7 @@ def test_a_401_fetches_a_new_token_once_and_delivers(rt: Runtime, drive: FakeDri
     assert (drive.grants, len(drive.files), len(drive.at("/upload/drive/v3/files"))) == (2, 2, 3)
 
 
+@pytest.mark.slow  # waits out the client timeout
 def test_no_second_file_after_a_timeout(rt: Runtime, drive: FakeDrive, key: rsa.RSAPrivateKey) -> None:
     drive.script = ["stall"]
     job_id = e.plan_job(rt, drive_target(rt, drive, key))

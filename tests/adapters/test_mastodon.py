@@ -72,6 +72,7 @@ def test_429_pauses_until_x_ratelimit_reset_with_no_request_in_between(rt: Runti
     assert len(mastodon.at("/api/v1/statuses")) == 1 and mastodon.statuses == []
 
 
+@pytest.mark.slow  # waits out the client timeout
 def test_a_retry_after_a_timeout_returns_the_same_status(rt: Runtime, mastodon: FakeMastodon) -> None:
     mastodon.script = ["stall"]
     job_id = e.plan_job(rt, mastodon_target(rt, mastodon))

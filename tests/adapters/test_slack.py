@@ -77,6 +77,7 @@ def test_429_pauses_until_retry_after_with_no_request_in_between(rt: Runtime, sl
     assert (attempt.status_code, attempt.error_code) == (429, "SLACK_RATELIMITED")
 
 
+@pytest.mark.slow  # waits out the client timeout
 def test_a_timeout_after_the_post_landed_reconciles_instead_of_posting_twice(rt: Runtime, slack: FakeSlack) -> None:
     slack.script = ["stall"]
     job_id = e.plan_job(rt, slack_target(rt, slack))
@@ -97,6 +98,7 @@ def test_a_timeout_after_the_post_landed_reconciles_instead_of_posting_twice(rt:
     ]
 
 
+@pytest.mark.slow  # waits out the client timeout
 def test_a_timeout_before_anything_landed_reconciles_then_sends_once(rt: Runtime, slack: FakeSlack) -> None:
     slack.script = ["lost"]
     job_id = e.plan_job(rt, slack_target(rt, slack))
@@ -110,6 +112,7 @@ def test_a_timeout_before_anything_landed_reconciles_then_sends_once(rt: Runtime
     assert "reconciled" not in e.receipt(rt, job_id).response_meta
 
 
+@pytest.mark.slow  # waits out the client timeout
 def test_a_lookup_that_fails_leaves_the_outcome_unknown_and_posts_nothing(rt: Runtime, slack: FakeSlack) -> None:
     slack.script, slack.history_script = ["stall"], ["ratelimit"]
     target_id = slack_target(rt, slack)

@@ -20,7 +20,7 @@ from tests.support.factories import call
 from tests.support.queues import RecordingQueue
 from tests.support.waiting import until
 
-CLIENT_TIMEOUT = 0.6  # the delivery timeout: a fake's stalled answer outlasts it
+CLIENT_TIMEOUT = 1.5  # the delivery timeout: a fake's stalled answer outlasts it
 
 
 def engine_runtime(tmp_path: Path, request: pytest.FixtureRequest | None = None, database: str = "sqlite") -> Runtime:

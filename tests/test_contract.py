@@ -8,6 +8,7 @@ import json
 import pytest
 from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, get_named_type
 
+from adapters import ChannelName
 from graphql_schema.export import SCHEMA_FILE, sdl
 from graphql_schema.schema import schema
 from mcp_tools.export import TOOLS_FILE, render, tool_list
@@ -141,7 +142,15 @@ def test_statuses_error_classes_and_channels_are_enums_on_both_doors(mcp_tools: 
         s.value for s in PlanStatus
     ]
     target_in = mcp_tools["create_distribution_target"]["inputSchema"]
-    assert _enum_values(target_in["properties"]["channel"], target_in) == ["webhook", "http", "stub"]
+    assert _enum_values(target_in["properties"]["channel"], target_in) == [
+        "webhook",
+        "http",
+        "stub",
+        "slack",
+        "mastodon",
+        "bluesky",
+        "gdrive",
+    ]
     gql = schema._schema
     assert str(gql.get_type("Job").fields["status"].type) == "JobStatus!"
     assert str(gql.get_type("Job").fields["errorClass"].type) == "ErrorClass"

@@ -8,7 +8,6 @@ import json
 import pytest
 from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, get_named_type
 
-from adapters import ChannelName
 from graphql_schema.export import SCHEMA_FILE, sdl
 from graphql_schema.schema import schema
 from mcp_tools.export import TOOLS_FILE, render, tool_list

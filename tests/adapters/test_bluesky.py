@@ -196,3 +196,39 @@ def test_on_postgresql_and_redis_delivered_then_no_duplicate_after_a_timeout(
     assert e.retry_when_due(rt, job_id).status == "delivered"
     assert len(pds.records) == 2 and pds.logins == 1
     assert [a.reconciled for a in e.attempts(rt, job_id)] == [None, "found"]
+
+
+def test_a_dry_run_shows_the_exact_create_record_body_and_sends_nothing(rt: Runtime, pds: FakeBluesky) -> None:
+    from tests.support import factories
+    from tests.support.factories import call
+
+    target_id = bluesky_target(rt, pds, langs=["en"])
+    content = factories.content(body="Read https://example.com/é now", url="https://example.com/n")
+    result = call(rt, "create_distribution_plan", content=content, targetIds=[target_id], dryRun=True)
+    [preview] = result.preview.targets
+    text = "Market note\n\nRead https://example.com/é now"
+    assert (preview.content_type, preview.payload) == (
+        "application/json",
+        {
+            "repo": "<session DID>",
+            "collection": "app.bsky.feed.post",
+            "rkey": "<from the delivery id>",
+            "record": {
+                "$type": "app.bsky.feed.post",
+                "text": text,
+                "createdAt": "<send time>",
+                "facets": [
+                    {
+                        "index": {"byteStart": 18, "byteEnd": 40},
+                        "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/é"}],
+                    }
+                ],
+                "langs": ["en"],
+                "embed": {
+                    "$type": "app.bsky.embed.external",
+                    "external": {"uri": "https://example.com/n", "title": "Market note", "description": ""},
+                },
+            },
+        },
+    )
+    assert pds.requests == []

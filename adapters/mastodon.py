@@ -8,6 +8,7 @@ The text fits the instance's limit (``maxCharacters``, 500 by default; every URL
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -16,6 +17,7 @@ from pydantic import Field, field_validator
 
 from adapters.base import (
     Addressing,
+    Attachment,
     ChannelIO,
     ChannelLimits,
     ChannelName,
@@ -27,6 +29,7 @@ from adapters.base import (
     Receipt,
     RecipientView,
     TargetView,
+    TransientDeliveryError,
     Validated,
 )
 from adapters.io import HttpAnswer
@@ -43,6 +46,11 @@ from adapters.provider import (
 from adapters.render import ChannelModel, apply_policy, checked_url, json_bytes, validate_model
 
 API_BASE_URL = "https://mastodon.social"
+MAX_MEDIA = 4
+MEDIA_TYPES = ("image/", "video/", "audio/")
+MEDIA_POLLS = 10  # a 202 upload is polled this many times (MEDIA_POLL_SECONDS apart) before the send gives up
+MEDIA_POLL_SECONDS = 0.3
+BOUNDARY = "herald-mastodon-media"
 URL_PATTERN = regex.compile(r"https?://[^\s<>\"]+")
 
 
@@ -120,7 +128,10 @@ class MastodonChannel:
             status["spoiler_text"] = config.spoiler_text
         if config.sensitive:
             status["sensitive"] = True
-        return ChannelPayload(body=status, headers={"Idempotency-Key": DELIVERY_ID})
+        media = [a for a in content.attachments if a.content_type.startswith(MEDIA_TYPES)][:MAX_MEDIA]
+        if media:
+            status["media_ids"] = [f"<uploaded at send: {a.filename}>" for a in media]
+        return ChannelPayload(body=status, headers={"Idempotency-Key": DELIVERY_ID}, meta={"media": media})
 
     async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
         if target.credentials is None:
@@ -132,13 +143,53 @@ class MastodonChannel:
             "Content-Type": "application/json",
             "Idempotency-Key": delivery.delivery_id,
         }
+        body = dict(payload.body)
+        if payload.meta.get("media"):
+            token = target.credentials.access_token
+            body["media_ids"] = [await _upload(target.config, token, a, io) for a in payload.meta["media"]]
         url = f"{target.config.api_base_url}/api/v1/statuses"
-        answer = await io.http.exchange("POST", url, headers=headers, content=json_bytes(payload.body))
+        answer = await io.http.exchange("POST", url, headers=headers, content=json_bytes(body))
         status = _status(answer)
         return Receipt(
             external_id=str(status.get("id")),
             meta={"url": status.get("url"), "uri": status.get("uri"), "statusCode": answer.status_code},
         )
+
+
+async def _upload(config: MastodonConfig, token: str, attachment: Attachment, io: ChannelIO) -> str:
+    """``POST /api/v2/media``; a 202 (still processing) is polled at ``GET /api/v1/media/:id`` until ready."""
+    name = attachment.filename.replace('"', "")
+    form = b"".join(
+        [
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="description"\r\n\r\n{name}\r\n'.encode(),
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'.encode(),
+            f"Content-Type: {attachment.content_type}\r\n\r\n".encode(),
+            attachment.data,
+            f"\r\n--{BOUNDARY}--\r\n".encode(),
+        ]
+    )
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    answer = await io.http.exchange("POST", f"{config.api_base_url}/api/v2/media", headers=headers, content=form)
+    media = _media(answer)
+    polls = 0
+    while answer.status_code in (202, 206):
+        polls += 1
+        if polls > MEDIA_POLLS:
+            raise TransientDeliveryError(
+                f"Mastodon is still processing {name}; Herald will retry.", code="MASTODON_MEDIA_PROCESSING"
+            )
+        await asyncio.sleep(MEDIA_POLL_SECONDS)
+        url = f"{config.api_base_url}/api/v1/media/{media['id']}"
+        answer = await io.http.exchange("GET", url, headers={"Authorization": f"Bearer {token}"}, content=b"")
+        media = _media(answer)
+    return str(media["id"])
+
+
+def _media(answer: HttpAnswer) -> dict[str, Any]:
+    body = body_json(answer)
+    if answer.status_code in (200, 202, 206) and body.get("id") is not None:
+        return body
+    return _status(answer)  # raises: the same classification as a status
 
 
 def reset_seconds(value: str | None) -> float | None:

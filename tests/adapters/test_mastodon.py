@@ -162,3 +162,36 @@ def test_on_postgresql_and_redis_delivered_paused_and_no_duplicate(
     assert e.attempt_once(rt, limited).error_class == "rate_limited"
     paused = e.target(rt, target_id).paused_until
     assert paused is not None and timedelta(0) <= paused - mastodon.reset_at <= timedelta(seconds=1)
+
+
+def test_images_are_uploaded_polled_until_processed_then_attached(mastodon: FakeMastodon) -> None:
+    from datetime import UTC, datetime
+
+    from adapters import Attachment, ChannelIO, DeliveryContext, Receipt
+    from tests.adapters.support import delivery_loop
+
+    mastodon.processing_polls = 2
+    photo = Attachment(filename="chart.png", content_type="image/png", data=b"\x89PNG" + b"x" * 4000)
+    other = Attachment(filename="notes.pdf", content_type="application/pdf", data=b"%PDF")
+    content = Content(id="c", version="1", title="T", body="B", attachments=(photo, other))
+    view = TargetView(
+        "t", "m", "mastodon", MastodonConfig(api_base_url=mastodon.url), MastodonCredentials(access_token=TOKEN)
+    )
+    channel = MastodonChannel()
+    payload = channel.render(content, Policy(), view)
+    assert payload.body["media_ids"] == ["<uploaded at send: chart.png>"]  # a PDF is no Mastodon media
+
+    async def send(io: ChannelIO) -> Receipt:
+        return await channel.send(payload, view, DeliveryContext("job_1", 1, "pln_1", datetime.now(UTC)), io)
+
+    loop = delivery_loop()
+    try:
+        receipt = loop.run(send)
+    finally:
+        loop.close()
+    [(media_id, media)] = mastodon.media.items()
+    assert (media["data"], media["description"]) == (photo.data, "chart.png")
+    assert [r.method for r in mastodon.requests if "/media" in r.path] == ["POST", "GET", "GET", "GET"]
+    [status] = mastodon.statuses
+    assert status["media_attachments"] == [{"id": media_id, "type": "image"}]
+    assert receipt.external_id == status["id"]

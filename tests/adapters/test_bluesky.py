@@ -232,3 +232,19 @@ def test_a_dry_run_shows_the_exact_create_record_body_and_sends_nothing(rt: Runt
         },
     )
     assert pds.requests == []
+
+
+@pytest.mark.slow  # waits out the client timeout
+def test_a_repeated_create_conflicts_on_the_rkey_and_finds_the_first_post(rt: Runtime, pds: FakeBluesky) -> None:
+    pds.script = ["stall"]
+    job_id = e.plan_job(rt, bluesky_target(rt, pds))
+    e.attempt_once(rt, job_id)
+    with rt.engine.begin() as connection:  # as if the doubt were lost: the send itself must not post twice
+        connection.exec_driver_sql(f"UPDATE distribution_jobs SET outcome_unknown = false WHERE id = '{job_id}'")
+    assert e.retry_when_due(rt, job_id).status == "delivered"
+    assert list(pds.records) == [rkey_for(job_id)]
+    creates = pds.at("/xrpc/com.atproto.repo.createRecord")
+    assert [r.json()["rkey"] for r in creates] == [rkey_for(job_id)] * 2  # the second answered 500: it exists
+    assert len(pds.at("/xrpc/com.atproto.repo.getRecord")) == 1
+    assert e.receipt(rt, job_id).external_id == pds.records[rkey_for(job_id)]["uri"]
+    assert [a.reconciled for a in e.attempts(rt, job_id)] == [None, None]

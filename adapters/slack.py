@@ -51,6 +51,9 @@ from adapters.render import ChannelModel, apply_policy, checked_url, json_bytes,
 API_BASE_URL = "https://slack.com/api"
 MAX_TEXT_CHARS = 40_000  # chat.postMessage truncates longer text
 EVENT_TYPE = "herald_delivery"
+MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3_000
+MAX_HEADER_CHARS = 150
 HISTORY_LIMIT = 200  # messages read back when reconciling: the post is among the channel's latest
 
 SYSTEMIC_ERRORS = {
@@ -83,6 +86,7 @@ class SlackConfig(ChannelModel):
     api_base_url: str = API_BASE_URL
     mrkdwn: bool = True
     unfurl_links: bool = False
+    blocks: bool = False  # Block Kit: a header and mrkdwn sections; ``text`` stays the notification fallback
 
     @field_validator("api_base_url")
     @classmethod
@@ -160,14 +164,16 @@ class SlackChannel:
         tail = f"\n<{content.url}>" if content.url else ""
         body = fit(escape(apply_policy(content, policy)), MAX_TEXT_CHARS - len(head) - len(tail), policy)
         text = head + body + tail
+        extra = {"blocks": blocks(content, head + body + tail, policy)} if config.blocks else {}
         if target.credentials is not None and target.credentials.webhook_url is not None:
-            return ChannelPayload(body={"text": text, "mrkdwn": config.mrkdwn}, meta={"mode": "webhook"})
+            return ChannelPayload(body={"text": text, "mrkdwn": config.mrkdwn, **extra}, meta={"mode": "webhook"})
         message = {
             "channel": config.channel,
             "text": text,
             "mrkdwn": config.mrkdwn,
             "unfurl_links": config.unfurl_links,
             "metadata": {"event_type": EVENT_TYPE, "event_payload": {"delivery_id": DELIVERY_ID}},
+            **extra,
         }
         return ChannelPayload(body=message, content_type="application/json; charset=utf-8", meta={"mode": "bot"})
 
@@ -212,6 +218,21 @@ class SlackChannel:
                 channel = target.config.channel
                 return Receipt(external_id=str(message.get("ts")), meta={"channel": channel, "ts": message.get("ts")})
         return None
+
+
+def blocks(content: Content, text: str, policy: Policy) -> list[dict[str, Any]]:
+    """A header (150 characters, plain text) and the body in mrkdwn sections of at most 3,000 characters,
+    at most 50 blocks in all (the last section cut with the policy's truncation)."""
+    header = {"type": "header", "text": {"type": "plain_text", "text": fit(content.title, MAX_HEADER_CHARS, policy)}}
+    body = text.split("\n", 1)[1] if "\n" in text else text  # the title is the header
+    sections: list[dict[str, Any]] = []
+    rest = body
+    while rest and len(sections) < MAX_BLOCKS - 1:
+        last = len(sections) == MAX_BLOCKS - 2
+        piece = fit(rest, MAX_SECTION_CHARS, policy) if last else rest[:MAX_SECTION_CHARS]
+        sections.append({"type": "section", "text": {"type": "mrkdwn", "text": piece}})
+        rest = "" if last else rest[MAX_SECTION_CHARS:]
+    return [header, *sections]
 
 
 def _credentials(target: Target) -> SlackCredentials:

@@ -210,3 +210,17 @@ def test_on_postgresql_and_redis_delivered_then_no_duplicate_after_a_timeout(
     assert e.retry_when_due(rt, job_id).status == "delivered"
     assert len(slack.posted()) == 2 and len(slack.at("/api/chat.postMessage")) == 2
     assert [a.reconciled for a in e.attempts(rt, job_id)] == [None, "found"]
+
+
+def test_blocks_keep_to_block_kit_limits_and_slack_accepts_them(rt: Runtime, slack: FakeSlack) -> None:
+    config = {"channel": "C0HERALD1", "apiBaseUrl": slack.api, "blocks": True}
+    target_id = e.create_target(rt, "slack", config, {"botToken": TOKEN})
+    job_id = e.plan_job(rt, target_id, title="T" * 200, body="x" * 7_000)
+    assert e.attempt_once(rt, job_id).status == "delivered"  # the fake refuses invalid_blocks
+    [message] = slack.posted()
+    [request] = slack.at("/api/chat.postMessage")
+    blocks = request.json()["blocks"]
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "section"]
+    assert len(blocks[0]["text"]["text"]) == 150 and blocks[0]["text"]["text"].endswith("…")
+    assert [len(b["text"]["text"]) for b in blocks[1:]] == [3000, 3000, 1000]
+    assert message["text"].startswith("*" + "T" * 200 + "*\n")

@@ -80,6 +80,8 @@ class FakeSlack(FakeProvider):
             return Response(200, {"ok": False, "error": "no_text"})
         if len(text or "") > MAX_TEXT:
             return Response(200, {"ok": False, "error": "msg_too_long"})
+        if not _valid_blocks(body.get("blocks")):
+            return Response(200, {"ok": False, "error": "invalid_blocks"})
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         message = {"type": "message", "text": text, "ts": ts, "bot_id": "B0HERALD"}
         if isinstance(body.get("metadata"), dict):
@@ -120,3 +122,18 @@ class FakeSlack(FakeProvider):
         with self.lock:
             self.hook_posts.append(body)
         return Response(200, "ok", stall=behaviour == "stall")
+
+
+def _valid_blocks(blocks: Any) -> bool:
+    """Block Kit's limits as Slack enforces them: at most 50 blocks, a header's plain text at most 150
+    characters, a section's text at most 3,000."""
+    if blocks is None:
+        return True
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return False
+    limits = {"header": 150, "section": 3000}
+    for block in blocks:
+        text = (block.get("text") or {}).get("text") if isinstance(block, dict) else None
+        if block.get("type") not in limits or not isinstance(text, str) or not 0 < len(text) <= limits[block["type"]]:
+            return False
+    return True

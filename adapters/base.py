@@ -40,6 +40,10 @@ class ChannelName(StrEnum):
     DISCORD = "discord"
     TELEGRAM = "telegram"
     WHATSAPP = "whatsapp"
+    SLACK = "slack"
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+    GDRIVE = "gdrive"
 
 
 class Attachment(BaseModel):

@@ -2,13 +2,15 @@
 
 The engine builds one on its delivery loop, hands it to every ``send`` and closes it (``aclose``) on
 that loop. Each service is a Protocol here, implemented where it belongs (the hardened HTTP client in
-``adapters.http_client``); later services (an SMTP pool, a feed store, a token cache) join as fields.
+``adapters.http_client``, the per-worker token cache in ``adapters.tokens``); later services (an SMTP
+pool, a feed store) join as fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,37 @@ class HttpClient(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Token:
+    """An access token and when it stops working (epoch seconds); ``extra`` keeps what a refresh needs
+    (a refresh JWT, the account's DID). Its repr shows neither: tokens are never logged."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+TokenFetch = Callable[[Token | None], Awaitable[Token]]
+
+
+class TokenCache(Protocol):
+    """Access tokens per worker, by key (a channel's name and a digest of the target's credentials).
+
+    ``get`` returns the cached token unless it expires within the cache's margin, else awaits
+    ``fetch(previous)`` once however many deliveries ask at the same time (``previous`` is the old
+    token, for a refresh grant, or None). ``invalidate`` drops a token the provider refused (a 401)."""
+
+    async def get(self, key: str, fetch: TokenFetch) -> Token: ...
+
+    def invalidate(self, key: str, token: Token | None = None) -> None:
+        """Forget the token under ``key`` (only if it is still ``token``, when given)."""
+        ...
+
+
 @dataclass
 class ChannelIO:
     http: HttpClient
+    tokens: TokenCache | None = None  # None: channels fetch a token per delivery (tests, one-off sends)
 
     async def aclose(self) -> None:
         await self.http.aclose()

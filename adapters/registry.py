@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import Channel, ChannelName, ConfigError
+from adapters.bluesky import BlueskyChannel
 from adapters.discord import DiscordChannel
+from adapters.gdrive import DriveChannel
 from adapters.http import HttpChannel
+from adapters.mastodon import MastodonChannel
+from adapters.slack import SlackChannel
 from adapters.stub import StubChannel
 from adapters.telegram import TelegramChannel
 from adapters.webhook import WebhookChannel
@@ -19,6 +23,10 @@ CHANNELS: dict[ChannelName, Channel[Any, Any]] = {
     ChannelName.DISCORD: DiscordChannel(),
     ChannelName.TELEGRAM: TelegramChannel(),
     ChannelName.WHATSAPP: WhatsAppChannel(),
+    ChannelName.SLACK: SlackChannel(),
+    ChannelName.MASTODON: MastodonChannel(),
+    ChannelName.BLUESKY: BlueskyChannel(),
+    ChannelName.GDRIVE: DriveChannel(),
 }
 
 

@@ -87,7 +87,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "create_distribution_target",
         "createDistributionTarget",
         "mutation",
-        "Register a destination (webhook, http, stub) with its config and write-only credentials.",
+        "Register a destination (webhook, http, stub, slack, mastodon, bluesky, gdrive) with its config "
+        "and write-only credentials.",
         CreateTargetInput,
         TargetPayload,
         targets.create_target,

@@ -20,6 +20,9 @@ def redact(text: str | None, secrets: list[str]) -> str | None:
 def secret_values(credentials: Any) -> list[str]:
     """Every string leaf of a credentials document (header maps and lists included)."""
     if isinstance(credentials, str):
+        if "-----BEGIN" in credentials:  # a PEM key (a Drive service account's): each of its lines too
+            lines = [line.strip() for line in credentials.replace("\\n", "\n").splitlines()]
+            return [credentials, *(line for line in lines if len(line) >= 16 and not line.startswith("-----"))]
         return [credentials]
     if isinstance(credentials, dict):
         values = [value for item in credentials.values() for value in secret_values(item)]

@@ -46,6 +46,7 @@ class Claim:
     ordered: bool = False  # the target takes one delivery at a time, in order (maxConcurrency 1)
     rate: Limits | None = None  # the target's own rate limit, taken when the request leaves
     limit_token: str | None = None
+    previous_outcome_unknown: bool = False  # the last attempt may have landed: reconcile before sending
 
 
 @dataclass
@@ -95,7 +96,7 @@ JOB_STATE_COLUMNS = (
     col(Job.status),
     col(Job.attempts),
 )
-_JOB_COLUMNS = (*JOB_STATE_COLUMNS, col(Job.next_attempt_at), col(Job.lease_expires_at))
+_JOB_COLUMNS = (*JOB_STATE_COLUMNS, col(Job.next_attempt_at), col(Job.lease_expires_at), col(Job.outcome_unknown))
 
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:
@@ -177,6 +178,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         ordered=target.max_concurrency == 1,
         rate=replace(limits, max_concurrency=None) if limits.requests else None,
         limit_token=token,
+        previous_outcome_unknown=bool(job.outcome_unknown),
     )
 
 

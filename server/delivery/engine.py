@@ -22,6 +22,8 @@ from adapters import (
     DeliveryError,
     ErrorClass,
     Policy,
+    Receipt,
+    Reconciles,
     TargetView,
     TransientDeliveryError,
     get_channel,
@@ -140,7 +142,11 @@ async def _held(until: float, reason: str) -> Result:
 async def attempt(io: ChannelIO, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
     """One delivery attempt of a claimed job; never raises."""
     delivery = DeliveryContext(
-        delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow()
+        delivery_id=claim.job_id,
+        attempt=claim.attempt,
+        plan_id=claim.plan_id,
+        timestamp=utcnow(),
+        previous_outcome_unknown=claim.previous_outcome_unknown,
     )
     return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag)
 
@@ -153,24 +159,45 @@ async def send_one(
     delivery: DeliveryContext,
     flag: Callable[[str, float | None], None] | None = None,
 ) -> Result:
-    """Render and send one delivery through its channel; a crash becomes a transient error, retried like any other."""
+    """Render and send one delivery through its channel; a crash becomes a transient error, retried like any other.
+
+    After an attempt whose outcome is unknown, a channel that ``Reconciles`` first looks its post up:
+    found, the job is delivered with that receipt (``reconciled: true``) and nothing is sent again.
+    """
     channel = get_channel(view.channel)
     started_at, started = delivery.timestamp, time.perf_counter()
-    payload = None
+    payload, reconciled = None, None
     try:
         payload = channel.render(content, policy, view)
+        if delivery.previous_outcome_unknown and isinstance(channel, Reconciles):
+            found = await _reconcile(channel, payload, view, delivery, io)
+            if found is not None:
+                receipt = Receipt(found.external_id, {**found.meta, "reconciled": True})
+                return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload, reconciled="found")
+            reconciled = "not_found"
         receipt = await channel.send(payload, view, delivery, io)
-        return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload)
+        return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload, reconciled=reconciled)
     except DeliveryError as exc:
         if exc.error_class == ErrorClass.RATE_LIMITED and flag is not None:
             flag(view.id, exc.retry_after_seconds)
-        return Result(started_at, _elapsed_ms(started), error=exc, payload=payload)
+        return Result(started_at, _elapsed_ms(started), error=exc, payload=payload, reconciled=reconciled)
     except Exception:
         log.exception("channel %s crashed delivering %s", view.channel, delivery.delivery_id)
         error = TransientDeliveryError(
             "Internal error in the channel adapter; it will be retried.", code="ADAPTER_CRASH"
         )
         return Result(started_at, _elapsed_ms(started), error=error, payload=payload)
+
+
+async def _reconcile(
+    channel: Reconciles, payload: Any, view: TargetView[Any, Any], delivery: DeliveryContext, io: ChannelIO
+) -> Receipt | None:
+    """The channel's lookup; a lookup that fails leaves the earlier attempt's outcome unknown (still to check)."""
+    try:
+        return await channel.reconcile(payload, view, delivery, io)
+    except DeliveryError as exc:
+        exc.outcome_unknown = True
+        raise
 
 
 def _elapsed_ms(started: float) -> float:

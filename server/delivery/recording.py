@@ -44,6 +44,7 @@ class Result:
     payload: ChannelPayload | None = None
     held_until: datetime | None = None  # not sent: the target was flagged paused or its rate window was full
     held_reason: str | None = None  # set with held_until
+    reconciled: str | None = None  # what an outcome-unknown lookup found first: "found" or "not_found"
 
     @property
     def error_class(self) -> str | None:
@@ -153,6 +154,7 @@ def _attempt_row(claim: Claim, result: Result) -> dict:
         "error_class": error.error_class if error else None,
         "error_code": error.code if error else None,
         "error": _error_text(claim, error) if error else None,
+        "reconciled": result.reconciled,
     }
 
 
@@ -205,6 +207,7 @@ def _rate_limited(
     """``target`` was locked by ``_load_targets``."""
     paused_until = pause_rate_limited(rt, session, target, error)
     job.last_error, job.error_class = _error_text(claim, error), "rate_limited"
+    job.outcome_unknown = error.outcome_unknown
     _wait_or_cancel(rt, session, job, paused_until, effects)
 
 
@@ -237,6 +240,7 @@ def _transient(rt: Runtime, session: Session, job: Job, claim: Claim, result: Re
     error = result.error
     assert error is not None
     job.retries_used += 1
+    job.outcome_unknown = error.outcome_unknown  # a timeout after the write: the next attempt reconciles first
     text = _error_text(claim, error)
     if job.retries_used >= claim.retry_policy.max_attempts:
         _dead_letter(session, job, claim, result, text)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, false, text
 from sqlmodel import Field, SQLModel
 
 from server.models.base import created_field, json_field
@@ -39,6 +39,8 @@ class Job(SQLModel, table=True):
     error_class: str | None = Field(default=None, max_length=20)
     skip_reason: str | None = Field(default=None, max_length=300)
     held_reason: str | None = Field(default=None, max_length=300)
+    # The last attempt failed after its request was written (a timeout): the next one reconciles first.
+    outcome_unknown: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     finished_at: datetime | None = None
@@ -60,6 +62,8 @@ class Attempt(SQLModel, table=True):
     error_class: str | None = Field(default=None, max_length=20)
     error_code: str | None = Field(default=None, max_length=60)
     error: str | None = Field(default=None, max_length=1000)
+    # What an outcome-unknown reconciliation found before this attempt: "found" (not sent again) or "not_found".
+    reconciled: str | None = Field(default=None, max_length=20)
 
 
 class Receipt(SQLModel, table=True):

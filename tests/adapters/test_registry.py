@@ -15,7 +15,12 @@ from adapters import (
     WebhookChannel,
     get_channel,
 )
+from adapters.base import Reconciles
+from adapters.bluesky import BlueskyChannel
 from adapters.discord import DiscordChannel
+from adapters.gdrive import DriveChannel
+from adapters.mastodon import MastodonChannel
+from adapters.slack import SlackChannel
 from adapters.telegram import TelegramChannel
 from adapters.whatsapp import WhatsAppChannel
 
@@ -28,21 +33,34 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.DISCORD: DiscordChannel,
         ChannelName.TELEGRAM: TelegramChannel,
         ChannelName.WHATSAPP: WhatsAppChannel,
+        ChannelName.SLACK: SlackChannel,
+        ChannelName.MASTODON: MastodonChannel,
+        ChannelName.BLUESKY: BlueskyChannel,
+        ChannelName.GDRIVE: DriveChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
-    generic = (ChannelName.WEBHOOK, ChannelName.HTTP, ChannelName.STUB)
-    assert {name: (CHANNELS[name].addressing, CHANNELS[name].limits) for name in generic} == {
-        name: ("broadcast", ChannelLimits()) for name in generic
-    }
-    assert {name: CHANNELS[name].addressing for name in ChannelName if name not in generic} == {
-        ChannelName.DISCORD: "broadcast",
-        ChannelName.TELEGRAM: "either",  # per recipient when a plan names recipients, else config.chatId
-        ChannelName.WHATSAPP: "either",  # per recipient when a plan names recipients, else config.to
+    assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
+        ChannelName.WEBHOOK: ("broadcast", ChannelLimits()),
+        ChannelName.HTTP: ("broadcast", ChannelLimits()),
+        ChannelName.STUB: ("broadcast", ChannelLimits()),
+        ChannelName.DISCORD: ("broadcast", DiscordChannel.limits),
+        # per recipient when a plan names recipients, else config.chatId / config.to
+        ChannelName.TELEGRAM: ("either", TelegramChannel.limits),
+        ChannelName.WHATSAPP: ("either", WhatsAppChannel.limits),
+        ChannelName.SLACK: ("broadcast", ChannelLimits(max_text_chars=40_000)),
+        ChannelName.MASTODON: ("broadcast", ChannelLimits(max_text_chars=500)),
+        ChannelName.BLUESKY: ("broadcast", ChannelLimits(max_text_chars=300)),
+        ChannelName.GDRIVE: ("broadcast", ChannelLimits(max_body_bytes=5 * 1024 * 1024)),
     }
 
 
 def test_optional_abilities_are_protocols_checked_at_runtime() -> None:
     assert [name for name, channel in CHANNELS.items() if isinstance(channel, RotatesSecret)] == [ChannelName.WEBHOOK]
+    assert [name for name, channel in CHANNELS.items() if isinstance(channel, Reconciles)] == [
+        ChannelName.SLACK,
+        ChannelName.BLUESKY,
+        ChannelName.GDRIVE,
+    ]
 
 
 @pytest.mark.parametrize("name", ["webhook", "http", "stub"])
@@ -55,9 +73,8 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    assert err.value.message == (
-        f"Unknown channel {name!r}; the available channels are webhook, http, stub, discord, telegram, whatsapp."
-    )
+    available = "webhook, http, stub, discord, telegram, whatsapp, slack, mastodon, bluesky, gdrive"
+    assert err.value.message == f"Unknown channel {name!r}; the available channels are {available}."
 
 
 def test_channels_describe_themselves() -> None:

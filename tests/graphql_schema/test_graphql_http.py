@@ -219,7 +219,9 @@ def test_a_bad_enum_value_is_a_validation_error_naming_the_allowed_values(
     body = client.post("/graphql", json={"query": query, "variables": variables}).json()
     [error] = body["errors"]
     assert error["extensions"]["code"] == "VALIDATION_ERROR"
-    assert error["message"].endswith(" Allowed values: WEBHOOK, HTTP, STUB, DISCORD, TELEGRAM, WHATSAPP.")
+    assert error["message"].endswith(
+        " Allowed values: WEBHOOK, HTTP, STUB, DISCORD, TELEGRAM, WHATSAPP, SLACK, MASTODON, BLUESKY, GDRIVE."
+    )
     assert "ChannelName" in error["message"]
 
 

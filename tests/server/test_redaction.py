@@ -150,3 +150,14 @@ async def test_no_credential_appears_anywhere(
             assert at < 0, f"{secret} found in {where}: …{text[max(at - 300, 0) : at + 40]}"
         assert secret.encode() not in raw, f"{secret} found in the raw database"
     assert "[redacted]" in haystacks["rows"]
+
+
+def test_a_private_key_is_redacted_whole_and_line_by_line() -> None:
+    from server.redaction import redact, secret_values
+
+    lines = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "BKcwggSjAgEAAoIBAQDQ1234567890ab"]
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END PRIVATE KEY-----\n"
+    secrets = secret_values({"clientEmail": "sa@p.iam.gserviceaccount.com", "privateKey": key})
+    assert secrets[1:] == [key, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "BKcwggSjAgEAAoIBAQDQ1234567890ab"]
+    assert redact(f"bad key {key}", secrets) == "bad key [redacted]"
+    assert redact("near BKcwggSjAgEAAoIBAQDQ1234567890ab here", secrets) == "near [redacted] here"

@@ -37,6 +37,19 @@ from server.plans.schemas import (
     RetryFailedJobsInput,
 )
 from server.plans.waiting import with_delivery_wait
+from server.recipients import service as recipients
+from server.recipients.schemas import (
+    DeleteRecipientsInput,
+    DeleteRecipientsResult,
+    GetRecipientInput,
+    ListRecipientsInput,
+    RecipientList,
+    RecipientPayload,
+    RecipientResult,
+    UnsubscribeRecipientInput,
+    UpsertRecipientsInput,
+    UpsertRecipientsResult,
+)
 from server.targets import service as targets
 from server.targets import testing
 from server.targets.schemas import (
@@ -166,6 +179,57 @@ OPERATIONS: tuple[Operation, ...] = (
         scope="deliver",
         open_world=True,
         after=testing.send_test,
+    ),
+    Operation(
+        "upsert_recipients",
+        "upsertRecipients",
+        "mutation",
+        "Create or update up to 10,000 recipients in one call, matched on externalId: addresses per channel, "
+        "attributes, IANA time zone, labels (distribution lists).",
+        UpsertRecipientsInput,
+        UpsertRecipientsResult,
+        recipients.upsert_recipients,
+        scope="write",
+        confirm_reason="The recipients are valid; upsert them for real.",
+    ),
+    Operation(
+        "list_recipients",
+        "recipients",
+        "query",
+        "List recipients, oldest first, by label, channel or text search; paginated.",
+        ListRecipientsInput,
+        RecipientList,
+        recipients.list_recipients,
+    ),
+    Operation(
+        "get_recipient",
+        "recipient",
+        "query",
+        "Read one recipient by id or externalId: addresses, attributes, labels, unsubscriptions, bounces.",
+        GetRecipientInput,
+        RecipientResult,
+        recipients.get_recipient,
+    ),
+    Operation(
+        "delete_recipients",
+        "deleteRecipients",
+        "mutation",
+        "Delete recipients by ids or externalIds; jobs already made for them stay.",
+        DeleteRecipientsInput,
+        DeleteRecipientsResult,
+        recipients.delete_recipients,
+        scope="write",
+        destructive=True,
+    ),
+    Operation(
+        "unsubscribe_recipient",
+        "unsubscribeRecipient",
+        "mutation",
+        "Unsubscribe a recipient from one channel or all: later plans skip it there.",
+        UnsubscribeRecipientInput,
+        RecipientPayload,
+        recipients.unsubscribe_recipient,
+        scope="write",
     ),
     Operation(
         "create_distribution_plan",

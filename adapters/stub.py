@@ -70,7 +70,7 @@ Target = TargetView[StubConfig, BaseModel]
 
 class StubChannel:
     name: ClassVar[ChannelName] = ChannelName.STUB
-    addressing: ClassVar[Addressing] = "broadcast"
+    addressing: ClassVar[Addressing] = "either"  # per recipient when the plan names recipients
     description: ClassVar[str] = (
         "Scriptable test channel without network: fail N times, answer 429, time out, add latency."
     )
@@ -84,7 +84,18 @@ class StubChannel:
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None
     ) -> ChannelPayload:
-        return ChannelPayload(body=envelope(content, policy))
+        body = envelope(content, policy)
+        if recipient is not None:
+            body["recipient"] = {"id": recipient.id, "address": recipient.address, "externalId": recipient.external_id}
+            if recipient.unsubscribe_url:
+                body["recipient"]["unsubscribeUrl"] = recipient.unsubscribe_url
+        if content.attachments:
+            body["attachments"] = [
+                {"filename": a.filename, "contentType": a.content_type, "size": a.size} for a in content.attachments
+            ]
+        if content.media_urls:
+            body["mediaUrls"] = list(content.media_urls)
+        return ChannelPayload(body=body)
 
     async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
         if target.config.latency_ms:

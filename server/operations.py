@@ -31,6 +31,7 @@ from server.plans.schemas import (
     PlanList,
     PlanMutationInput,
     PlanPayload,
+    PlanReportInput,
     PlanReportResult,
     PlanResult,
     ReplayDeadLettersInput,
@@ -40,15 +41,15 @@ from server.plans.waiting import with_delivery_wait
 from server.recipients import service as recipients
 from server.recipients.schemas import (
     DeleteRecipientsInput,
-    DeleteRecipientsResult,
+    RecipientsDeleted,
     GetRecipientInput,
     ListRecipientsInput,
     RecipientList,
     RecipientPayload,
-    RecipientResult,
+    RecipientDetails,
     UnsubscribeRecipientInput,
     UpsertRecipientsInput,
-    UpsertRecipientsResult,
+    RecipientsUpserted,
 )
 from server.targets import service as targets
 from server.targets import testing
@@ -187,7 +188,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Create or update up to 10,000 recipients in one call, matched on externalId: addresses per channel, "
         "attributes, IANA time zone, labels (distribution lists).",
         UpsertRecipientsInput,
-        UpsertRecipientsResult,
+        RecipientsUpserted,
         recipients.upsert_recipients,
         scope="write",
         confirm_reason="The recipients are valid; upsert them for real.",
@@ -207,7 +208,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "query",
         "Read one recipient by id or externalId: addresses, attributes, labels, unsubscriptions, bounces.",
         GetRecipientInput,
-        RecipientResult,
+        RecipientDetails,
         recipients.get_recipient,
     ),
     Operation(
@@ -216,7 +217,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Delete recipients by ids or externalIds; jobs already made for them stay.",
         DeleteRecipientsInput,
-        DeleteRecipientsResult,
+        RecipientsDeleted,
         recipients.delete_recipients,
         scope="write",
         destructive=True,
@@ -318,7 +319,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "query",
         "A plan's delivery report: first-try and retried deliveries, failures, rates, p95 delivery time, "
         "slowest targets.",
-        PlanIdInput,
+        PlanReportInput,
         PlanReportResult,
         reports.get_plan_report,
     ),

@@ -20,7 +20,9 @@ ALL_CHANNELS = "*"  # stored in ``unsubscribed``: unsubscribed from every channe
 
 _CHANNEL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _TELEGRAM = re.compile(r"^(?:-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
@@ -42,13 +44,17 @@ def check_address(channel: str, address: str) -> str:
     if channel == "whatsapp" and not _E164.match(value):
         raise ValueError(f"{value!r} is not an E.164 number: '+', country code and number, digits only (+919812345678)")
     if channel == "telegram" and not _TELEGRAM.match(value):
-        raise ValueError(f"{value!r} is not a Telegram chat id (a number such as 123456789 or -1001234567890, or @name)")
+        raise ValueError(
+            f"{value!r} is not a Telegram chat id (a number such as 123456789 or -1001234567890, or @name)"
+        )
     return value
 
 
 class RecipientInput(WireModel):
     external_id: str = Field(
-        min_length=1, max_length=200, description="Your key for this recipient (e.g. an advisor ARN); upserts match on it."
+        min_length=1,
+        max_length=200,
+        description="Your key for this recipient (e.g. an advisor ARN); upserts match on it.",
     )
     name: str | None = Field(None, max_length=200)
     addresses: dict[str, str] = Field(
@@ -80,7 +86,9 @@ class RecipientInput(WireModel):
     def _labels(cls, value: list[str]) -> list[str]:
         for label in value:
             if not _LABEL.match(label):
-                raise ValueError(f"label {label!r} is invalid: 1-64 letters, digits or -_.:/ starting with one of the first two")
+                raise ValueError(
+                    f"label {label!r} is invalid: 1-64 letters, digits or -_.:/ starting with one of the first two"
+                )
         return sorted(set(value))
 
 
@@ -108,7 +116,7 @@ class RecipientRef(WireModel):
     created: bool
 
 
-class UpsertRecipientsResult(MutationResult):
+class RecipientsUpserted(MutationResult):
     created: int
     updated: int
     recipients: list[RecipientRef] = Field(description="Each recipient of the request, in request order.")
@@ -129,7 +137,7 @@ class RecipientRead(WireModel):
     updated_at: datetime
 
 
-class RecipientResult(WireModel):
+class RecipientDetails(WireModel):
     recipient: RecipientRead
     recommended_next_action: NextAction
 
@@ -160,7 +168,7 @@ class DeleteRecipientsInput(MutationInput):
     external_ids: list[str] = Field(default_factory=list, max_length=MAX_UPSERT, description="Or externalIds.")
 
 
-class DeleteRecipientsResult(MutationResult):
+class RecipientsDeleted(MutationResult):
     deleted: int
     ids: list[Id] = Field(description="The recipients deleted (or that would be, in a dry run).")
 

@@ -20,16 +20,16 @@ from server.recipients import repository as repo
 from server.recipients.schemas import (
     ALL_CHANNELS,
     DeleteRecipientsInput,
-    DeleteRecipientsResult,
+    RecipientsDeleted,
     GetRecipientInput,
     ListRecipientsInput,
     RecipientList,
     RecipientPayload,
     RecipientRef,
-    RecipientResult,
+    RecipientDetails,
     UnsubscribeRecipientInput,
     UpsertRecipientsInput,
-    UpsertRecipientsResult,
+    RecipientsUpserted,
 )
 
 _CHUNK = 5_000  # ids per IN list on SQLite (PostgreSQL takes one array parameter)
@@ -40,14 +40,14 @@ def _existing(session: Session, workspace_id: str, external_ids: list[str]) -> d
     found: dict[str, Any] = {}
     for start in range(0, len(external_ids), _CHUNK):
         chunk = external_ids[start : start + _CHUNK]
-        query = sa_select(Recipient.id, Recipient.external_id, Recipient.addresses, Recipient.bounced_at).where(
-            col(Recipient.workspace_id) == workspace_id, one_of(session, Recipient.external_id, chunk)
-        )
+        query = sa_select(
+            col(Recipient.id), col(Recipient.external_id), col(Recipient.addresses), col(Recipient.bounced_at)
+        ).where(col(Recipient.workspace_id) == workspace_id, one_of(session, Recipient.external_id, chunk))
         found.update({row.external_id: row for row in session.execute(query)})
     return found
 
 
-def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsInput) -> UpsertRecipientsResult:
+def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsInput) -> RecipientsUpserted:
     """One read of the existing rows, then one bulk insert (COPY on PostgreSQL) and one executemany update.
 
     An address that changes forgets that channel's bounce; unsubscriptions are kept (only the
@@ -86,7 +86,8 @@ def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsIn
         else:
             refs.append(RecipientRef(id=old.id, external_id=item.external_id, created=False))
             bounced = {
-                channel: at for channel, at in (old.bounced_at or {}).items()
+                channel: at
+                for channel, at in (old.bounced_at or {}).items()
                 if item.addresses.get(channel) == (old.addresses or {}).get(channel)
             }
             changed.append({"b_id": old.id, **fields, "bounced_at": bounced})
@@ -108,7 +109,7 @@ def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsIn
             "Recipients are stored; address them in a plan with recipientIds or recipientLabels.",
         )
     )
-    return UpsertRecipientsResult(
+    return RecipientsUpserted(
         created=len(new_rows), updated=len(changed), recipients=refs, recommended_next_action=action
     )
 
@@ -130,13 +131,15 @@ def list_recipients(ctx: OpContext, session: Session, data: ListRecipientsInput)
             )
         )
     rows, next_cursor = page(session, query, Recipient.id, data.limit, data.cursor, newest_first=False)
+    given = {"label": data.label, "search": data.search, "channel": data.channel}
+    filters: dict[str, Any] = {name: value for name, value in given.items() if value}
     action = (
         hint(
             "list_recipients",
             "More recipients follow.",
             cursor=next_cursor,
             limit=data.limit,
-            **{k: v for k, v in {"label": data.label, "search": data.search, "channel": data.channel}.items() if v},
+            **filters,
         )
         if next_cursor
         else hint("create_distribution_plan", "All matching recipients listed; address them in a plan.")
@@ -144,9 +147,9 @@ def list_recipients(ctx: OpContext, session: Session, data: ListRecipientsInput)
     return RecipientList(items=[repo.to_read(r) for r in rows], next_cursor=next_cursor, recommended_next_action=action)
 
 
-def get_recipient(ctx: OpContext, session: Session, data: GetRecipientInput) -> RecipientResult:
+def get_recipient(ctx: OpContext, session: Session, data: GetRecipientInput) -> RecipientDetails:
     row = repo.load_recipient(session, ctx.workspace_id, data.id, data.external_id)
-    return RecipientResult(
+    return RecipientDetails(
         recipient=repo.to_read(row),
         recommended_next_action=hint(
             "create_distribution_plan", "Address this recipient in a plan.", recipientIds=[row.id]
@@ -154,7 +157,7 @@ def get_recipient(ctx: OpContext, session: Session, data: GetRecipientInput) -> 
     )
 
 
-def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsInput) -> DeleteRecipientsResult:
+def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsInput) -> RecipientsDeleted:
     ids = [check_id("recipient", rid, "ids") for rid in dict.fromkeys(data.ids)]
     if not ids and not data.external_ids:
         raise ValidationFailed("Name the recipients to delete: ids or externalIds.", field="ids")
@@ -165,19 +168,21 @@ def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsIn
             conditions.append(one_of(session, Recipient.id, ids[start : start + _CHUNK]))
         if data.external_ids[start : start + _CHUNK]:
             conditions.append(one_of(session, Recipient.external_id, data.external_ids[start : start + _CHUNK]))
-        query = sa_select(Recipient.id).where(col(Recipient.workspace_id) == ctx.workspace_id, or_(*conditions))
+        query = sa_select(col(Recipient.id)).where(col(Recipient.workspace_id) == ctx.workspace_id, or_(*conditions))
         found += list(session.execute(query).scalars())
     found = sorted(set(found))
     if not data.dry_run:
         for start in range(0, len(found), _CHUNK):
             table = table_of(Recipient)
-            session.connection().execute(table.delete().where(one_of(session, table.c.id, found[start : start + _CHUNK])))
+            session.connection().execute(
+                table.delete().where(one_of(session, table.c.id, found[start : start + _CHUNK]))
+            )
     action = (
         for_real(f"Delete {len(found)} recipient(s) for real; their past jobs stay.")
         if data.dry_run
         else hint("list_recipients", f"{len(found)} recipient(s) deleted.")
     )
-    return DeleteRecipientsResult(deleted=len(found), ids=found, recommended_next_action=action)
+    return RecipientsDeleted(deleted=len(found), ids=found, recommended_next_action=action)
 
 
 def unsubscribe_recipient(ctx: OpContext, session: Session, data: UnsubscribeRecipientInput) -> RecipientPayload:

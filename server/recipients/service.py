@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from server.context import OpContext
 from server.db import insert_rows, one_of, table_of
-from server.errors import ValidationFailed
+from server.errors import NotFound, ValidationFailed
 from server.hints import for_real, hint
 from server.ids import check_id, new_id
 from server.models import Recipient
@@ -171,6 +171,13 @@ def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsIn
         query = sa_select(col(Recipient.id)).where(col(Recipient.workspace_id) == ctx.workspace_id, or_(*conditions))
         found += list(session.execute(query).scalars())
     found = sorted(set(found))
+    missing = sorted(set(ids) - set(found))
+    if missing:
+        raise NotFound(
+            f"Unknown recipient id(s) in this workspace: {', '.join(missing[:10])}; nothing was deleted.",
+            field="ids",
+            next_action=hint("list_recipients", "List recipients to find the right ids."),
+        )
     if not data.dry_run:
         for start in range(0, len(found), _CHUNK):
             table = table_of(Recipient)

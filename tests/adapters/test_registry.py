@@ -25,7 +25,9 @@ def test_every_channel_has_its_channel() -> None:
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
-        name: ("broadcast", ChannelLimits()) for name in ChannelName
+        ChannelName.WEBHOOK: ("broadcast", ChannelLimits()),
+        ChannelName.HTTP: ("broadcast", ChannelLimits()),
+        ChannelName.STUB: ("either", ChannelLimits()),  # per recipient when a plan names recipients
     }
 
 

@@ -22,6 +22,7 @@ from adapters.base import (
     DeliveryContext,
     Policy,
     Receipt,
+    RecipientUnreachableError,
     RecipientView,
     TargetView,
     TransientDeliveryError,
@@ -40,6 +41,9 @@ class StubConfig(ChannelModel):
     retry_after_seconds: float = Field(1.0, ge=0, le=86400, allow_inf_nan=False)
     timeout_times: int = Field(0, ge=0, le=1000)
     latency_ms: float = Field(0, ge=0, le=30000, allow_inf_nan=False)
+    bounce_addresses: list[str] = Field(
+        default_factory=list, max_length=1000, description="Recipient addresses that hard-bounce (5xx at RCPT)."
+    )
 
 
 def scripted_status(config: StubConfig, attempt: int) -> int | None:
@@ -95,9 +99,14 @@ class StubChannel:
             ]
         if content.media_urls:
             body["mediaUrls"] = list(content.media_urls)
-        return ChannelPayload(body=body)
+        return ChannelPayload(body=body, meta={"address": recipient.address} if recipient is not None else {})
 
     async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
         if target.config.latency_ms:
             await asyncio.sleep(target.config.latency_ms / 1000)
+        address = payload.meta.get("address")
+        if address is not None and address in target.config.bounce_addresses:
+            raise RecipientUnreachableError(
+                f"The stub refuses {address} for good (scripted by bounceAddresses).", status_code=550, code="BOUNCED"
+            )
         return scripted_receipt(target.config, delivery)

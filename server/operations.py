@@ -41,15 +41,15 @@ from server.plans.waiting import with_delivery_wait
 from server.recipients import service as recipients
 from server.recipients.schemas import (
     DeleteRecipientsInput,
-    RecipientsDeleted,
     GetRecipientInput,
     ListRecipientsInput,
+    RecipientDetails,
     RecipientList,
     RecipientPayload,
-    RecipientDetails,
+    RecipientsDeleted,
+    RecipientsUpserted,
     UnsubscribeRecipientInput,
     UpsertRecipientsInput,
-    RecipientsUpserted,
 )
 from server.targets import service as targets
 from server.targets import testing

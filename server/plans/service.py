@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Row, or_
 from sqlmodel import Session, col, select
 
-from adapters import ChannelPayload, Content, Policy, get_channel
+from adapters import ChannelPayload, Content, Policy, RecipientView, get_channel
 from adapters.render import apply_policy
 from server import idempotency
 from server.context import OpContext
@@ -45,6 +45,7 @@ from server.plans.schemas import (
     TargetPreview,
 )
 from server.policy import channel_refusal, effective_policy
+from server.recipients.unsubscribe import unsubscribe_url
 from server.targets.repository import check_labels, has_label, is_paused, target_view
 
 # A plan needs only these of each target; a dry run's preview renders the whole target.
@@ -322,7 +323,7 @@ def _samples(
         if job.skip is not None:
             samples.append(_Sample(job, None))
             continue
-        rview = audience_mod.view(job.recipient, job.target.channel) if job.recipient is not None else None
+        rview = _recipient_view(ctx, data, job)
         try:
             rendered = personalise.build_content(
                 content,
@@ -337,6 +338,16 @@ def _samples(
         _check_text_limit(job.target, rendered, effective_policy(plan_policy, job.target.policy))
         samples.append(_Sample(job, rendered))
     return samples
+
+
+def _recipient_view(ctx: OpContext, data: CreatePlanInput, job: _Job) -> RecipientView | None:
+    """As the engine builds it: with an unsubscribe link when the recipient was reached through a label."""
+    if job.recipient is None:
+        return None
+    via_label = bool(set(data.recipient_labels) & set(job.recipient.labels or ()))
+    channel = job.target.channel
+    url = unsubscribe_url(ctx.runtime, ctx.workspace_id, job.recipient.id, channel) if via_label else None
+    return audience_mod.view(job.recipient, channel, url)
 
 
 def _check_text_limit(target: Target, content: Content, policy: Policy) -> None:
@@ -454,9 +465,7 @@ def _dry_run(
     for sample in samples:
         if sample.content is not None:
             target = sample.job.target
-            rview = (
-                audience_mod.view(sample.job.recipient, target.channel) if sample.job.recipient is not None else None
-            )
+            rview = _recipient_view(ctx, data, sample.job)
             rendered[id(sample)] = get_channel(target.channel).render(
                 sample.content, effective_policy(plan_policy, target.policy), views[target.id], rview
             )

@@ -20,16 +20,16 @@ from server.recipients import repository as repo
 from server.recipients.schemas import (
     ALL_CHANNELS,
     DeleteRecipientsInput,
-    RecipientsDeleted,
     GetRecipientInput,
     ListRecipientsInput,
+    RecipientDetails,
     RecipientList,
     RecipientPayload,
     RecipientRef,
-    RecipientDetails,
+    RecipientsDeleted,
+    RecipientsUpserted,
     UnsubscribeRecipientInput,
     UpsertRecipientsInput,
-    RecipientsUpserted,
 )
 
 _CHUNK = 5_000  # ids per IN list on SQLite (PostgreSQL takes one array parameter)

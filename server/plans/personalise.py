@@ -154,6 +154,7 @@ def check_sources(content: dict[str, Any], overrides: dict[str, dict[str, Any]])
     for i, variation in enumerate(content.get("variations") or ()):
         for name in TEMPLATE_FIELDS:
             compile_check(variation.get(name), f"content.variations[{i}].{name}")
-    for key, override in overrides.items():
+    for rid, override in overrides.items():
+        key = override.get("_key", rid)
         for name in TEMPLATE_FIELDS:
             compile_check(override.get(name), f"recipientContent.{key}.{name}")

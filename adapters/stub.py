@@ -41,6 +41,12 @@ class StubConfig(ChannelModel):
     retry_after_seconds: float = Field(1.0, ge=0, le=86400, allow_inf_nan=False)
     timeout_times: int = Field(0, ge=0, le=1000)
     latency_ms: float = Field(0, ge=0, le=30000, allow_inf_nan=False)
+    address_key: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="Which of a recipient's addresses to use (e.g. whatsapp, to stand in for that channel); "
+        "default stub, else any.",
+    )
     bounce_addresses: list[str] = Field(
         default_factory=list, max_length=1000, description="Recipient addresses that hard-bounce (5xx at RCPT)."
     )

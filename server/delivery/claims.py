@@ -50,6 +50,7 @@ class Claim:
     rate: Limits | None = None  # the target's own rate limit, taken when the request leaves
     limit_token: str | None = None
     recipient: RecipientView | None = None  # set on a job of an addressed target
+    address_key: str | None = None  # the recipient's address key it reaches (bounces are marked under it)
 
 
 @dataclass
@@ -197,13 +198,14 @@ def _recipient_view(rt: Runtime, batch: _Batch, job: Row, target: Row, plan: Row
     row = batch.recipients.get(job.recipient_id)
     if row is None:
         return "The recipient was deleted after the plan was made."
-    reason = audience_mod.skip_reason(row, target.channel)
+    how = audience_mod.reach(target.channel, target.config)
+    reason = audience_mod.skip_reason(row, how)
     if reason is not None:
         return f"Not sent: {reason} (changed after the plan was made)."
     labels = (plan.recipients or {}).get("labels") or []
     via_label = bool(set(labels) & set(row.labels or ()))
-    url = unsubscribe_url(rt, job.workspace_id, row.id, target.channel) if via_label else None
-    return audience_mod.view(row, target.channel, url)
+    url = unsubscribe_url(rt, job.workspace_id, row.id, how.key) if via_label else None
+    return audience_mod.view(row, how, url)
 
 
 def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effects, batch: _Batch) -> Claim | None:
@@ -268,6 +270,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         rate=replace(limits, max_concurrency=None) if limits.requests else None,
         limit_token=token,
         recipient=recipient,
+        address_key=audience_mod.reach(target.channel, target.config).key if recipient else None,
     )
 
 

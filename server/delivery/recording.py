@@ -115,7 +115,7 @@ def _bounced(session: Session, claim: Claim, now: datetime) -> None:
     recipient = session.get(Recipient, claim.recipient.id, with_for_update=True)
     if recipient is None:
         return
-    channel = claim.view.channel
+    channel = claim.address_key or claim.view.channel
     recipient.bounced_at = {**recipient.bounced_at, channel: now.isoformat()}
     recipient.updated_at = now
     session.add(recipient)

@@ -53,24 +53,42 @@ def is_addressed(channel: str, has_recipients: bool) -> bool:
     return mode == "recipient" or (mode == "either" and has_recipients)
 
 
-def address_for(channel: str, addresses: dict[str, Any]) -> str | None:
-    """The recipient's address on ``channel``; the stub channel takes ``stub`` or else any address."""
-    found = addresses.get(channel)
-    if found is None and channel == ChannelName.STUB and addresses:
+@dataclass(frozen=True)
+class Reach:
+    """How a target reaches a recipient: the address key it reads (and unsubscriptions and bounces are
+    kept under), and whether any address will do (a stub target without ``addressKey``)."""
+
+    key: str
+    any_address: bool = False
+
+
+def reach(channel: str, config: dict[str, Any] | None) -> Reach:
+    """A channel's targets use the address named like the channel; a stub target the ``addressKey`` of its
+    config (to stand in for another channel), else ``stub`` or any address."""
+    if channel == ChannelName.STUB:
+        key = (config or {}).get("addressKey")
+        return Reach(key) if key else Reach(ChannelName.STUB.value, any_address=True)
+    return Reach(channel)
+
+
+def address_for(how: Reach, addresses: dict[str, Any]) -> str | None:
+    """The recipient's address for ``how``."""
+    found = addresses.get(how.key)
+    if found is None and how.any_address and addresses:
         found = addresses[sorted(addresses)[0]]
     return None if found is None else str(found)
 
 
-def skip_reason(recipient: Row, channel: str) -> str | None:
-    """Why ``recipient`` gets nothing through a ``channel`` target (the same reason text is counted)."""
+def skip_reason(recipient: Row, how: Reach) -> str | None:
+    """Why ``recipient`` gets nothing this way (the same reason text is counted)."""
     if not recipient.active:
         return "recipient inactive"
-    if is_unsubscribed(recipient.unsubscribed or [], channel):
-        return f"recipient unsubscribed from {channel}"
-    if channel in (recipient.bounced_at or {}):
-        return f"recipient's {channel} address bounced"
-    if address_for(channel, recipient.addresses or {}) is None:
-        return f"recipient has no {channel} address"
+    if is_unsubscribed(recipient.unsubscribed or [], how.key):
+        return f"recipient unsubscribed from {how.key}"
+    if how.key in (recipient.bounced_at or {}):
+        return f"recipient's {how.key} address bounced"
+    if address_for(how, recipient.addresses or {}) is None:
+        return f"recipient has no {how.key} address"
     return None
 
 
@@ -114,10 +132,10 @@ def resolve(session: Session, workspace_id: str, ids: list[str], labels: list[st
     return Audience(recipients=rows, labels=labels, named_ids=len(ids))
 
 
-def view(recipient: Row, channel: str, unsubscribe_url: str | None = None) -> RecipientView:
+def view(recipient: Row, how: Reach, unsubscribe_url: str | None = None) -> RecipientView:
     return RecipientView(
         id=recipient.id,
-        address=address_for(channel, recipient.addresses or {}) or "",
+        address=address_for(how, recipient.addresses or {}) or "",
         external_id=recipient.external_id,
         name=recipient.name,
         timezone=recipient.timezone,

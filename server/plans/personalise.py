@@ -3,7 +3,10 @@
 override, then the templates rendered.
 
 The same function builds a dry run's preview and a delivery's content, so what a dry run shows is
-what is sent. Plain text fields (no ``{{``, ``{%`` or ``{#``) skip Jinja altogether.
+what is sent. Plain text fields (no ``{{``, ``{%`` or ``{#``) skip Jinja altogether. A recipient's own
+content (``recipientContent``) is sent verbatim, never interpreted: it is already that person's (the
+advisor's pre-approved text must arrive exactly as approved), and 10,000 distinct templates would cost
+a compile each.
 """
 
 from __future__ import annotations
@@ -50,8 +53,11 @@ def compile_check(source: str | None, field: str) -> None:
         raise TemplateFailure(field, f"template syntax error on line {exc.lineno}: {exc.message}") from None
 
 
+VERBATIM = "verbatim"
+
+
 def _render(source: str | None, field: str, context: dict[str, Any]) -> str | None:
-    if source is None or not is_template(source):
+    if source is None or field.startswith(VERBATIM) or not is_template(source):
         return source
     try:
         return str(_compiled(source).render(context))
@@ -107,7 +113,7 @@ def build_content(
                 continue
             if name in fields:
                 fields[name] = value
-                sources[name] = f"recipientContent.{key}"
+                sources[name] = VERBATIM
             elif name == "variables":
                 variables.update(value)
             elif name == "metadata":
@@ -144,9 +150,9 @@ def build_content(
     )
 
 
-def check_sources(content: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> None:
-    """Compile every template the plan carries (content, variations, overrides): a syntax error anywhere
-    is refused at create, not found at the 9,000th delivery."""
+def check_sources(content: dict[str, Any]) -> None:
+    """Compile every template the plan carries (content, variations): a syntax error anywhere is refused
+    at create, not found at the 9,000th delivery."""
     for name in TEMPLATE_FIELDS:
         compile_check(content.get(name), f"content.{name}")
     for i, url in enumerate(content.get("media_urls") or ()):
@@ -154,7 +160,3 @@ def check_sources(content: dict[str, Any], overrides: dict[str, dict[str, Any]])
     for i, variation in enumerate(content.get("variations") or ()):
         for name in TEMPLATE_FIELDS:
             compile_check(variation.get(name), f"content.variations[{i}].{name}")
-    for rid, override in overrides.items():
-        key = override.get("_key", rid)
-        for name in TEMPLATE_FIELDS:
-            compile_check(override.get(name), f"recipientContent.{key}.{name}")

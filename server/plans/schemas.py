@@ -57,7 +57,8 @@ class ContentInput(WireModel):
 
 
 class RecipientContentInput(WireModel):
-    """What one recipient gets instead of the plan's content (fields not given are the plan's)."""
+    """What one recipient gets instead of the plan's content (fields not given are the plan's), verbatim:
+    never interpreted as a template."""
 
     title: str | None = Field(None, min_length=1, max_length=500)
     body: str | None = Field(None, max_length=200_000)
@@ -88,7 +89,8 @@ class CreatePlanInput(MutationInput):
     recipient_content: dict[str, RecipientContentInput] = Field(
         default_factory=dict,
         max_length=10_000,
-        description="Per-recipient content, keyed by recipient id or externalId (overrides the plan's fields).",
+        description="Per-recipient content, keyed by recipient id or externalId (overrides the plan's fields; "
+        "sent verbatim, not as a template).",
     )
     preview_limit: int | None = Field(
         None, ge=1, le=100, description="Dry run: render this many payloads per target exactly (default 20)."

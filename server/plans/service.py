@@ -49,7 +49,7 @@ from server.recipients.unsubscribe import unsubscribe_url
 from server.targets.repository import check_labels, has_label, is_paused, target_view
 
 # A plan needs only these of each target; a dry run's preview renders the whole target.
-_PLAN_COLUMNS = (Target.id, Target.name, Target.active, Target.channel, Target.policy)
+_PLAN_COLUMNS = (Target.id, Target.name, Target.active, Target.channel, Target.config, Target.policy)
 
 
 def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) -> list[Target]:
@@ -137,7 +137,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     _check_addressing(data, targets, addressed, audience)
     overrides = audience_mod.overrides(data.recipient_content, audience)
     content = _stored_content(data)
-    _check_templates(content, overrides)
+    _check_templates(content)
     _check_attachment_limits(targets, resolved)
     content_key = f"{data.content.id}@{data.content.version}"
     duplicates = (
@@ -218,9 +218,9 @@ def _stored_content(data: CreatePlanInput) -> dict:
     return content
 
 
-def _check_templates(content: dict, overrides: dict[str, dict]) -> None:
+def _check_templates(content: dict) -> None:
     try:
-        personalise.check_sources(content, overrides)
+        personalise.check_sources(content)
     except personalise.TemplateFailure as exc:
         raise _template_error(exc) from None
 
@@ -285,7 +285,7 @@ def _jobs(
                 f"already distributed to this target by {already}"
                 if already
                 else refused.get(target.id)
-                or (audience_mod.skip_reason(recipient, target.channel) if recipient is not None else None)
+                or (audience_mod.skip_reason(recipient, _reach(target)) if recipient is not None else None)
             )
             job = _Job(target, recipient, skip)
             if variations and skip is None:
@@ -345,9 +345,13 @@ def _recipient_view(ctx: OpContext, data: CreatePlanInput, job: _Job) -> Recipie
     if job.recipient is None:
         return None
     via_label = bool(set(data.recipient_labels) & set(job.recipient.labels or ()))
-    channel = job.target.channel
-    url = unsubscribe_url(ctx.runtime, ctx.workspace_id, job.recipient.id, channel) if via_label else None
-    return audience_mod.view(job.recipient, channel, url)
+    how = _reach(job.target)
+    url = unsubscribe_url(ctx.runtime, ctx.workspace_id, job.recipient.id, how.key) if via_label else None
+    return audience_mod.view(job.recipient, how, url)
+
+
+def _reach(target: Target) -> audience_mod.Reach:
+    return audience_mod.reach(target.channel, target.config)
 
 
 def _check_text_limit(target: Target, content: Content, policy: Policy) -> None:
@@ -480,7 +484,7 @@ def _dry_run(
             target_id=s.job.target.id,
             recipient_id=s.job.recipient.id,
             external_id=s.job.recipient.external_id,
-            address=audience_mod.address_for(s.job.target.channel, s.job.recipient.addresses or {}),
+            address=audience_mod.address_for(_reach(s.job.target), s.job.recipient.addresses or {}),
             verdict="skip" if s.job.skip else "deliver",
             reason=s.job.skip,
             variation=s.job.variation,

@@ -26,6 +26,7 @@ from server.inbound import whatsapp as inbound_whatsapp
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
+from server.recipients.unsubscribe import unsubscribe_endpoint
 from server.runtime import Runtime, build_runtime
 from tasks.worker import DeliveryWorker
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *inbound_whatsapp.ROUTES,
+            Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),

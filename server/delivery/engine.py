@@ -23,6 +23,7 @@ from adapters import (
     ErrorClass,
     Policy,
     Receipt,
+    RecipientView,
     Reconciles,
     TargetView,
     TransientDeliveryError,
@@ -147,8 +148,9 @@ async def attempt(io: ChannelIO, claim: Claim, flag: Callable[[str, float | None
         plan_id=claim.plan_id,
         timestamp=utcnow(),
         previous_outcome_unknown=claim.previous_outcome_unknown,
+        recipient_id=claim.recipient.id if claim.recipient else None,
     )
-    return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag)
+    return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag, claim.recipient)
 
 
 async def send_one(
@@ -158,6 +160,7 @@ async def send_one(
     policy: Policy,
     delivery: DeliveryContext,
     flag: Callable[[str, float | None], None] | None = None,
+    recipient: RecipientView | None = None,
 ) -> Result:
     """Render and send one delivery through its channel; a crash becomes a transient error, retried like any other.
 
@@ -168,7 +171,7 @@ async def send_one(
     started_at, started = delivery.timestamp, time.perf_counter()
     payload, reconciled = None, None
     try:
-        payload = channel.render(content, policy, view)
+        payload = channel.render(content, policy, view, recipient)
         if delivery.previous_outcome_unknown and isinstance(channel, Reconciles):
             found = await _reconcile(channel, payload, view, delivery, io)
             if found is not None:

@@ -42,7 +42,7 @@ def test_every_channel_has_its_channel() -> None:
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
         ChannelName.WEBHOOK: ("broadcast", ChannelLimits()),
         ChannelName.HTTP: ("broadcast", ChannelLimits()),
-        ChannelName.STUB: ("broadcast", ChannelLimits()),
+        ChannelName.STUB: ("either", ChannelLimits()),  # per recipient when a plan names recipients
         ChannelName.DISCORD: ("broadcast", DiscordChannel.limits),
         # per recipient when a plan names recipients, else config.chatId / config.to
         ChannelName.TELEGRAM: ("either", TelegramChannel.limits),

@@ -25,7 +25,7 @@ from adapters.errors import (
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from adapters.io import ChannelIO, HttpAnswer, HttpClient, HttpResponse
+from adapters.io import ChannelIO, FeedEntry, FeedStore, FeedUpsert, HttpAnswer, HttpClient, HttpResponse
 
 C = TypeVar("C", bound=BaseModel)
 K = TypeVar("K", bound=BaseModel)
@@ -36,6 +36,7 @@ class ChannelName(StrEnum):
     WEBHOOK = "webhook"
     HTTP = "http"
     STUB = "stub"
+    FEED = "feed"
 
 
 class Attachment(BaseModel):
@@ -245,6 +246,9 @@ __all__ = [
     "DeliveryError",
     "Endpoint",
     "ErrorClass",
+    "FeedEntry",
+    "FeedStore",
+    "FeedUpsert",
     "HttpAnswer",
     "HttpClient",
     "HttpResponse",

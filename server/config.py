@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     signing_overlap_hours: float = Field(
         24.0, ge=0, description="Default overlap of old and new webhook signing secrets."
     )
+    public_url: str | None = Field(
+        None,
+        description="Base URL readers and WebSub hubs reach Herald at, for feed URLs (default http://host:port).",
+    )
     bootstrap_key: bool = Field(
         True, description="On first start with no API key at all, create one and print it once."
     )
@@ -106,6 +110,11 @@ class Settings(BaseSettings):
     @cached_property
     def allowed_network_list(self) -> list[str]:
         return [part.strip() for part in self.allowed_networks.split(",") if part.strip()]
+
+    @cached_property
+    def base_url(self) -> str:
+        """Where Herald is reached from outside, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @cached_property
     def embedded(self) -> bool:

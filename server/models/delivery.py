@@ -39,6 +39,8 @@ class Job(SQLModel, table=True):
     error_class: str | None = Field(default=None, max_length=20)
     skip_reason: str | None = Field(default=None, max_length=300)
     held_reason: str | None = Field(default=None, max_length=300)
+    # The failed or dead job of the same plan this one was spawned for, on its target's fallback target.
+    fallback_of: str | None = Field(default=None, max_length=40, index=True)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     finished_at: datetime | None = None

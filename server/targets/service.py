@@ -202,6 +202,7 @@ def list_targets(ctx: OpContext, session: Session, data: ListTargetsInput) -> Ta
 
 def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> TargetPayload:
     target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
+    revealed: dict[str, str] = {}
     if data.name is not None and data.name != target.name:
         _check_name_free(session, ctx.workspace_id, data.name, exclude_id=target.id)
         target.name = data.name
@@ -210,6 +211,7 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         credentials = data.credentials if data.credentials is not None else repo.credentials_of(target, ctx.runtime.box)
         validated = _validated(ctx, target.channel, config, credentials)
         target.config = validated.config.model_dump(mode="json", by_alias=True)
+        revealed = validated.revealed
         if not data.dry_run:
             _store_credentials(ctx, target, validated.credentials)
             if circuit.after_fix(session, target, utcnow()):
@@ -232,7 +234,9 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
     if data.dry_run:
         return TargetPayload(target=read, dry_run=True, recommended_next_action=for_real())
     session.add(target)
-    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target))
+    return TargetPayload(
+        target=read, revealed_secrets=revealed or None, recommended_next_action=_after_fix_hint(session, target)
+    )
 
 
 def _after_fix_hint(session: Session, target: Target) -> NextAction:

@@ -15,6 +15,7 @@ from adapters import (
     WebhookChannel,
     get_channel,
 )
+from adapters.feed import FeedChannel
 
 
 def test_every_channel_has_its_channel() -> None:
@@ -22,10 +23,12 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.WEBHOOK: WebhookChannel,
         ChannelName.HTTP: HttpChannel,
         ChannelName.STUB: StubChannel,
+        ChannelName.FEED: FeedChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
-        name: ("broadcast", ChannelLimits()) for name in ChannelName
+        **{name: ("broadcast", ChannelLimits()) for name in ChannelName},
+        ChannelName.FEED: ("broadcast", ChannelLimits(max_text_chars=200_000)),
     }
 
 
@@ -33,7 +36,7 @@ def test_optional_abilities_are_protocols_checked_at_runtime() -> None:
     assert [name for name, channel in CHANNELS.items() if isinstance(channel, RotatesSecret)] == [ChannelName.WEBHOOK]
 
 
-@pytest.mark.parametrize("name", ["webhook", "http", "stub"])
+@pytest.mark.parametrize("name", ["webhook", "http", "stub", "feed"])
 def test_get_channel_by_name(name: str) -> None:
     assert get_channel(name) is CHANNELS[ChannelName(name)]
 
@@ -43,7 +46,7 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub."
+    assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub, feed."
 
 
 def test_channels_describe_themselves() -> None:

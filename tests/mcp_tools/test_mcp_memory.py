@@ -135,7 +135,8 @@ async def test_errors_are_structured_tool_errors(env: tuple[Client, Runtime]) ->
     wrong = await client.call_tool("create_distribution_target", {"name": "x", "channel": "carrier-pigeon"})
     assert (wrong.structured_content["code"], wrong.structured_content["field"]) == ("VALIDATION_ERROR", "channel")
     assert wrong.structured_content["message"] == (
-        "Invalid arguments for create_distribution_target: channel: Input should be 'webhook', 'http' or 'stub'."
+        "Invalid arguments for create_distribution_target: channel: "
+        "Input should be 'webhook', 'http', 'stub' or 'feed'."
     )
     assert rows(rt, Target) == 0
 

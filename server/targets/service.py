@@ -22,6 +22,7 @@ from server.models.base import utcnow
 from server.pagination import page
 from server.targets import circuit
 from server.targets import repository as repo
+from server.targets.fallback import check_fallback
 from server.targets.schemas import (
     CreateTargetInput,
     GetTargetInput,
@@ -71,8 +72,10 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
     labels = repo.check_labels(data.labels)
     validated = _validated(ctx, data.channel, data.config, data.credentials)
     _check_name_free(session, ctx.workspace_id, data.name)
+    target_id = new_id("target")
+    check_fallback(session, ctx.workspace_id, target_id, data.name, data.fallback_target_id)
     target = Target(
-        id=new_id("target"),
+        id=target_id,
         workspace_id=ctx.workspace_id,
         name=data.name,
         channel=data.channel,
@@ -83,6 +86,7 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
         rate_limit=data.rate_limit.wire() if data.rate_limit else None,
         max_concurrency=data.max_concurrency,
         policy=data.policy.model_dump(mode="json", by_alias=True, exclude_unset=True) if data.policy else None,
+        fallback_target_id=data.fallback_target_id,
     )
     if data.dry_run:
         return TargetPayload(
@@ -227,6 +231,10 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         target.max_concurrency = data.max_concurrency
     if data.policy is not None:
         target.policy = data.policy.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if data.fallback_target_id is not None:
+        fallback = data.fallback_target_id or None
+        check_fallback(session, ctx.workspace_id, target.id, target.name, fallback)
+        target.fallback_target_id = fallback
     if data.active is not None:
         target.active = data.active
     target.updated_at = utcnow()

@@ -69,6 +69,7 @@ class JobRead(WireModel):
     skip_reason: str | None
     held_reason: str | None = Field(description="Why a due job waits: a pause, a halt, a limit, an open circuit.")
     fallback_of: Id | None = Field(
+        None,
         description="The failed or dead job of this plan this one was spawned for, on its target's fallback target."
     )
     receipt: ReceiptRead | None
@@ -84,6 +85,7 @@ class PlanCounts(WireModel):
     cancelled: int
     skipped: int
     fallbacks: int = Field(
+        0,
         description="Failed or dead jobs handed over to a fallback job (counted in total): their outcome is "
         "the fallback's, so a plan whose failures all delivered via fallback succeeds."
     )

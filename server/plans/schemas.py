@@ -70,7 +70,7 @@ class JobRead(WireModel):
     held_reason: str | None = Field(description="Why a due job waits: a pause, a halt, a limit, an open circuit.")
     fallback_of: Id | None = Field(
         None,
-        description="The failed or dead job of this plan this one was spawned for, on its target's fallback target."
+        description="The failed or dead job of this plan this one was spawned for, on its target's fallback target.",
     )
     receipt: ReceiptRead | None
 
@@ -87,7 +87,7 @@ class PlanCounts(WireModel):
     fallbacks: int = Field(
         0,
         description="Failed or dead jobs handed over to a fallback job (counted in total): their outcome is "
-        "the fallback's, so a plan whose failures all delivered via fallback succeeds."
+        "the fallback's, so a plan whose failures all delivered via fallback succeeds.",
     )
 
 

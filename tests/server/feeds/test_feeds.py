@@ -14,9 +14,11 @@ import httpx
 import pytest
 from sqlmodel import func, select
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from adapters.base import FeedEntry
 from adapters.feed import entry_id
+from server.app import create_app
 from server.db import session_scope
 from server.feeds.routes import ROUTES
 from server.feeds.store import SqlFeedStore
@@ -325,3 +327,16 @@ async def test_a_test_delivery_publishes_nothing(d: Doors, http: httpx.AsyncClie
     assert tested["ok"] is True
     assert entries(d) == 0
     assert (await http.get(f"/feeds/{tid}.json")).json()["items"] == []
+
+
+def test_the_app_serves_feeds_next_to_the_doors(tmp_path: Path) -> None:
+    app = create_app(factories.test_settings(tmp_path, public_url=BASE))
+    with TestClient(app) as client:
+        created = factories.call(app.state.runtime, "create_distribution_target", name="n", channel="feed")
+        tid = created.target.id
+        served = client.get(f"/feeds/{tid}.atom")
+        assert served.status_code == 200
+        parsed = feedparser.parse(served.content)
+        assert (parsed.bozo, parsed.feed.title, parsed.entries) == (False, "n", [])
+        assert client.get(f"/feeds/{tid}.atom", headers={"If-None-Match": served.headers["etag"]}).status_code == 304
+        assert client.get("/feeds/nothing.rss").status_code == 404

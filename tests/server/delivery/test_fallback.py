@@ -173,6 +173,7 @@ async def test_a_cycle_or_a_self_fallback_is_refused_and_nothing_is_written(d: D
     assert (await d.ok("update_distribution_target", id=b, fallbackTargetId=a))["target"]["fallbackTargetId"] == a
 
 
+@pytest.mark.slow  # the primary's 1.5 s latency keeps it in flight while the plan is cancelled
 async def test_a_cancelled_plan_spawns_no_fallback(d: Doors) -> None:
     backup = await factories.stub_target(d, "backup")
     primary = await factories.stub_target(

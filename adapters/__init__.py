@@ -2,7 +2,7 @@
 
 base.py / errors.py / io.py   the contract, its value types, classified errors, ChannelIO
 registry.py                   channel name → channel
-webhook.py, http.py, stub.py  the channels
+webhook.py, http.py, stub.py  the channels (feed.py: the feed Herald serves, its store in server.feeds)
 render.py, templates.py       what channels share to render content; signing.py: Standard Webhooks
 http_client/                  the hardened outbound HTTP client (ChannelIO.http) and its pieces
 """

@@ -25,7 +25,7 @@ from adapters.errors import (
     SystemicDeliveryError,
     TransientDeliveryError,
 )
-from adapters.io import ChannelIO, HttpAnswer, HttpClient, HttpResponse
+from adapters.io import ChannelIO, FeedEntry, FeedStore, FeedUpsert, HttpAnswer, HttpClient, HttpResponse
 
 C = TypeVar("C", bound=BaseModel)
 K = TypeVar("K", bound=BaseModel)
@@ -44,6 +44,7 @@ class ChannelName(StrEnum):
     MASTODON = "mastodon"
     BLUESKY = "bluesky"
     GDRIVE = "gdrive"
+    FEED = "feed"
 
 
 class Attachment(BaseModel):
@@ -253,6 +254,9 @@ __all__ = [
     "DeliveryError",
     "Endpoint",
     "ErrorClass",
+    "FeedEntry",
+    "FeedStore",
+    "FeedUpsert",
     "HttpAnswer",
     "HttpClient",
     "HttpResponse",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,47 @@ class TokenCache(Protocol):
 
     def invalidate(self, key: str, token: Token | None = None) -> None:
         """Forget the token under ``key`` (only if it is still ``token``, when given)."""
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """An entry as the feed channel hands it to the store: one per (target, ``content_id``).
+
+    ``entry_id`` is stable for that pair (the feed's guid / Atom id); ``plan_id`` and ``delivery_id`` say
+    which delivery wrote it, so a late retry of an older plan never overwrites a newer version.
+    """
+
+    entry_id: str
+    content_id: str
+    version: str
+    title: str
+    body: str
+    summary: str | None
+    url: str | None
+    plan_id: str
+    delivery_id: str
+
+
+FeedOutcome = Literal["created", "updated", "unchanged", "superseded"]
+
+
+@dataclass(frozen=True)
+class FeedUpsert:
+    """What an upsert did (``unchanged``: the same version was already there; ``superseded``: a newer plan's
+    version is there and stays) and where the feed is served, by format (``rss``, ``atom``, ``json``)."""
+
+    entry_id: str
+    outcome: FeedOutcome
+    feed_urls: dict[str, str]
+
+
+class FeedStore(Protocol):
+    """Where feed entries live (implemented in ``server.feeds``); Herald serves the feeds from it."""
+
+    async def upsert(self, target_id: str, entry: FeedEntry) -> FeedUpsert: ...
+
+    def feed_urls(self, target_id: str) -> dict[str, str]:
+        """The public URLs of the target's feed, by format."""
         ...
 
 
@@ -81,6 +122,7 @@ class TokenCache(Protocol):
 class ChannelIO:
     http: HttpClient
     tokens: TokenCache | None = None  # None: channels fetch a token per delivery (tests, one-off sends)
+    feeds: FeedStore | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()

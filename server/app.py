@@ -1,4 +1,4 @@
-"""The one ASGI app: /graphql (with GraphiQL), /mcp, /healthz, /metrics. The composition root."""
+"""The one ASGI app: /graphql (with GraphiQL), /mcp, /feeds, /healthz, /metrics. The composition root."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from server.auth_middleware import BearerAuthMiddleware
 from server.body_limit import BodyLimitMiddleware
 from server.config import Settings
 from server.db import session_scope
+from server.feeds.routes import ROUTES as FEED_ROUTES
 from server.inbound import whatsapp as inbound_whatsapp
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             Route("/metrics", metrics),
             *inbound_whatsapp.ROUTES,
             Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
+            *FEED_ROUTES,
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),

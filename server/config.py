@@ -101,7 +101,10 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         None,
-        description="Base URL people reach this server at (unsubscribe links). Unset: http://127.0.0.1:<port>.",
+        description=(
+            "Base URL people, feed readers and WebSub hubs reach this server at (unsubscribe links, feed URLs). "
+            "Unset: http://127.0.0.1:<port>."
+        ),
     )
     attachment_max_bytes: int = Field(10_485_760, ge=1, description="Largest single attachment of a plan (bytes).")
     attachments_max_total_bytes: int = Field(26_214_400, ge=1, description="Largest total of a plan's attachments.")

@@ -16,6 +16,8 @@ from server import hints
 from server.activity import service as activity
 from server.activity.audit_ops import AuditList, ListAuditInput, list_audit_events
 from server.activity.schemas import EventList, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
+from server.channels import service as channels
+from server.channels.schemas import ChannelList, ListChannelsInput
 from server.context import OpContext
 from server.deadletters import service as deadletters
 from server.deadletters.schemas import DeadLetterList, DeadLetterPayload, GetDeadLetterInput, ListDeadLettersInput
@@ -98,11 +100,20 @@ async def _await_plan(ctx: OpContext, data: CreatePlanInput, result: PlanPayload
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
+        "list_channels",
+        "channels",
+        "query",
+        "List the channels a target can use: addressing, config and credentials JSON Schemas, limits.",
+        ListChannelsInput,
+        ChannelList,
+        channels.list_channels,
+    ),
+    Operation(
         "create_distribution_target",
         "createDistributionTarget",
         "mutation",
-        "Register a destination (webhook, http, stub, slack, mastodon, bluesky, gdrive) with its config "
-        "and write-only credentials.",
+        "Register a destination (webhook, http, feed, email, chat and social channels, stub; list_channels has "
+        "their schemas) with its config and write-only credentials.",
         CreateTargetInput,
         TargetPayload,
         targets.create_target,

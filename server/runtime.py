@@ -19,6 +19,7 @@ from server.db import make_engine
 from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
 from server.delivery.loop import DeliveryLoop, channel_io
 from server.events import EventBus, InProcessEventBus, RedisEventBus
+from server.feeds.store import SqlFeedStore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class Runtime:
         with self._lock:
             if self._delivery_loop is None:
                 allowed, timeout = self.settings.allowed_network_list, self.settings.delivery_timeout_seconds
-                self._delivery_loop = DeliveryLoop(lambda: channel_io(allowed, timeout))
+                feeds = SqlFeedStore(self.engine, self.settings.public_base_url)
+                self._delivery_loop = DeliveryLoop(lambda: channel_io(allowed, timeout, feeds=feeds))
             return self._delivery_loop
 
     def close(self) -> None:

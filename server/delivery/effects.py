@@ -1,6 +1,7 @@
 """What a delivery transaction does besides writing its own rows.
 
-Jobs that reach a final state are tallied (``server.jobs.plan_state.Tally``) and the plan counters
+A job that ends failed or dead hands over to its target's fallback (``server.delivery.fallback``), in
+this transaction. Jobs that reach a final state are tallied (``server.jobs.plan_state.Tally``) and the plan counters
 updated once per plan and status when the transaction settles. Messages and events wait until the
 transaction commits, so nothing is announced that could still roll back.
 """
@@ -16,6 +17,7 @@ from sqlmodel import Session
 
 from server.activity.recorder import PLAN_EVENTS, record_event
 from server.after_commit import AfterCommit
+from server.delivery.fallback import hand_over
 from server.delivery.holds import next_in_line
 from server.jobs import transitions
 from server.jobs.plan_state import JobKey, Tally
@@ -66,6 +68,11 @@ class Effects:
             )
         target = session.get(Target, job.target_id)
         self.finished(session, job, status, now, ordered=target is not None and target.max_concurrency == 1)
+        handed = hand_over(session, job, now)
+        if handed is not None:
+            self._tally.hand_over(job, handed.spawned)
+            if handed.spawned:
+                self.enqueue(handed.job_id, None)
 
     def finished(self, session: Session, job: JobKey, status: JobStatus, now: datetime, *, ordered: bool) -> None:
         """Tally a job whose row already says ``status`` (the bulk path updates many rows in one statement).

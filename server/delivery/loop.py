@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from adapters import ChannelIO
 from adapters.http_client import AsyncOutboundClient
+from adapters.io import FeedStore
 from adapters.tokens import MemoryTokenCache
 
 T = TypeVar("T")
@@ -30,9 +31,13 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def channel_io(allowed_networks: list[str], timeout_seconds: float, version: str = "0.1.0") -> ChannelIO:
+def channel_io(
+    allowed_networks: list[str], timeout_seconds: float, version: str = "0.1.0", feeds: FeedStore | None = None
+) -> ChannelIO:
     """The services channels send with; built outside any loop, bound to the loop that first uses them."""
-    return ChannelIO(http=AsyncOutboundClient(allowed_networks, timeout_seconds, version), tokens=MemoryTokenCache())
+    return ChannelIO(
+        http=AsyncOutboundClient(allowed_networks, timeout_seconds, version), tokens=MemoryTokenCache(), feeds=feeds
+    )
 
 
 class DeliveryLoop:

@@ -40,10 +40,11 @@ def mark_running(session: Session, plan_id: str) -> None:
     )
 
 
-def final_status(delivered: int, failed: int, dead: int, cancelled: int, was: str) -> PlanStatus:
+def final_status(delivered: int, failed: int, dead: int, cancelled: int, was: str, handed_over: int = 0) -> PlanStatus:
+    """``handed_over``: failed or dead jobs whose outcome is their fallback job's (each is one of the jobs)."""
     if was == PlanStatus.CANCELLED:
         return PlanStatus.CANCELLED
-    if failed + dead == 0:
+    if failed + dead - handed_over <= 0:
         return PlanStatus.SUCCEEDED if delivered or not cancelled else PlanStatus.CANCELLED
     return PlanStatus.FAILED if delivered == 0 else PlanStatus.PARTIAL
 
@@ -63,10 +64,25 @@ def record_terminal(session: Session, plan_id: str, job_status: JobStatus, count
             col(Plan.cancelled_count),
             col(Plan.skipped_count),
             col(Plan.status),
+            col(Plan.fallback_count),
         )
     ).one()
-    total, delivered, failed, dead, cancelled, skipped, status = row
-    return finish_if_done(session, plan_id, total, delivered, failed, dead, cancelled, skipped, status)
+    total, delivered, failed, dead, cancelled, skipped, status, handed_over = row
+    return finish_if_done(session, plan_id, total, delivered, failed, dead, cancelled, skipped, status, handed_over)
+
+
+def record_fallbacks(session: Session, plan_id: str, spawned: int, handed_over: int) -> None:
+    """Count ``spawned`` new fallback jobs into ``total_jobs`` and ``handed_over`` failures handed to a fallback
+    (a failure again of a retried job hands over to the fallback it already has: handed over, none spawned)."""
+    session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id)
+        .values(
+            total_jobs=Plan.total_jobs + spawned,
+            fallback_count=Plan.fallback_count + handed_over,
+            updated_at=utcnow(),
+        )
+    )
 
 
 def finish_if_done(
@@ -79,11 +95,12 @@ def finish_if_done(
     cancelled: int,
     skipped: int,
     status: str,
+    handed_over: int = 0,
 ) -> PlanStatus | None:
     """finish: a plan whose jobs all ended → succeeded | partial | failed | cancelled (returned), else None."""
     if delivered + failed + dead + cancelled + skipped < total or status in _ENDED_BY_JOBS:
         return None
-    final = final_status(delivered, failed, dead, cancelled, status)
+    final = final_status(delivered, failed, dead, cancelled, status, handed_over)
     session.execute(
         update(Plan)
         .where(col(Plan.id) == plan_id, col(Plan.completed_at).is_(None))
@@ -121,14 +138,16 @@ def fail_late(session: Session, plan_id: str, count: int = 1) -> PlanStatus | No
     return final
 
 
-def reopen(session: Session, plan_id: str, failed: int, dead: int, now: datetime) -> None:
-    """reopen: a plan whose ``failed`` failed and ``dead`` dead jobs are sent again → running."""
+def reopen(session: Session, plan_id: str, failed: int, dead: int, now: datetime, handed_over: int = 0) -> None:
+    """reopen: a plan whose ``failed`` failed and ``dead`` dead jobs are sent again → running; ``handed_over``
+    of them had a fallback job, whose outcome no longer stands for theirs."""
     session.execute(
         update(Plan)
         .where(col(Plan.id) == plan_id)
         .values(
             failed_count=Plan.failed_count - failed,
             dead_count=Plan.dead_count - dead,
+            fallback_count=Plan.fallback_count - handed_over,
             status=PlanStatus.RUNNING,
             completed_at=None,
             updated_at=now,
@@ -169,17 +188,25 @@ class Tally:
         self._counts: dict[str, Counter[JobStatus]] = defaultdict(Counter)
         self._ids: dict[str, list[str]] = defaultdict(list)
         self._workspaces: dict[str, str] = {}
+        self._fallbacks: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # plan -> [spawned, handed over]
 
     def add(self, job: JobKey, status: JobStatus) -> None:
         self._counts[job.plan_id][status] += 1
         self._ids[job.plan_id].append(job.id)
         self._workspaces[job.plan_id] = job.workspace_id
 
+    def hand_over(self, job: JobKey, spawned: bool) -> None:
+        """``job`` (tallied as failed or dead) handed its outcome to a fallback job, ``spawned`` by this transaction."""
+        self._fallbacks[job.plan_id][0] += int(spawned)
+        self._fallbacks[job.plan_id][1] += 1
+
     def settle(self, session: Session) -> list[Settled]:
         """Inside the transaction, last: the counters, plans in id order (so two workers never deadlock)."""
         settled = []
         for plan_id in sorted(self._counts):
             final = None
+            if plan_id in self._fallbacks:  # first: a plan must not end while its fallbacks are still to run
+                record_fallbacks(session, plan_id, *self._fallbacks[plan_id])
             for status, count in sorted(self._counts[plan_id].items()):
                 final = record_terminal(session, plan_id, status, count) or final
             settled.append(Settled(plan_id, self._workspaces[plan_id], self._ids[plan_id], final))

@@ -15,6 +15,7 @@ A job (one delivery of a plan to a target); each arrow is a function of ``server
     failed | dead ──▶ pending                  requeue (retry_failed_jobs, replay_dead_letters)
     delivered ──▶ failed                       fail_late (the provider reported later that it failed, e.g. a
                                                WhatsApp ``failed`` status webhook; the plan's counters follow)
+    failed | dead ──▶ (a new pending job)      fallback (on the target's fallbackTargetId, once per job)
     pending | scheduled ──▶ (due now)          release (a resume, the next of an ordered target)
 
 A ``delivering`` job whose lease expired (its worker died) may be leased again. ``pending`` is due
@@ -26,6 +27,11 @@ A plan, by ``server.jobs.plan_state``: ``scheduled`` | ``queued`` (create) → `
 when its first job is leased) → ``succeeded`` | ``partial`` | ``failed`` (tally, when its last job
 ends) | ``cancelled`` (cancel); a retry of its failed jobs reopens it (reopen → ``running``).
 ``draft`` and ``paused`` are part of the wire contract but no plan is put in them yet.
+
+Fallback: a job that ends failed or dead on a target with a ``fallbackTargetId`` spawns one job of the
+same plan there (``fallback_of``: the origin), in the transaction that records the failure; the plan's
+``total_jobs`` grows by one and its ``fallback_count`` counts the failure as handed over, so the plan's
+outcome is its fallback's: a plan whose every failure was delivered via a fallback ends ``succeeded``.
 """
 
 from __future__ import annotations

@@ -62,6 +62,28 @@ def created(skip_reason: str | None, due: datetime, queued_for: datetime | None,
     }
 
 
+def fallback(origin: Job, job_id: str, target_id: str, now: datetime, *, addressed: bool) -> dict[str, Any]:
+    """fallback (create): the row of the job a failed or dead ``origin`` spawns on its target's fallback,
+    in the same plan and for the same content, due now (its message is sent after commit); for the same
+    recipient when the fallback target is ``addressed`` (else it is one broadcast delivery of that content)."""
+    _expect(origin, (JobStatus.FAILED, JobStatus.DEAD), "fallback")
+    return {
+        "id": job_id,
+        "workspace_id": origin.workspace_id,
+        "plan_id": origin.plan_id,
+        "target_id": target_id,
+        "content_key": origin.content_key,
+        "fallback_of": origin.id,
+        "recipient_id": origin.recipient_id if addressed else None,
+        "variation": origin.variation,
+        "attempts": 0,
+        "retries_used": 0,
+        "created_at": now,
+        "updated_at": now,
+        **created(None, now, now, now),
+    }
+
+
 def lease(session: Session, job_ids: list[str], now: datetime, lease_seconds: float) -> None:
     """lease (bulk, a batch's claims in one UPDATE): pending | scheduled, or delivering whose lease
     expired → delivering, one attempt spent, held until ``now + lease_seconds``."""

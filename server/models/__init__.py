@@ -3,6 +3,7 @@
 from server.models.audit import AuditEvent
 from server.models.delivery import Attempt, DeadLetter, Job, Receipt
 from server.models.event import OperationalEvent
+from server.models.feed import FeedEntryRow
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
 from server.models.recipient import PlanAttachment, PlanRecipientContent, Recipient
@@ -14,6 +15,7 @@ __all__ = [
     "Attempt",
     "AuditEvent",
     "DeadLetter",
+    "FeedEntryRow",
     "IdempotencyRecord",
     "Job",
     "OperationalEvent",

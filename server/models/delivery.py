@@ -45,6 +45,8 @@ class Job(SQLModel, table=True):
     held_reason: str | None = Field(default=None, max_length=300)
     # The last attempt failed after its request was written (a timeout): the next one reconciles first.
     outcome_unknown: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The failed or dead job of the same plan this one was spawned for, on its target's fallback target.
+    fallback_of: str | None = Field(default=None, max_length=40, index=True)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     finished_at: datetime | None = None

@@ -25,6 +25,8 @@ class Plan(SQLModel, table=True):
     dead_count: int = 0
     cancelled_count: int = 0
     skipped_count: int = 0
+    # Failed or dead jobs handed over to a fallback job (counted in total_jobs): their outcome is the fallback's.
+    fallback_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     idempotency_key: str | None = Field(default=None, max_length=200)
     created_by: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_field()

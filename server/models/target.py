@@ -31,6 +31,8 @@ class Target(SQLModel, table=True):
     circuit_reason: str | None = Field(default=None, max_length=500)
     circuit_changed_at: datetime | None = None
     circuit_probe_job_id: str | None = Field(default=None, max_length=40)
+    # A job that ends failed or dead here spawns one job on this target (chains of at most 3 targets, no cycles).
+    fallback_target_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
 

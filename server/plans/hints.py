@@ -29,6 +29,11 @@ def plan_hint(plan: PlanRead, now: datetime | None = None) -> NextAction:
         if plan.status == PlanStatus.SCHEDULED and plan.scheduled_at:
             return hint("get_distribution_plan", IN_PROGRESS_REASON, after_seconds=_wait(plan), id=plan.id)
         return waiting_hint(plan, now or datetime.now(UTC))
+    if plan.status == PlanStatus.SUCCEEDED and plan.counts.fallbacks:
+        return done(
+            f"Every delivery landed, {plan.counts.fallbacks} of them via a fallback target after the primary "
+            "failed; the failed jobs say what to fix so later plans need no fallback."
+        )
     if plan.status == PlanStatus.SUCCEEDED:
         return done("Every target confirmed delivery; receipts are on the jobs.")
     if plan.status == PlanStatus.CANCELLED:

@@ -13,7 +13,7 @@ from server.jobs.status import UNFINISHED, JobStatus
 from server.models import Attempt, Job, Plan, Target
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
-from server.plans.schemas import PlanReport, PlanReportInput, PlanReportResult, SkipCount, SlowTarget
+from server.plans.schemas import FallbackRead, PlanReport, PlanReportInput, PlanReportResult, SkipCount, SlowTarget
 
 
 def _percentile(sorted_values: list[float], share: float) -> float | None:
@@ -27,17 +27,23 @@ def build_report(session: Session, plan: Plan, sla_seconds: float = 300.0) -> Pl
     rows = session.exec(
         select(Job, Target.name).join(Target, col(Target.id) == Job.target_id).where(Job.plan_id == plan.id)
     ).all()
-    jobs = [job for job, _ in rows]
+    jobs = sorted((job for job, _ in rows), key=lambda job: job.id)
     names = {job.target_id: name for job, name in rows}
+    by_id = {job.id: job for job in jobs}
     due = plan.scheduled_at or plan.created_at
     delivered = [job for job in jobs if job.status == JobStatus.DELIVERED]
     times = [(job, (job.finished_at - due).total_seconds() * 1000) for job in delivered if job.finished_at]
     durations = sorted(ms for _, ms in times)
     ended = (JobStatus.FAILED, JobStatus.DEAD, JobStatus.SKIPPED, JobStatus.CANCELLED)
     count = {status: sum(job.status == status for job in jobs) for status in ended}
-    expected = len(jobs) - count[JobStatus.SKIPPED] - count[JobStatus.CANCELLED]
-    attempted = [job for job in jobs if job.attempts > 0]
-    first_try = sum(job.attempts == 1 for job in delivered)
+    # Rates are per delivery: a primary job and the fallback jobs of its chain are one delivery.
+    primaries = [job for job in jobs if job.fallback_of is None]
+    landed = {_primary(job, by_id).id for job in delivered}
+    via_fallback = sum(1 for job in primaries if job.id in landed and job.status != JobStatus.DELIVERED)
+    expected = sum(job.status not in (JobStatus.SKIPPED, JobStatus.CANCELLED) for job in primaries)
+    attempted = [job for job in primaries if job.attempts > 0]
+    first_try = sum(job.attempts == 1 for job in delivered if job.fallback_of is None)
+    delivered_first_try = sum(job.attempts == 1 for job in delivered)
     slowest = sorted(times, key=lambda pair: pair[1], reverse=True)[:5]
     pending = sum(job.status in UNFINISHED for job in jobs)
     ends = [job.finished_at for job in jobs if job.finished_at is not None]
@@ -48,14 +54,14 @@ def build_report(session: Session, plan: Plan, sla_seconds: float = 300.0) -> Pl
         plan_id=plan.id,
         status=plan.status,
         total_targets=len(jobs),
-        delivered_first_try=first_try,
-        delivered_after_retries=len(delivered) - first_try,
+        delivered_first_try=delivered_first_try,
+        delivered_after_retries=len(delivered) - delivered_first_try,
         failed=count[JobStatus.FAILED],
         dead=count[JobStatus.DEAD],
         skipped=count[JobStatus.SKIPPED],
         cancelled=count[JobStatus.CANCELLED],
         pending=pending,
-        delivery_rate=round(len(delivered) / expected, 4) if expected else None,
+        delivery_rate=round(len(landed) / expected, 4) if expected else None,
         first_attempt_success_rate=round(first_try / len(attempted), 4) if attempted else None,
         avg_delivery_ms=round(sum(durations) / len(durations), 3) if durations else None,
         p95_delivery_ms=_percentile(durations, 0.95),
@@ -74,8 +80,28 @@ def build_report(session: Session, plan: Plan, sla_seconds: float = 300.0) -> Pl
         sla_seconds=sla_seconds,
         completion_seconds=completion,
         delivered_within_sla=sum(ms <= sla_seconds * 1000 for ms in durations),
-        within_sla=None if completion is None else completion <= sla_seconds and len(delivered) == expected,
+        within_sla=None if completion is None else completion <= sla_seconds and len(landed) == expected,
+        delivered_via_fallback=via_fallback,
+        fallbacks=[
+            FallbackRead(
+                job_id=job.id,
+                fallback_of=job.fallback_of,
+                from_target_id=by_id[job.fallback_of].target_id if job.fallback_of in by_id else job.target_id,
+                target_id=job.target_id,
+                target_name=names.get(job.target_id),
+                status=job.status,
+            )
+            for job in jobs
+            if job.fallback_of is not None
+        ],
     )
+
+
+def _primary(job: Job, by_id: dict[str, Job]) -> Job:
+    """The primary job of ``job``'s fallback chain (itself when it is one)."""
+    while job.fallback_of is not None and job.fallback_of in by_id:
+        job = by_id[job.fallback_of]
+    return job
 
 
 def _bounced_jobs(session: Session, plan_id: str) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from server.errors import NotFound
 from server.hints import hint
 from server.ids import check_id
-from server.jobs.status import WAITING, JobStatus
+from server.jobs.status import RETRYABLE, WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
 from server.plans.schemas import (
     ContentInput,
@@ -41,6 +42,13 @@ def load_plan(session: Session, workspace_id: str, plan_id: str, field: str = "i
 def plan_counts(session: Session, plan: Plan) -> PlanCounts:
     rows = session.exec(select(Job.status, func.count()).where(Job.plan_id == plan.id).group_by(Job.status)).all()
     by_status = dict(rows)
+    origin = aliased(Job)
+    handed_over = session.exec(
+        select(func.count())
+        .select_from(Job)
+        .join(origin, col(origin.id) == Job.fallback_of)
+        .where(Job.plan_id == plan.id, col(origin.status).in_(RETRYABLE))
+    ).one()
     return PlanCounts(
         total=plan.total_jobs,
         pending=sum(by_status.get(status, 0) for status in WAITING),
@@ -50,6 +58,7 @@ def plan_counts(session: Session, plan: Plan) -> PlanCounts:
         dead=by_status.get(JobStatus.DEAD, 0),
         cancelled=by_status.get(JobStatus.CANCELLED, 0),
         skipped=by_status.get(JobStatus.SKIPPED, 0),
+        fallbacks=handed_over,
     )
 
 
@@ -65,6 +74,7 @@ def counter_counts(plan: Plan) -> PlanCounts:
         dead=plan.dead_count,
         cancelled=plan.cancelled_count,
         skipped=plan.skipped_count,
+        fallbacks=plan.fallback_count,
     )
 
 
@@ -94,6 +104,7 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
         error_class=job.error_class,
         skip_reason=job.skip_reason,
         held_reason=job.held_reason if job.status == JobStatus.SCHEDULED else None,
+        fallback_of=job.fallback_of,
         receipt=ReceiptRead(
             id=receipt.id,
             external_id=receipt.external_id,

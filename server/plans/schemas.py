@@ -135,6 +135,10 @@ class JobRead(WireModel):
     error_class: ErrorClass | None
     skip_reason: str | None
     held_reason: str | None = Field(description="Why a due job waits: a pause, a halt, a limit, an open circuit.")
+    fallback_of: Id | None = Field(
+        None,
+        description="The failed or dead job of this plan this one was spawned for, on its target's fallback target.",
+    )
     receipt: ReceiptRead | None
 
 
@@ -147,6 +151,11 @@ class PlanCounts(WireModel):
     dead: int
     cancelled: int
     skipped: int
+    fallbacks: int = Field(
+        0,
+        description="Failed or dead jobs handed over to a fallback job (counted in total): their outcome is "
+        "the fallback's, so a plan whose failures all delivered via fallback succeeds.",
+    )
 
 
 class SkipCount(WireModel):
@@ -277,6 +286,15 @@ class SlowTarget(WireModel):
     attempts: int
 
 
+class FallbackRead(WireModel):
+    job_id: Id = Field(description="The fallback job.")
+    fallback_of: Id = Field(description="The failed or dead job it was spawned for.")
+    from_target_id: Id
+    target_id: Id
+    target_name: str | None
+    status: JobStatus
+
+
 class PlanReport(WireModel):
     plan_id: Id
     status: PlanStatus
@@ -289,10 +307,11 @@ class PlanReport(WireModel):
     cancelled: int
     pending: int
     delivery_rate: float | None = Field(
-        description="Delivered / (targets that were to be delivered: not skipped or cancelled)."
+        description="Deliveries that landed (directly or via fallback) / primary jobs that were to be delivered "
+        "(not skipped or cancelled)."
     )
     first_attempt_success_rate: float | None = Field(
-        description="Jobs delivered on their first attempt / jobs attempted."
+        description="Primary jobs delivered on their first attempt / primary jobs attempted."
     )
     avg_delivery_ms: float | None = Field(description="Mean time from due to delivered, over delivered jobs.")
     p95_delivery_ms: float | None
@@ -310,6 +329,10 @@ class PlanReport(WireModel):
     within_sla: bool | None = Field(
         description="Every job final within slaSeconds and every expected delivery made (null while running)."
     )
+    delivered_via_fallback: int = Field(
+        description="Deliveries whose primary job failed and a fallback job (of its chain) delivered."
+    )
+    fallbacks: list[FallbackRead] = Field(description="Every fallback job of the plan, oldest first.")
 
 
 class PlanReportInput(WireModel):

@@ -656,4 +656,6 @@ def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: boo
 def _reopen_plan(session: Session, plan_id: str, jobs: list[Job], now: datetime) -> None:
     failed = sum(job.status == JobStatus.FAILED for job in jobs)
     dead = sum(job.status == JobStatus.DEAD for job in jobs)
-    plan_state.reopen(session, plan_id, failed, dead, now)
+    ids = [job.id for job in jobs]
+    handed_over = len(set(session.exec(select(Job.fallback_of).where(col(Job.fallback_of).in_(ids))).all()))
+    plan_state.reopen(session, plan_id, failed, dead, now, handed_over)

@@ -70,6 +70,7 @@ def to_read(target: Target, settings: Settings, *, persisted: bool = True) -> Ta
         rate_limit=RateLimit.model_validate(target.rate_limit) if target.rate_limit else None,
         max_concurrency=target.max_concurrency,
         policy=PolicyInput.model_validate(target.policy) if target.policy else None,
+        fallback_target_id=target.fallback_target_id,
         circuit=CircuitRead(
             state=target.circuit_state,
             until=target.circuit_until,

@@ -67,6 +67,9 @@ class TargetRead(WireModel):
     max_concurrency: int | None
     circuit: CircuitRead
     policy: PolicyInput | None = Field(description="Content policy for everything sent to this target.")
+    fallback_target_id: Id | None = Field(
+        description="Where a delivery that ends failed or dead here is sent instead (one job, same plan)."
+    )
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -85,6 +88,11 @@ class CreateTargetInput(MutationInput):
         None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order."
     )
     policy: PolicyInput | None = Field(None, description="Content policy applied to every plan sent to this target.")
+    fallback_target_id: Id | None = Field(
+        None,
+        description="A target (tgt_…) that gets one job when a delivery here ends failed or dead; chains of at "
+        "most 3 targets, no cycles.",
+    )
     active: bool = True
 
 
@@ -100,6 +108,11 @@ class UpdateTargetInput(MutationInput):
         None, ge=1, le=1000, description="Deliveries in flight at once; 1 delivers in order."
     )
     policy: PolicyInput | None = Field(None, description="Content policy applied to every plan sent to this target.")
+    fallback_target_id: Id | None = Field(
+        None,
+        max_length=40,
+        description='Set the fallback target (tgt_…; chains of at most 3 targets, no cycles); "" removes it.',
+    )
     active: bool | None = None
 
 

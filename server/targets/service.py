@@ -22,6 +22,7 @@ from server.models.base import utcnow
 from server.pagination import page
 from server.targets import circuit
 from server.targets import repository as repo
+from server.targets.fallback import check_fallback
 from server.targets.schemas import (
     CreateTargetInput,
     GetTargetInput,
@@ -71,8 +72,10 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
     labels = repo.check_labels(data.labels)
     validated = _validated(ctx, data.channel, data.config, data.credentials)
     _check_name_free(session, ctx.workspace_id, data.name)
+    target_id = new_id("target")
+    check_fallback(session, ctx.workspace_id, target_id, data.name, data.fallback_target_id)
     target = Target(
-        id=new_id("target"),
+        id=target_id,
         workspace_id=ctx.workspace_id,
         name=data.name,
         channel=data.channel,
@@ -83,6 +86,7 @@ def create_target(ctx: OpContext, session: Session, data: CreateTargetInput) -> 
         rate_limit=data.rate_limit.wire() if data.rate_limit else None,
         max_concurrency=data.max_concurrency,
         policy=data.policy.model_dump(mode="json", by_alias=True, exclude_unset=True) if data.policy else None,
+        fallback_target_id=data.fallback_target_id,
     )
     if data.dry_run:
         return TargetPayload(
@@ -202,6 +206,7 @@ def list_targets(ctx: OpContext, session: Session, data: ListTargetsInput) -> Ta
 
 def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> TargetPayload:
     target = repo.load_target(session, ctx.workspace_id, data.id, lock=True)
+    revealed: dict[str, str] = {}
     if data.name is not None and data.name != target.name:
         _check_name_free(session, ctx.workspace_id, data.name, exclude_id=target.id)
         target.name = data.name
@@ -210,6 +215,7 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         credentials = data.credentials if data.credentials is not None else repo.credentials_of(target, ctx.runtime.box)
         validated = _validated(ctx, target.channel, config, credentials)
         target.config = validated.config.model_dump(mode="json", by_alias=True)
+        revealed = validated.revealed
         if not data.dry_run:
             _store_credentials(ctx, target, validated.credentials)
             if circuit.after_fix(session, target, utcnow()):
@@ -225,6 +231,10 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
         target.max_concurrency = data.max_concurrency
     if data.policy is not None:
         target.policy = data.policy.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if data.fallback_target_id is not None:
+        fallback = data.fallback_target_id or None
+        check_fallback(session, ctx.workspace_id, target.id, target.name, fallback)
+        target.fallback_target_id = fallback
     if data.active is not None:
         target.active = data.active
     target.updated_at = utcnow()
@@ -232,7 +242,9 @@ def update_target(ctx: OpContext, session: Session, data: UpdateTargetInput) -> 
     if data.dry_run:
         return TargetPayload(target=read, dry_run=True, recommended_next_action=for_real())
     session.add(target)
-    return TargetPayload(target=read, recommended_next_action=_after_fix_hint(session, target))
+    return TargetPayload(
+        target=read, revealed_secrets=revealed or None, recommended_next_action=_after_fix_hint(session, target)
+    )
 
 
 def _after_fix_hint(session: Session, target: Target) -> NextAction:

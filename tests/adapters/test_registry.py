@@ -18,6 +18,7 @@ from adapters import (
 from adapters.base import Reconciles
 from adapters.bluesky import BlueskyChannel
 from adapters.discord import DiscordChannel
+from adapters.feed import FeedChannel
 from adapters.gdrive import DriveChannel
 from adapters.mastodon import MastodonChannel
 from adapters.slack import SlackChannel
@@ -37,6 +38,7 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.MASTODON: MastodonChannel,
         ChannelName.BLUESKY: BlueskyChannel,
         ChannelName.GDRIVE: DriveChannel,
+        ChannelName.FEED: FeedChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
@@ -51,6 +53,7 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.MASTODON: ("broadcast", ChannelLimits(max_text_chars=500)),
         ChannelName.BLUESKY: ("broadcast", ChannelLimits(max_text_chars=300)),
         ChannelName.GDRIVE: ("broadcast", ChannelLimits(max_body_bytes=5 * 1024 * 1024)),
+        ChannelName.FEED: ("broadcast", ChannelLimits(max_text_chars=200_000)),
     }
 
 
@@ -63,7 +66,7 @@ def test_optional_abilities_are_protocols_checked_at_runtime() -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["webhook", "http", "stub"])
+@pytest.mark.parametrize("name", ["webhook", "http", "stub", "feed"])
 def test_get_channel_by_name(name: str) -> None:
     assert get_channel(name) is CHANNELS[ChannelName(name)]
 
@@ -73,7 +76,7 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    available = "webhook, http, stub, discord, telegram, whatsapp, slack, mastodon, bluesky, gdrive"
+    available = "webhook, http, stub, discord, telegram, whatsapp, slack, mastodon, bluesky, gdrive, feed"
     assert err.value.message == f"Unknown channel {name!r}; the available channels are {available}."
 
 

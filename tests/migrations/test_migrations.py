@@ -29,6 +29,7 @@ TABLES = {
     "recipients",
     "plan_recipient_content",
     "plan_attachments",
+    "feed_entries",
 }
 
 

@@ -1,0 +1,1 @@
+"""The feed store behind the ``feed`` channel (``ChannelIO.feeds``) and the feeds Herald serves from it."""

@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Row, or_
 from sqlmodel import Session, col, select
 
-from adapters import ChannelPayload, Content, Policy, RecipientView, get_channel
-from adapters.render import apply_policy
+from adapters import ChannelPayload, Content, RecipientView, get_channel
 from server import idempotency
 from server.context import OpContext
 from server.db import insert_rows
@@ -315,7 +314,6 @@ def _samples(
     variation, override): a template error is refused here, at dry run and at create."""
     limit = data.preview_limit or ctx.runtime.settings.dry_run_render_limit
     files = attachments.as_attachments(resolved)
-    plan_policy = data.policy.model_dump(mode="json") if data.policy else None
     shown: dict[str, int] = {}
     picked = []
     for job in jobs:
@@ -342,7 +340,6 @@ def _samples(
             )
         except personalise.TemplateFailure as exc:
             raise _template_error(exc) from None
-        _check_text_limit(job.target, rendered, effective_policy(plan_policy, job.target.policy))
         samples.append(_Sample(job, rendered))
     return samples
 
@@ -359,20 +356,6 @@ def _recipient_view(ctx: OpContext, data: CreatePlanInput, job: _Job) -> Recipie
 
 def _reach(target: Target) -> audience_mod.Reach:
     return audience_mod.reach(target.channel, target.config)
-
-
-def _check_text_limit(target: Target, content: Content, policy: Policy) -> None:
-    limit = get_channel(target.channel).limits.max_text_chars
-    if limit is None:
-        return
-    length = len(apply_policy(content, policy))
-    if length > limit:
-        raise ValidationFailed(
-            f"The text for target {target.id} is {length} characters; its {target.channel} channel takes at most "
-            f"{limit}. Shorten the body, or set policy.maxLength to {limit} (or less) to truncate it.",
-            field="content.body",
-            next_action=hint("create_distribution_plan", "Set policy.maxLength, then dry-run again."),
-        )
 
 
 def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from adapters import CHANNELS
@@ -30,11 +32,27 @@ query {
   }
 }"""
 
+LOCAL = "http://127.0.0.1:9"  # a provider's apiBaseUrl on loopback: creating a target sends nothing
+_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PEM = _KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+).decode()
+
 # A config (and credentials) per channel, each built from the listed schema alone.
 VALID: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "webhook": ({"url": "http://127.0.0.1:9/hook"}, None),
     "http": ({"url": "http://127.0.0.1:9/push", "method": "PUT"}, {"bearerToken": "abc.def"}),
     "stub": ({"failTimes": 1}, None),
+    "discord": ({"webhookId": "123456789012345678", "apiBaseUrl": LOCAL}, {"webhookToken": "tok-" + "x" * 60}),
+    "telegram": ({"chatId": "@heraldnews", "apiBaseUrl": LOCAL}, {"botToken": "123456:ABCdefGhIJKlmNoPQRstuVWxyz0123456789"}),
+    "whatsapp": ({"phoneNumberId": "1234567890", "apiBaseUrl": LOCAL}, {"accessToken": "EAAG" + "x" * 40}),
+    "slack": ({"channel": "C0HERALD1", "apiBaseUrl": LOCAL}, {"botToken": "xoxb-1-2-abcdef"}),
+    "mastodon": ({"apiBaseUrl": LOCAL, "maxCharacters": 500}, {"accessToken": "a" * 43}),
+    "bluesky": ({"apiBaseUrl": LOCAL}, {"identifier": "herald.example.com", "appPassword": "abcd-efgh-ijkl-mnop"}),
+    "gdrive": (
+        {"folderId": "0AHeraldSharedDrive", "apiBaseUrl": LOCAL, "tokenUri": LOCAL + "/token"},
+        {"clientEmail": "herald@project.iam.gserviceaccount.com", "privateKey": PEM},
+    ),
     "feed": ({"maxItems": 20, "public": False}, {"token": "a-long-enough-token-1234"}),
 }
 

@@ -36,6 +36,7 @@ class ChannelName(StrEnum):
     WEBHOOK = "webhook"
     HTTP = "http"
     STUB = "stub"
+    EMAIL = "email"
 
 
 class Attachment(BaseModel):

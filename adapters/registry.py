@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import Channel, ChannelName, ConfigError
+from adapters.email import EmailChannel
 from adapters.http import HttpChannel
 from adapters.stub import StubChannel
 from adapters.webhook import WebhookChannel
@@ -13,6 +14,7 @@ CHANNELS: dict[ChannelName, Channel[Any, Any]] = {
     ChannelName.WEBHOOK: WebhookChannel(),
     ChannelName.HTTP: HttpChannel(),
     ChannelName.STUB: StubChannel(),
+    ChannelName.EMAIL: EmailChannel(),
 }
 
 

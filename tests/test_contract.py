@@ -141,7 +141,7 @@ def test_statuses_error_classes_and_channels_are_enums_on_both_doors(mcp_tools: 
         s.value for s in PlanStatus
     ]
     target_in = mcp_tools["create_distribution_target"]["inputSchema"]
-    assert _enum_values(target_in["properties"]["channel"], target_in) == ["webhook", "http", "stub"]
+    assert _enum_values(target_in["properties"]["channel"], target_in) == ["webhook", "http", "stub", "email"]
     gql = schema._schema
     assert str(gql.get_type("Job").fields["status"].type) == "JobStatus!"
     assert str(gql.get_type("Job").fields["errorClass"].type) == "ErrorClass"

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from adapters import ChannelIO
 from adapters.http_client import AsyncOutboundClient
+from adapters.smtp_client import SmtpPool
 
 T = TypeVar("T")
 
@@ -31,7 +32,9 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def channel_io(allowed_networks: list[str], timeout_seconds: float, version: str = "0.1.0") -> ChannelIO:
     """The services channels send with; built outside any loop, bound to the loop that first uses them."""
-    return ChannelIO(http=AsyncOutboundClient(allowed_networks, timeout_seconds, version))
+    return ChannelIO(
+        http=AsyncOutboundClient(allowed_networks, timeout_seconds, version), smtp=SmtpPool(allowed_networks)
+    )
 
 
 class DeliveryLoop:

@@ -15,6 +15,7 @@ from adapters import (
     WebhookChannel,
     get_channel,
 )
+from adapters.email import EmailChannel
 
 
 def test_every_channel_has_its_channel() -> None:
@@ -22,10 +23,15 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.WEBHOOK: WebhookChannel,
         ChannelName.HTTP: HttpChannel,
         ChannelName.STUB: StubChannel,
+        ChannelName.EMAIL: EmailChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
-        name: ("broadcast", ChannelLimits()) for name in ChannelName
+        **{name: ("broadcast", ChannelLimits()) for name in ChannelName},
+        ChannelName.EMAIL: (
+            "recipient",
+            ChannelLimits(max_body_bytes=25 * 2**20, max_attachments=20, max_attachment_bytes=10 * 2**20),
+        ),
     }
 
 
@@ -43,7 +49,7 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub."
+    assert err.value.message == f"Unknown channel {name!r}; the available channels are webhook, http, stub, email."
 
 
 def test_channels_describe_themselves() -> None:

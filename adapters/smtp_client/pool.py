@@ -65,6 +65,7 @@ class SmtpPool:
         self._servers: dict[Key, _Server] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._quitting: set[asyncio.Task[None]] = set()
         self.opened = 0  # connections opened so far: what reuse saves is visible
 
     async def send(self, server: SmtpServer, sender: str, recipients: Sequence[str], message: bytes) -> SmtpAnswer:
@@ -84,7 +85,7 @@ class SmtpPool:
         self._closed = True
         connections = [c for pool in self._servers.values() for c in pool.idle]
         self._servers.clear()
-        await asyncio.gather(*(_quit(c.smtp) for c in connections))
+        await asyncio.gather(*(_quit(c.smtp) for c in connections), *self._quitting)
 
     async def _started(self, server: SmtpServer, pool: _Server, sender: str) -> _Connection:
         """A connection with MAIL FROM accepted: a kept one if it still works, else a new one."""
@@ -144,7 +145,9 @@ class SmtpPool:
 
     def _give_back(self, pool: _Server, connection: _Connection) -> None:
         if self._closed or connection.messages >= self._max_messages or not connection.smtp.is_connected:
-            asyncio.get_running_loop().create_task(_quit(connection.smtp))
+            task = asyncio.get_running_loop().create_task(_quit(connection.smtp))
+            self._quitting.add(task)
+            task.add_done_callback(self._quitting.discard)
             return
         connection.idle_since = time.monotonic()
         pool.idle.append(connection)

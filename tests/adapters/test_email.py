@@ -7,6 +7,7 @@ a test CA, dropped connections, unknown outcomes after DATA, and the SSRF guard 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ from adapters.smtp_client import SmtpPool, back_off_seconds, reply_error
 from server.delivery.loop import DeliveryLoop
 from tests.adapters.support import LOOPBACK, error_text, fake_dns, make_ca, rebinding_dns
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import until
 
 ADAPTER = EmailChannel()
 WHEN = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
@@ -78,10 +80,12 @@ def delivery(job: str = "job_1") -> DeliveryContext:
     return DeliveryContext(delivery_id=job, attempt=1, plan_id="pln_1", timestamp=WHEN)
 
 
-def email_loop(allowed: list[str] | None = None, ssl_context: ssl.SSLContext | None = None) -> DeliveryLoop:
+def email_loop(
+    allowed: list[str] | None = None, ssl_context: ssl.SSLContext | None = None, **pool: Any
+) -> DeliveryLoop:
     networks = LOOPBACK if allowed is None else allowed
     return DeliveryLoop(
-        lambda: ChannelIO(http=AsyncOutboundClient(networks), smtp=SmtpPool(networks, ssl_context=ssl_context))
+        lambda: ChannelIO(http=AsyncOutboundClient(networks), smtp=SmtpPool(networks, ssl_context=ssl_context, **pool))
     )
 
 
@@ -489,6 +493,36 @@ def test_a_kept_connection_the_server_dropped_is_replaced_transparently(sink: Sm
     send(loop, view, job="job_2")
     assert [m.header("Message-ID") for m in sink.messages] == ["<job_1@example.com>", "<job_2@example.com>"]
     assert (sink.connections, opened(loop)) == (2, 2)
+
+
+def test_a_connection_is_retired_after_its_message_budget(sink: SmtpSink) -> None:
+    running = email_loop(max_messages=2)
+    try:
+        for number in range(3):
+            send(running, plain(sink), job=f"job_{number}")
+        until(lambda: sink.quits, message="the retired connection says QUIT")
+    finally:
+        running.close()
+    assert (len(sink.messages), sink.connections, sink.quits) == (3, 2, 2)
+
+
+def test_concurrent_sends_share_at_most_the_connections_per_server(sink: SmtpSink) -> None:
+    running = email_loop(connections_per_server=2)
+    view = plain(sink)
+    people = [RecipientView(id=f"rcp_{n}", address=f"p{n}@example.com") for n in range(6)]
+    payloads = [ADAPTER.render(CONTENT, Policy(), view, person) for person in people]
+
+    async def all_at_once(io: ChannelIO) -> list[Receipt]:
+        sends = (ADAPTER.send(p, view, delivery(f"job_{n}"), io) for n, p in enumerate(payloads))
+        return list(await asyncio.gather(*sends))
+
+    try:
+        receipts = running.run(all_at_once)
+    finally:
+        running.close()
+    assert [r.external_id for r in receipts] == [f"<job_{n}@example.com>" for n in range(6)]
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == [f"p{n}@example.com" for n in range(6)]
+    assert sink.connections == 2
 
 
 def test_a_drop_during_data_is_an_unknown_outcome(sink: SmtpSink, loop: DeliveryLoop) -> None:

@@ -29,7 +29,8 @@ from adapters.io import ChannelIO, HttpAnswer, HttpClient, HttpResponse
 
 C = TypeVar("C", bound=BaseModel)
 K = TypeVar("K", bound=BaseModel)
-Addressing = Literal["broadcast", "recipient"]
+# "either" (the stub channel, Telegram): one job per recipient when the plan names recipients, else one per target.
+Addressing = Literal["broadcast", "recipient", "either"]
 
 
 class ChannelName(StrEnum):

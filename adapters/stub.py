@@ -22,6 +22,7 @@ from adapters.base import (
     DeliveryContext,
     Policy,
     Receipt,
+    RecipientUnreachableError,
     RecipientView,
     TargetView,
     TransientDeliveryError,
@@ -40,6 +41,15 @@ class StubConfig(ChannelModel):
     retry_after_seconds: float = Field(1.0, ge=0, le=86400, allow_inf_nan=False)
     timeout_times: int = Field(0, ge=0, le=1000)
     latency_ms: float = Field(0, ge=0, le=30000, allow_inf_nan=False)
+    address_key: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="Which of a recipient's addresses to use (e.g. whatsapp, to stand in for that channel); "
+        "default stub, else any.",
+    )
+    bounce_addresses: list[str] = Field(
+        default_factory=list, max_length=1000, description="Recipient addresses that hard-bounce (5xx at RCPT)."
+    )
 
 
 def scripted_status(config: StubConfig, attempt: int) -> int | None:
@@ -70,7 +80,7 @@ Target = TargetView[StubConfig, BaseModel]
 
 class StubChannel:
     name: ClassVar[ChannelName] = ChannelName.STUB
-    addressing: ClassVar[Addressing] = "broadcast"
+    addressing: ClassVar[Addressing] = "either"  # per recipient when the plan names recipients
     description: ClassVar[str] = (
         "Scriptable test channel without network: fail N times, answer 429, time out, add latency."
     )
@@ -84,9 +94,25 @@ class StubChannel:
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None
     ) -> ChannelPayload:
-        return ChannelPayload(body=envelope(content, policy))
+        body = envelope(content, policy)
+        if recipient is not None:
+            body["recipient"] = {"id": recipient.id, "address": recipient.address, "externalId": recipient.external_id}
+            if recipient.unsubscribe_url:
+                body["recipient"]["unsubscribeUrl"] = recipient.unsubscribe_url
+        if content.attachments:
+            body["attachments"] = [
+                {"filename": a.filename, "contentType": a.content_type, "size": a.size} for a in content.attachments
+            ]
+        if content.media_urls:
+            body["mediaUrls"] = list(content.media_urls)
+        return ChannelPayload(body=body, meta={"address": recipient.address} if recipient is not None else {})
 
     async def send(self, payload: ChannelPayload, target: Target, delivery: DeliveryContext, io: ChannelIO) -> Receipt:
         if target.config.latency_ms:
             await asyncio.sleep(target.config.latency_ms / 1000)
+        address = payload.meta.get("address")
+        if address is not None and address in target.config.bounce_addresses:
+            raise RecipientUnreachableError(
+                f"The stub refuses {address} for good (scripted by bounceAddresses).", status_code=550, code="BOUNCED"
+            )
         return scripted_receipt(target.config, delivery)

@@ -25,6 +25,7 @@ from server.db import session_scope
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
+from server.recipients.unsubscribe import unsubscribe_endpoint
 from server.runtime import Runtime, build_runtime
 from tasks.worker import DeliveryWorker
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),

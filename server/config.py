@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     signing_overlap_hours: float = Field(
         24.0, ge=0, description="Default overlap of old and new webhook signing secrets."
     )
+    public_url: str | None = Field(
+        None,
+        description="Base URL people reach this server at (unsubscribe links). Unset: http://127.0.0.1:<port>.",
+    )
+    attachment_max_bytes: int = Field(10_485_760, ge=1, description="Largest single attachment of a plan (bytes).")
+    attachments_max_total_bytes: int = Field(26_214_400, ge=1, description="Largest total of a plan's attachments.")
+    dry_run_render_limit: int = Field(
+        20, ge=1, le=1000, description="Payloads a dry run renders exactly per target (the rest are counted)."
+    )
+    max_recipients_per_plan: int = Field(100_000, ge=1, description="Most recipients one plan may address.")
     bootstrap_key: bool = Field(
         True, description="On first start with no API key at all, create one and print it once."
     )
@@ -106,6 +116,10 @@ class Settings(BaseSettings):
     @cached_property
     def allowed_network_list(self) -> list[str]:
         return [part.strip() for part in self.allowed_networks.split(",") if part.strip()]
+
+    @cached_property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
 
     @cached_property
     def embedded(self) -> bool:

@@ -31,12 +31,26 @@ from server.plans.schemas import (
     PlanList,
     PlanMutationInput,
     PlanPayload,
+    PlanReportInput,
     PlanReportResult,
     PlanResult,
     ReplayDeadLettersInput,
     RetryFailedJobsInput,
 )
 from server.plans.waiting import with_delivery_wait
+from server.recipients import service as recipients
+from server.recipients.schemas import (
+    DeleteRecipientsInput,
+    GetRecipientInput,
+    ListRecipientsInput,
+    RecipientDetails,
+    RecipientList,
+    RecipientPayload,
+    RecipientsDeleted,
+    RecipientsUpserted,
+    UnsubscribeRecipientInput,
+    UpsertRecipientsInput,
+)
 from server.targets import service as targets
 from server.targets import testing
 from server.targets.schemas import (
@@ -168,6 +182,57 @@ OPERATIONS: tuple[Operation, ...] = (
         after=testing.send_test,
     ),
     Operation(
+        "upsert_recipients",
+        "upsertRecipients",
+        "mutation",
+        "Create or update up to 10,000 recipients in one call, matched on externalId: addresses per channel, "
+        "attributes, IANA time zone, labels (distribution lists).",
+        UpsertRecipientsInput,
+        RecipientsUpserted,
+        recipients.upsert_recipients,
+        scope="write",
+        confirm_reason="The recipients are valid; upsert them for real.",
+    ),
+    Operation(
+        "list_recipients",
+        "recipients",
+        "query",
+        "List recipients, oldest first, by label, channel or text search; paginated.",
+        ListRecipientsInput,
+        RecipientList,
+        recipients.list_recipients,
+    ),
+    Operation(
+        "get_recipient",
+        "recipient",
+        "query",
+        "Read one recipient by id or externalId: addresses, attributes, labels, unsubscriptions, bounces.",
+        GetRecipientInput,
+        RecipientDetails,
+        recipients.get_recipient,
+    ),
+    Operation(
+        "delete_recipients",
+        "deleteRecipients",
+        "mutation",
+        "Delete recipients by ids or externalIds; jobs already made for them stay.",
+        DeleteRecipientsInput,
+        RecipientsDeleted,
+        recipients.delete_recipients,
+        scope="write",
+        destructive=True,
+    ),
+    Operation(
+        "unsubscribe_recipient",
+        "unsubscribeRecipient",
+        "mutation",
+        "Unsubscribe a recipient from one channel or all: later plans skip it there.",
+        UnsubscribeRecipientInput,
+        RecipientPayload,
+        recipients.unsubscribe_recipient,
+        scope="write",
+    ),
+    Operation(
         "create_distribution_plan",
         "createDistributionPlan",
         "mutation",
@@ -254,7 +319,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "query",
         "A plan's delivery report: first-try and retried deliveries, failures, rates, p95 delivery time, "
         "slowest targets.",
-        PlanIdInput,
+        PlanReportInput,
         PlanReportResult,
         reports.get_plan_report,
     ),

@@ -28,6 +28,11 @@ CONTRACT = {
     "cancel_distribution_plan": "cancelDistributionPlan",
     "retry_failed_jobs": "retryFailedJobs",
     "replay_dead_letters": "replayDeadLetters",
+    "upsert_recipients": "upsertRecipients",
+    "list_recipients": "recipients",
+    "get_recipient": "recipient",
+    "delete_recipients": "deleteRecipients",
+    "unsubscribe_recipient": "unsubscribeRecipient",
 }
 
 
@@ -158,7 +163,7 @@ NOT_IDS = {("Content", "id"), ("Audit", "principal")}
 
 
 def _is_id_name(name: str) -> bool:
-    return name in ID_NAMES or name.endswith(("Id", "Ids")) and name not in ("externalId", "contentId")
+    return name in ID_NAMES or name.endswith(("Id", "Ids")) and name not in ("externalId", "externalIds", "contentId")
 
 
 def test_resource_ids_are_the_id_scalar() -> None:

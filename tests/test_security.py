@@ -20,7 +20,7 @@ from server.app import create_app
 from server.context import Principal
 from server.db import session_scope
 from server.keys.service import ALL_SCOPES, authenticate, create_key
-from server.models import ApiKey, AuditEvent, DeadLetter, Job, Plan, Target, Workspace
+from server.models import ApiKey, AuditEvent, DeadLetter, Job, Plan, Recipient, Target, Workspace
 from server.operations import OPERATIONS, Operation
 from server.runtime import Runtime
 from tests.support import factories
@@ -81,14 +81,24 @@ class World:
         )["plan"]["id"]
         with session_scope(self.rt.engine) as session:
             letter = session.exec(select(DeadLetter.id)).one()
-        return {"target": ok, "webhook": hook, "failed": failed, "scheduled": scheduled, "dead_letter": letter}
+        recipient = self.call(
+            self.admin, "upsert_recipients", recipients=[{"externalId": "ARN-1", "addresses": {"stub": "a"}}]
+        )["recipients"][0]["id"]
+        return {
+            "target": ok,
+            "webhook": hook,
+            "failed": failed,
+            "scheduled": scheduled,
+            "dead_letter": letter,
+            "recipient": recipient,
+        }
 
     def state(self) -> str:
         """Everything in workspace A that an operation could change."""
         with session_scope(self.rt.engine) as session:
             rows = [
                 session.exec(select(m).where(m.workspace_id == "ws_default").order_by(m.id)).all()
-                for m in (Target, Plan, Job, ApiKey, DeadLetter)
+                for m in (Target, Plan, Job, ApiKey, DeadLetter, Recipient)
             ]
             halted = session.get(Workspace, "ws_default").halted
         return json.dumps(
@@ -116,6 +126,10 @@ def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[st
         "get_dead_letter": {"id": ids["dead_letter"]},
         "create_api_key": {"name": "x"},
         "revoke_api_key": {"id": spare_key},
+        "upsert_recipients": {"recipients": [{"externalId": "ARN-2", "addresses": {"email": "b@example.com"}}]},
+        "get_recipient": {"id": ids["recipient"]},
+        "delete_recipients": {"ids": [ids["recipient"]]},
+        "unsubscribe_recipient": {"id": ids["recipient"], "channel": "stub"},
     }
     return by_tool.get(op.tool, {})
 
@@ -194,10 +208,18 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
             k
             in str(
                 arguments_for(
-                    op, {"target": "tgt_", "failed": "pln_", "scheduled": "pln_", "dead_letter": "dlq_"}, "key_"
+                    op,
+                    {
+                        "target": "tgt_",
+                        "failed": "pln_",
+                        "scheduled": "pln_",
+                        "dead_letter": "dlq_",
+                        "recipient": "rcp_",
+                    },
+                    "key_",
                 )
             )
-            for k in ("tgt_", "pln_", "dlq_", "key_")
+            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_")
         )
     ),
 )
@@ -219,6 +241,7 @@ def test_lists_are_scoped_to_the_workspace(world: World) -> None:
         "list_operational_events",
         "list_api_keys",
         "list_audit_events",
+        "list_recipients",
     ):
         items = world.call(world.other, tool)["items"]
         assert all("ws_default" not in json.dumps(item) for item in items)

@@ -22,6 +22,8 @@ EVENT_TYPES = (
     "plan.failed",
     "deliveries.halted",
     "deliveries.resumed",
+    "recipient.unsubscribed",
+    "recipient.bounced",
 )
 PLAN_EVENTS = {
     PlanStatus.SUCCEEDED: "plan.completed",

@@ -15,16 +15,19 @@ from sqlalchemy import Row
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col
 
-from adapters import Content, Policy, TargetView
+from adapters import Attachment, Content, Policy, RecipientView, TargetView
 from server.db import one_of, retry_on_conflict, session_scope, table_of
 from server.delivery.effects import Effects
 from server.delivery.holds import Hold, find_hold, target_limits
 from server.delivery.limits import Limits
 from server.jobs import plan_state, transitions
 from server.jobs.status import PLAN_NOT_STARTED, WAITING, JobStatus
-from server.models import Job, Plan, Target, Workspace
+from server.models import Job, Plan, PlanRecipientContent, Recipient, Target, Workspace
 from server.models.base import utcnow
+from server.plans import attachments, personalise
+from server.plans import audience as audience_mod
 from server.policy import effective_policy
+from server.recipients.unsubscribe import unsubscribe_url
 from server.runtime import Runtime
 from server.targets.repository import effective_retry_policy, target_view, view_secrets
 from server.targets.schemas import RetryPolicy
@@ -46,6 +49,8 @@ class Claim:
     ordered: bool = False  # the target takes one delivery at a time, in order (maxConcurrency 1)
     rate: Limits | None = None  # the target's own rate limit, taken when the request leaves
     limit_token: str | None = None
+    recipient: RecipientView | None = None  # set on a job of an addressed target
+    address_key: str | None = None  # the recipient's address key it reaches (bounces are marked under it)
 
 
 @dataclass
@@ -57,13 +62,40 @@ class _Batch:
     targets: dict[str, Row]  # rows of Target, Plan and Workspace: read, never written here
     plans: dict[str, Row]
     workspaces: dict[str, Row]
+    recipients: dict[str, Row] = field(default_factory=dict)
+    overrides: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     contents: dict[str, Content] = field(default_factory=dict)
+    files: dict[str, tuple[Attachment, ...]] = field(default_factory=dict)
     views: dict[str, tuple[TargetView[Any, Any], list[str]]] = field(default_factory=dict)
 
-    def content(self, plan: Row) -> Content:
+    def attachments(self, session: Session, plan: Row) -> tuple[Attachment, ...]:
+        if plan.id not in self.files:
+            self.files[plan.id] = attachments.load(session, plan.id) if plan.content.get("attachments") else ()
+        return self.files[plan.id]
+
+    def content(self, session: Session, plan: Row) -> Content:
+        """The plan's own content (no variation, override or recipient): built once per batch."""
         if plan.id not in self.contents:
-            self.contents[plan.id] = Content.model_validate(plan.content)
+            self.contents[plan.id] = personalise.build_content(
+                plan.content, target={}, attachments=self.attachments(session, plan)
+            )
         return self.contents[plan.id]
+
+    def job_content(
+        self, session: Session, plan: Row, target: Row, job: Row, recipient: RecipientView | None
+    ) -> Content:
+        """The content this job sends: the plan's when nothing personalises it, else rendered for it."""
+        override = self.overrides.get((plan.id, job.recipient_id)) if job.recipient_id else None
+        if job.variation is None and override is None and not _templated(plan.content):
+            return self.content(session, plan)
+        return personalise.build_content(
+            plan.content,
+            target={"id": target.id, "name": target.name, "channel": target.channel},
+            recipient=recipient,
+            variation=job.variation,
+            override=override,
+            attachments=self.attachments(session, plan),
+        )
 
     def view(self, target: Row) -> tuple[TargetView[Any, Any], list[str]]:
         if target.id not in self.views:
@@ -95,7 +127,19 @@ JOB_STATE_COLUMNS = (
     col(Job.status),
     col(Job.attempts),
 )
-_JOB_COLUMNS = (*JOB_STATE_COLUMNS, col(Job.next_attempt_at), col(Job.lease_expires_at))
+_JOB_COLUMNS = (
+    *JOB_STATE_COLUMNS,
+    col(Job.next_attempt_at),
+    col(Job.lease_expires_at),
+    col(Job.recipient_id),
+    col(Job.variation),
+)
+
+
+def _templated(content: dict[str, Any]) -> bool:
+    return any(personalise.is_template(content.get(name)) for name in personalise.TEMPLATE_FIELDS) or any(
+        personalise.is_template(url) for url in content.get("media_urls") or ()
+    )
 
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:
@@ -115,6 +159,7 @@ def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effec
         plans=_load(session, Plan, {job.plan_id for job in jobs}, skip=("target_ids",)),
         workspaces=_load(session, Workspace, {job.workspace_id for job in jobs}),
     )
+    _load_recipients(session, batch, jobs)
     claims = [claim for job in jobs if (claim := _claim(rt, session, job, now, effects, batch)) is not None]
     if claims:
         transitions.lease(session, [claim.job_id for claim in claims], now, rt.settings.lease_seconds)
@@ -130,6 +175,37 @@ def _load(session: Session, model: type[SQLModel], ids: set[str], skip: tuple[st
     columns = [column for column in table.columns if column.name not in skip]
     query = sa_select(*columns).where(one_of(session, table.c.id, sorted(ids)))
     return {row.id: row for row in session.execute(query)}
+
+
+def _load_recipients(session: Session, batch: _Batch, jobs: list[Row]) -> None:
+    """The recipients of the batch's recipient jobs and their plans' overrides: one query each."""
+    ids = sorted({job.recipient_id for job in jobs if job.recipient_id})
+    if not ids:
+        return
+    query = sa_select(*audience_mod._COLUMNS).where(one_of(session, Recipient.id, ids))
+    batch.recipients = {row.id: row for row in session.execute(query)}
+    plan_ids = sorted({job.plan_id for job in jobs if job.recipient_id})
+    overrides = sa_select(
+        col(PlanRecipientContent.plan_id), col(PlanRecipientContent.recipient_id), col(PlanRecipientContent.content)
+    ).where(
+        one_of(session, PlanRecipientContent.plan_id, plan_ids), one_of(session, PlanRecipientContent.recipient_id, ids)
+    )
+    batch.overrides = {(row.plan_id, row.recipient_id): row.content for row in session.execute(overrides)}
+
+
+def _recipient_view(rt: Runtime, batch: _Batch, job: Row, target: Row, plan: Row) -> RecipientView | str:
+    """The job's recipient as its channel sees it, or why it cannot be reached any more."""
+    row = batch.recipients.get(job.recipient_id)
+    if row is None:
+        return "The recipient was deleted after the plan was made."
+    how = audience_mod.reach(target.channel, target.config)
+    reason = audience_mod.skip_reason(row, how)
+    if reason is not None:
+        return f"Not sent: {reason} (changed after the plan was made)."
+    labels = (plan.recipients or {}).get("labels") or []
+    via_label = bool(set(labels) & set(row.labels or ()))
+    url = unsubscribe_url(rt, job.workspace_id, row.id, how.key) if via_label else None
+    return audience_mod.view(row, how, url)
 
 
 def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effects, batch: _Batch) -> Claim | None:
@@ -163,13 +239,29 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
     if hold is not None:
         _hold(rt, _orm(session, job), hold, now, effects)
         return None
+    recipient = None
+    if job.recipient_id:
+        found = _recipient_view(rt, batch, job, target, plan)
+        if isinstance(found, str):
+            effects.finish(session, _orm(session, job), JobStatus.FAILED, error=found)
+            _release_token(rt, target.id, token)
+            return None
+        recipient = found
+    try:
+        content = batch.job_content(session, plan, target, job, recipient)
+    except personalise.TemplateFailure as exc:
+        effects.finish(
+            session, _orm(session, job), JobStatus.FAILED, error=f"Template error in {exc.field}: {exc.message}"
+        )
+        _release_token(rt, target.id, token)
+        return None
     view, secrets = batch.view(target)
     return Claim(
         job_id=job.id,
         plan_id=plan.id,
         workspace_id=job.workspace_id,
         attempt=job.attempts + 1,
-        content=batch.content(plan),
+        content=content,
         policy=effective_policy(plan.policy, target.policy),
         view=view,
         retry_policy=effective_retry_policy(target, rt.settings),
@@ -177,7 +269,14 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         ordered=target.max_concurrency == 1,
         rate=replace(limits, max_concurrency=None) if limits.requests else None,
         limit_token=token,
+        recipient=recipient,
+        address_key=audience_mod.reach(target.channel, target.config).key if recipient else None,
     )
+
+
+def _release_token(rt: Runtime, target_id: str, token: str | None) -> None:
+    if token:
+        rt.limiter.release(target_id, token)
 
 
 def _orm(session: Session, row: Row) -> Job:

@@ -22,6 +22,7 @@ from adapters import (
     DeliveryError,
     ErrorClass,
     Policy,
+    RecipientView,
     TargetView,
     TransientDeliveryError,
     get_channel,
@@ -140,9 +141,13 @@ async def _held(until: float, reason: str) -> Result:
 async def attempt(io: ChannelIO, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
     """One delivery attempt of a claimed job; never raises."""
     delivery = DeliveryContext(
-        delivery_id=claim.job_id, attempt=claim.attempt, plan_id=claim.plan_id, timestamp=utcnow()
+        delivery_id=claim.job_id,
+        attempt=claim.attempt,
+        plan_id=claim.plan_id,
+        timestamp=utcnow(),
+        recipient_id=claim.recipient.id if claim.recipient else None,
     )
-    return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag)
+    return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag, claim.recipient)
 
 
 async def send_one(
@@ -152,13 +157,14 @@ async def send_one(
     policy: Policy,
     delivery: DeliveryContext,
     flag: Callable[[str, float | None], None] | None = None,
+    recipient: RecipientView | None = None,
 ) -> Result:
     """Render and send one delivery through its channel; a crash becomes a transient error, retried like any other."""
     channel = get_channel(view.channel)
     started_at, started = delivery.timestamp, time.perf_counter()
     payload = None
     try:
-        payload = channel.render(content, policy, view)
+        payload = channel.render(content, policy, view, recipient)
         receipt = await channel.send(payload, view, delivery, io)
         return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload)
     except DeliveryError as exc:

@@ -17,7 +17,15 @@ from sqlalchemy import Row, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from adapters import ChannelPayload, ConfigError, DeliveryError, Receipt, TargetView, get_channel
+from adapters import (
+    ChannelPayload,
+    ConfigError,
+    DeliveryError,
+    Receipt,
+    RecipientUnreachableError,
+    TargetView,
+    get_channel,
+)
 from server.activity.recorder import record_event
 from server.db import insert_rows, one_of, retry_on_conflict, session_scope
 from server.delivery.claims import JOB_STATE_COLUMNS, Claim
@@ -27,12 +35,14 @@ from server.ids import new_id
 from server.jobs import transitions
 from server.jobs.queue import requeue_target_jobs
 from server.jobs.status import RATE_LIMIT_PAUSE, JobStatus, PlanStatus
-from server.models import Attempt, DeadLetter, Job, Plan, Target
+from server.models import Attempt, DeadLetter, Job, Plan, Recipient, Target
 from server.models import Receipt as ReceiptRow
 from server.models.base import utcnow
 from server.redaction import redact
 from server.runtime import Runtime
 from server.targets import circuit
+
+BOUNCED = "bounced"  # an attempt's outcome when the recipient's address refused it for good (a hard bounce)
 
 
 @dataclass
@@ -88,6 +98,8 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
         elif result.error.error_class == "transient":
             _transient(rt, session, job, claim, result, effects)
         else:
+            if isinstance(result.error, RecipientUnreachableError) and claim.recipient is not None:
+                _bounced(session, claim, now)
             effects.finish(
                 session,
                 job,
@@ -95,6 +107,29 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
                 error=_error_text(claim, result.error),
                 error_class=result.error.error_class,
             )
+
+
+def _bounced(session: Session, claim: Claim, now: datetime) -> None:
+    """A hard bounce: the recipient's address on this channel is marked, so later plans skip it there."""
+    assert claim.recipient is not None
+    recipient = session.get(Recipient, claim.recipient.id, with_for_update=True)
+    if recipient is None:
+        return
+    channel = claim.address_key or claim.view.channel
+    recipient.bounced_at = {**recipient.bounced_at, channel: now.isoformat()}
+    recipient.updated_at = now
+    session.add(recipient)
+    record_event(
+        session,
+        recipient.workspace_id,
+        "recipient.bounced",
+        f"Recipient {recipient.id}'s {channel} address bounced; later plans skip it there.",
+        plan_id=claim.plan_id,
+        job_id=claim.job_id,
+        target_id=claim.view.id,
+        recipient_id=recipient.id,
+        channel=channel,
+    )
 
 
 def _unsent(rt: Runtime, session: Session, claim: Claim, result: Result, effects: Effects) -> None:
@@ -148,7 +183,11 @@ def _attempt_row(claim: Claim, result: Result) -> dict:
         "number": claim.attempt,
         "started_at": result.started_at,
         "duration_ms": result.duration_ms,
-        "outcome": "delivered" if error is None else error.error_class,
+        "outcome": "delivered"
+        if error is None
+        else BOUNCED
+        if isinstance(error, RecipientUnreachableError)
+        else error.error_class,
         "status_code": status,
         "error_class": error.error_class if error else None,
         "error_code": error.code if error else None,

@@ -5,6 +5,7 @@ from server.models.delivery import Attempt, DeadLetter, Job, Receipt
 from server.models.event import OperationalEvent
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
+from server.models.recipient import PlanAttachment, PlanRecipientContent, Recipient
 from server.models.target import Target, TargetState
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
@@ -17,7 +18,10 @@ __all__ = [
     "Job",
     "OperationalEvent",
     "Plan",
+    "PlanAttachment",
+    "PlanRecipientContent",
     "Receipt",
+    "Recipient",
     "Target",
     "TargetState",
     "Workspace",

@@ -28,6 +28,10 @@ class Job(SQLModel, table=True):
     plan_id: str = Field(foreign_key="distribution_plans.id", index=True, max_length=40)
     target_id: str = Field(foreign_key="distribution_targets.id", index=True, max_length=40)
     content_key: str = Field(max_length=300)
+    # Set on a job of an addressed target: the recipient it reaches (one job per target and recipient).
+    recipient_id: str | None = Field(default=None, index=True, max_length=40)
+    # Which of the plan's content variations this job sends (None: the content itself).
+    variation: int | None = None
     status: str = Field(max_length=20)
     attempts: int = 0
     retries_used: int = 0

@@ -15,6 +15,8 @@ class Plan(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     target_ids: list[str] = json_field(list)
     policy: dict[str, Any] = json_field()
+    # Who the plan addresses through its addressed targets, as asked (ids and labels).
+    recipients: dict[str, Any] | None = json_field(lambda: None)
     scheduled_at: datetime | None = None
     status: str = Field(max_length=20, index=True)
     total_jobs: int = 0

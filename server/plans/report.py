@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from server.context import OpContext
 from server.hints import hint
 from server.jobs.status import UNFINISHED, JobStatus
-from server.models import Job, Plan, Target
+from server.models import Attempt, Job, Plan, Target
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
-from server.plans.schemas import PlanIdInput, PlanReport, PlanReportResult, SlowTarget
+from server.plans.schemas import PlanReport, PlanReportInput, PlanReportResult, SkipCount, SlowTarget
 
 
 def _percentile(sorted_values: list[float], share: float) -> float | None:
@@ -20,7 +23,7 @@ def _percentile(sorted_values: list[float], share: float) -> float | None:
     return round(sorted_values[index], 3)
 
 
-def build_report(session: Session, plan: Plan) -> PlanReport:
+def build_report(session: Session, plan: Plan, sla_seconds: float = 300.0) -> PlanReport:
     rows = session.exec(
         select(Job, Target.name).join(Target, col(Target.id) == Job.target_id).where(Job.plan_id == plan.id)
     ).all()
@@ -36,6 +39,11 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
     attempted = [job for job in jobs if job.attempts > 0]
     first_try = sum(job.attempts == 1 for job in delivered)
     slowest = sorted(times, key=lambda pair: pair[1], reverse=True)[:5]
+    pending = sum(job.status in UNFINISHED for job in jobs)
+    ends = [job.finished_at for job in jobs if job.finished_at is not None]
+    completion = round(max(0.0, (max(ends) - due).total_seconds()), 3) if ends and pending == 0 else None
+    skipped = Counter(job.skip_reason or "skipped" for job in jobs if job.status == JobStatus.SKIPPED)
+    bounced = _bounced_jobs(session, plan.id)
     return PlanReport(
         plan_id=plan.id,
         status=plan.status,
@@ -46,7 +54,7 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
         dead=count[JobStatus.DEAD],
         skipped=count[JobStatus.SKIPPED],
         cancelled=count[JobStatus.CANCELLED],
-        pending=sum(job.status in UNFINISHED for job in jobs),
+        pending=pending,
         delivery_rate=round(len(delivered) / expected, 4) if expected else None,
         first_attempt_success_rate=round(first_try / len(attempted), 4) if attempted else None,
         avg_delivery_ms=round(sum(durations) / len(durations), 3) if durations else None,
@@ -60,12 +68,29 @@ def build_report(session: Session, plan: Plan) -> PlanReport:
             )
             for job, ms in slowest
         ],
+        recipients=len({job.recipient_id for job in jobs if job.recipient_id}),
+        bounced=bounced,
+        skipped_reasons=[SkipCount(reason=r, count=n) for r, n in sorted(skipped.items())],
+        sla_seconds=sla_seconds,
+        completion_seconds=completion,
+        delivered_within_sla=sum(ms <= sla_seconds * 1000 for ms in durations),
+        within_sla=None if completion is None else completion <= sla_seconds and len(delivered) == expected,
     )
 
 
-def get_plan_report(ctx: OpContext, session: Session, data: PlanIdInput) -> PlanReportResult:
+def _bounced_jobs(session: Session, plan_id: str) -> int:
+    """Jobs of the plan whose failing attempt was a hard bounce (RecipientUnreachableError)."""
+    query = (
+        select(func.count(func.distinct(Attempt.job_id)))
+        .join(Job, col(Job.id) == Attempt.job_id)
+        .where(Job.plan_id == plan_id, col(Job.recipient_id).is_not(None), Attempt.outcome == "bounced")
+    )
+    return int(session.exec(query).one())
+
+
+def get_plan_report(ctx: OpContext, session: Session, data: PlanReportInput) -> PlanReportResult:
     plan = repo.load_plan(session, ctx.workspace_id, data.id)
-    report = build_report(session, plan)
+    report = build_report(session, plan, data.sla_seconds)
     action = (
         plan_hint(repo.plan_read(session, plan))
         if report.pending == 0

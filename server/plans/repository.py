@@ -10,7 +10,17 @@ from server.hints import hint
 from server.ids import check_id
 from server.jobs.status import WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
-from server.plans.schemas import ContentInput, JobRead, PlanCounts, PlanRead, PlanSummary, PolicyInput, ReceiptRead
+from server.plans.schemas import (
+    ContentInput,
+    JobRead,
+    PlanCounts,
+    PlanRead,
+    PlanRecipients,
+    PlanSummary,
+    PolicyInput,
+    ReceiptRead,
+    SkipCount,
+)
 
 PLAN_JOBS_SHOWN = 100
 
@@ -75,6 +85,8 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
         id=job.id,
         target_id=job.target_id,
         target_name=target_name,
+        recipient_id=job.recipient_id,
+        variation=job.variation,
         status=job.status,
         attempts=job.attempts,
         next_attempt_at=job.next_attempt_at if job.status in WAITING else None,
@@ -99,11 +111,26 @@ def plan_read(session: Session, plan: Plan) -> PlanRead:
         status=plan.status,
         content=ContentInput.model_validate(plan.content),
         policy=PolicyInput.model_validate(plan.policy),
+        recipients=plan_recipients(plan),
         scheduled_at=plan.scheduled_at,
         created_at=plan.created_at,
         completed_at=plan.completed_at,
         counts=plan_counts(session, plan),
         jobs=job_reads(session, plan),
+    )
+
+
+def plan_recipients(plan: Plan) -> PlanRecipients | None:
+    """What the plan asked of recipients and the reasons its recipient jobs were skipped at create."""
+    if not plan.recipients:
+        return None
+    stored = plan.recipients
+    return PlanRecipients(
+        ids=stored.get("ids", 0),
+        labels=stored.get("labels", []),
+        reached=stored.get("reached", 0),
+        jobs=stored.get("jobs", 0),
+        skipped=[SkipCount(reason=r, count=n) for r, n in sorted(stored.get("skipped", {}).items())],
     )
 
 

@@ -15,15 +15,58 @@ from server.jobs.status import JobStatus, PlanStatus
 from server.policy import PolicyInput
 from server.wire import Id, WireModel
 
+TEMPLATES = " A sandboxed Jinja2 template over content, recipient and target (e.g. 'Hello {{ recipient.name }}')."
+
+
+class AttachmentInput(WireModel):
+    url: str | None = Field(
+        None, max_length=2_000, description="Fetched once at create through the SSRF guard (size-capped)."
+    )
+    data_base64: str | None = Field(None, description="Or the file inline, base64 (standard alphabet).")
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=200, description="MIME type, e.g. application/pdf.")
+
+
+class VariationInput(WireModel):
+    title: str | None = Field(None, min_length=1, max_length=500)
+    body: str | None = Field(None, max_length=200_000)
+    excerpt: str | None = Field(None, max_length=5_000)
+    media_urls: list[str] | None = Field(None, max_length=10)
+
 
 class ContentInput(WireModel):
     id: str = Field(min_length=1, max_length=200, description="Your id of the content item.")
     version: str = Field(min_length=1, max_length=100, description="Version of the item; (id, version) is one edition.")
-    title: str = Field(min_length=1, max_length=500)
-    body: str = Field(max_length=200_000)
+    title: str = Field(min_length=1, max_length=500, description="The title." + TEMPLATES)
+    body: str = Field(max_length=200_000, description="The body." + TEMPLATES)
     excerpt: str | None = Field(None, max_length=5_000)
     url: str | None = Field(None, max_length=2_000)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form JSON passed to channels.")
+    media_urls: list[str] = Field(default_factory=list, max_length=10, description="Images or media, by URL.")
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="Values for the templates: {{ content.variables.name }}."
+    )
+    attachments: list[AttachmentInput] = Field(
+        default_factory=list, max_length=10, description="Files sent with the content (url or dataBase64)."
+    )
+    variations: list[VariationInput] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Alternative title/body/media: one per job, in turn, so neighbouring deliveries differ.",
+    )
+
+
+class RecipientContentInput(WireModel):
+    """What one recipient gets instead of the plan's content (fields not given are the plan's), verbatim:
+    never interpreted as a template."""
+
+    title: str | None = Field(None, min_length=1, max_length=500)
+    body: str | None = Field(None, max_length=200_000)
+    excerpt: str | None = Field(None, max_length=5_000)
+    url: str | None = Field(None, max_length=2_000)
+    media_urls: list[str] | None = Field(None, max_length=10)
+    variables: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
 
 
 class CreatePlanInput(MutationInput):
@@ -33,6 +76,24 @@ class CreatePlanInput(MutationInput):
         default_factory=list,
         max_length=20,
         description="Also deliver to every active target carrying any of these labels.",
+    )
+    recipient_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Recipients (rcp_…) to reach through the plan's addressed targets: "
+        "one job per target and recipient.",
+    )
+    recipient_labels: list[str] = Field(
+        default_factory=list, max_length=20, description="Also every recipient on any of these lists."
+    )
+    recipient_content: dict[str, RecipientContentInput] = Field(
+        default_factory=dict,
+        max_length=10_000,
+        description="Per-recipient content, keyed by recipient id or externalId (overrides the plan's fields; "
+        "sent verbatim, not as a template).",
+    )
+    preview_limit: int | None = Field(
+        None, ge=1, le=100, description="Dry run: render this many payloads per target exactly (default 20)."
     )
     scheduled_at: datetime | None = Field(None, description="Deliver at this time (ISO 8601 with zone); default now.")
     policy: PolicyInput | None = None
@@ -61,6 +122,8 @@ class JobRead(WireModel):
     id: Id
     target_id: Id
     target_name: str | None
+    recipient_id: Id | None = Field(None, description="The recipient this job reaches (addressed targets).")
+    variation: int | None = Field(None, description="Which content variation it sends.")
     status: JobStatus
     attempts: int
     next_attempt_at: datetime | None
@@ -82,11 +145,25 @@ class PlanCounts(WireModel):
     skipped: int
 
 
+class SkipCount(WireModel):
+    reason: str
+    count: int
+
+
+class PlanRecipients(WireModel):
+    ids: int = Field(description="How many recipients the plan named by id.")
+    labels: list[str]
+    reached: int = Field(description="Recipients the plan addresses (ids and labels, each once).")
+    jobs: int = Field(description="Jobs made for recipients (one per addressed target and recipient).")
+    skipped: list[SkipCount] = Field(description="Recipient jobs skipped, by reason (unsubscribed, bounced, …).")
+
+
 class PlanRead(WireModel):
     id: Id
     status: PlanStatus
     content: ContentInput
     policy: PolicyInput
+    recipients: PlanRecipients | None = Field(None, description="Set when the plan addresses recipients.")
     scheduled_at: datetime | None
     created_at: datetime
     completed_at: datetime | None
@@ -105,10 +182,28 @@ class TargetPreview(WireModel):
     payload: Any = Field(description="Exactly what this target would receive.")
 
 
+class RecipientPreview(WireModel):
+    target_id: Id
+    recipient_id: Id
+    external_id: str | None
+    address: str | None
+    verdict: str = Field(description="deliver or skip.")
+    reason: str | None
+    variation: int | None
+    content_type: str | None
+    payload: Any = Field(None, description="Exactly what this recipient would receive (null when skipped).")
+
+
 class PlanPreview(WireModel):
     targets: list[TargetPreview]
     scheduled_at: datetime | None
     jobs_to_create: int
+    recipients: list[RecipientPreview] = Field(
+        default_factory=list,
+        description="The first payloads per addressed target, rendered exactly (previewLimit); the rest are counted.",
+    )
+    recipient_jobs: int = Field(0, description="Jobs the plan would make for recipients (skipped ones included).")
+    skipped: list[SkipCount] = Field(default_factory=list, description="Jobs that would be skipped, by reason.")
 
 
 class PlanPayload(MutationResult):
@@ -198,6 +293,24 @@ class PlanReport(WireModel):
     avg_delivery_ms: float | None = Field(description="Mean time from due to delivered, over delivered jobs.")
     p95_delivery_ms: float | None
     slowest_targets: list[SlowTarget] = Field(description="Up to 5 delivered jobs that took longest.")
+    recipients: int = Field(0, description="Distinct recipients the plan's jobs reach.")
+    bounced: int = Field(0, description="Recipient jobs that failed on a hard bounce (the address is now marked).")
+    skipped_reasons: list[SkipCount] = Field(
+        default_factory=list, description="Skipped jobs by reason (unsubscribed, bounced, no address, …)."
+    )
+    sla_seconds: float = Field(description="The completion target the KPIs below are measured against.")
+    completion_seconds: float | None = Field(
+        description="From due to the last job's end, once every job is final (else null)."
+    )
+    delivered_within_sla: int = Field(description="Jobs delivered within slaSeconds of the plan's due time.")
+    within_sla: bool | None = Field(
+        description="Every job final within slaSeconds and every expected delivery made (null while running)."
+    )
+
+
+class PlanReportInput(WireModel):
+    id: Id = Field(description="Plan id (pln_…).")
+    sla_seconds: float = Field(300, gt=0, le=86_400, description="Completion target for the SLA KPIs (default 5 min).")
 
 
 class PlanReportResult(WireModel):

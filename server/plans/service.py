@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import Row, or_
 from sqlmodel import Session, col, select
 
-from adapters import Content, Policy, get_channel
+from adapters import ChannelPayload, Content, Policy, RecipientView, get_channel
+from adapters.render import apply_policy
 from server import idempotency
 from server.context import OpContext
 from server.db import insert_rows
@@ -19,10 +22,11 @@ from server.ids import check_id, new_id
 from server.jobs import plan_state, transitions
 from server.jobs.queue import enqueue_at
 from server.jobs.status import HOLDS_CONTENT, PLAN_FINAL, RETRYABLE, WAITING, JobStatus, PlanStatus
-from server.models import Job, Plan, Target
+from server.models import Job, Plan, PlanRecipientContent, Target
 from server.models.base import utcnow
 from server.pagination import page
-from server.plans import guardrails
+from server.plans import attachments, guardrails, personalise
+from server.plans import audience as audience_mod
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
 from server.plans.schemas import (
@@ -35,14 +39,17 @@ from server.plans.schemas import (
     PlanPayload,
     PlanPreview,
     PlanResult,
+    RecipientPreview,
     RetryFailedJobsInput,
+    SkipCount,
     TargetPreview,
 )
 from server.policy import channel_refusal, effective_policy
+from server.recipients.unsubscribe import unsubscribe_url
 from server.targets.repository import check_labels, has_label, is_paused, target_view
 
 # A plan needs only these of each target; a dry run's preview renders the whole target.
-_PLAN_COLUMNS = (Target.id, Target.active, Target.channel, Target.policy)
+_PLAN_COLUMNS = (Target.id, Target.name, Target.active, Target.channel, Target.config, Target.policy)
 
 
 def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) -> list[Target]:
@@ -88,36 +95,67 @@ def _labelled(
     return [t for t in session.exec(query.order_by(col(Target.id))).all() if t.id not in exclude]
 
 
-def _already_delivered(session: Session, workspace_id: str, content_key: str, target_ids: list[str]) -> dict[str, str]:
+def _already_delivered(
+    session: Session, workspace_id: str, content_key: str, target_ids: list[str]
+) -> dict[tuple[str, str | None], str]:
+    """(target, recipient) -> the plan that already delivered (or is delivering) this edition there."""
     # By content key alone (indexed): a list of 10,000 target ids as parameters costs more than it filters.
     rows = session.exec(
-        select(Job.target_id, Job.plan_id).where(
+        select(Job.target_id, Job.recipient_id, Job.plan_id).where(
             Job.workspace_id == workspace_id, Job.content_key == content_key, col(Job.status).in_(HOLDS_CONTENT)
         )
     ).all()
     wanted = set(target_ids)
-    return {target_id: plan_id for target_id, plan_id in rows if target_id in wanted}
+    return {(target_id, rid): plan_id for target_id, rid, plan_id in rows if target_id in wanted}
 
 
 def content_hash(content: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@dataclass
+class _Job:
+    """One job a plan makes: a target, maybe a recipient, a variation, and a skip reason when none is sent."""
+
+    target: Target
+    recipient: Row | None
+    skip: str | None
+    variation: int | None = None
+
+
 def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> PlanPayload:
+    # Attachments are fetched before the transaction touches the database: no lock waits on a remote server.
+    resolved = attachments.resolve(ctx.runtime.settings, data.content.attachments)
     now = utcnow()
     scheduled_at = _scheduled_at(data.scheduled_at, now)
     targets = _resolve_targets(ctx, session, data)
     guardrails.check_quotas(ctx, session, len(targets))
     if guardrails.needs_confirmation(ctx, len(targets)) and not data.dry_run:
         guardrails.check_confirmation(ctx, data, len(targets))
+    audience = _audience(ctx, session, data)
+    addressed = {t.id for t in targets if audience_mod.is_addressed(t.channel, bool(audience))}
+    _check_addressing(data, targets, addressed, audience)
+    overrides = audience_mod.overrides(data.recipient_content, audience)
+    content = _stored_content(data)
+    _check_templates(content)
+    _check_attachment_limits(targets, resolved)
     content_key = f"{data.content.id}@{data.content.version}"
     duplicates = (
         {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
     )
-    skips = _skips(data, targets, duplicates)
+    jobs = _jobs(data, targets, addressed, audience, duplicates, len(content.get("variations") or ()))
+    samples = _samples(ctx, data, content, jobs, overrides, resolved)
     if data.dry_run:
-        return _dry_run(ctx, data, targets, skips, scheduled_at)
-    plan, due, queued_for = _insert_plan(ctx, session, data, targets, skips, scheduled_at, now)
+        return _dry_run(ctx, data, targets, jobs, samples, scheduled_at)
+    plan, due, queued_for = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at, now)
+    if resolved:
+        attachments.store(session, plan.id, resolved)
+    if overrides:
+        insert_rows(
+            session,
+            PlanRecipientContent,
+            [{"plan_id": plan.id, "recipient_id": rid, "content": o} for rid, o in overrides.items()],
+        )
     read = repo.plan_read(session, plan)
     if queued_for is not None:  # else the scheduler tick sends them as they come due
         ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
@@ -128,23 +166,206 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
             plan=read,
             recommended_next_action=hint(
                 "create_distribution_plan",
-                "Every target was skipped (already received this version, or refused by policy); "
-                "set redistribute=true to send it again.",
+                "Every job was skipped (already received this version, refused by policy, or no recipient "
+                "reachable); set redistribute=true to send it again.",
                 **{**data.model_dump(mode="json", by_alias=True, exclude_none=True), "redistribute": True},
             ),
         )
     )
 
 
-def _skips(data: CreatePlanInput, targets: list[Target], duplicates: dict[str, str]) -> dict[str, str]:
-    """Targets that get no delivery, with the reason: already distributed, or refused by policy."""
+def _audience(ctx: OpContext, session: Session, data: CreatePlanInput) -> audience_mod.Audience:
+    if not data.recipient_ids and not data.recipient_labels:
+        if data.recipient_content:
+            raise ValidationFailed(
+                "recipientContent needs recipients: name them with recipientIds or recipientLabels.",
+                field="recipientContent",
+            )
+        return audience_mod.Audience()
+    return audience_mod.resolve(
+        session,
+        ctx.workspace_id,
+        data.recipient_ids,
+        data.recipient_labels,
+        ctx.runtime.settings.max_recipients_per_plan,
+    )
+
+
+def _check_addressing(
+    data: CreatePlanInput, targets: list[Target], addressed: set[str], audience: audience_mod.Audience
+) -> None:
+    if audience and not addressed:
+        raise ValidationFailed(
+            "The plan names recipients but none of its targets is addressed (email, whatsapp, telegram, stub); "
+            "a broadcast target reaches its one destination.",
+            field="recipientIds",
+            next_action=hint("list_distribution_targets", "Pick an addressed target (its channel reaches recipients)."),
+        )
+    if not audience:
+        lonely = [t.id for t in targets if t.id in addressed]
+        if lonely:
+            raise ValidationFailed(
+                f"Target(s) {', '.join(lonely)} reach recipients: name them with recipientIds or recipientLabels.",
+                field="recipientIds",
+                next_action=hint("list_recipients", "List recipients to address."),
+            )
+
+
+def _stored_content(data: CreatePlanInput) -> dict:
+    """The content as the plan keeps it: attachments without their bytes (those are in plan_attachments)."""
+    content = data.content.model_dump(mode="json")
+    content["attachments"] = [{**a, "data_base64": None} for a in content["attachments"]]
+    return content
+
+
+def _check_templates(content: dict) -> None:
+    try:
+        personalise.check_sources(content)
+    except personalise.TemplateFailure as exc:
+        raise _template_error(exc) from None
+
+
+def _template_error(exc: personalise.TemplateFailure) -> ValidationFailed:
+    return ValidationFailed(
+        f"{exc.field}: {exc.message}. Fix the template (sandboxed Jinja2 over content, recipient, target).",
+        field=exc.field,
+        next_action=hint("create_distribution_plan", "Correct the template and dry-run again."),
+    )
+
+
+def _check_attachment_limits(targets: list[Target], resolved: list[attachments.Resolved]) -> None:
+    if not resolved:
+        return
+    for channel in sorted({t.channel for t in targets}):
+        limits = get_channel(channel).limits
+        if limits.max_attachments is not None and len(resolved) > limits.max_attachments:
+            raise ValidationFailed(
+                f"The {channel} channel takes at most {limits.max_attachments} attachment(s); "
+                f"the content has {len(resolved)}.",
+                field="content.attachments",
+            )
+        for index, item in enumerate(resolved):
+            if limits.max_attachment_bytes is not None and len(item.data) > limits.max_attachment_bytes:
+                raise ValidationFailed(
+                    f"content.attachments[{index}] ({item.filename}, {len(item.data)} bytes) is larger than the "
+                    f"{channel} channel takes ({limits.max_attachment_bytes} bytes).",
+                    field=f"content.attachments[{index}]",
+                )
+
+
+def _target_skips(data: CreatePlanInput, targets: list[Target]) -> dict[str, str]:
     plan_policy = data.policy.model_dump(mode="json") if data.policy else None
-    skips = {tid: f"already distributed to this target by {plan_id}" for tid, plan_id in duplicates.items()}
+    skips = {}
     for target in targets:
         refusal = channel_refusal(effective_policy(plan_policy, target.policy), target.channel)
-        if refusal and target.id not in skips:
+        if refusal:
             skips[target.id] = refusal
     return skips
+
+
+def _jobs(
+    data: CreatePlanInput,
+    targets: list[Target],
+    addressed: set[str],
+    audience: audience_mod.Audience,
+    duplicates: dict[tuple[str, str | None], str],
+    variations: int,
+) -> list[_Job]:
+    """Every job of the plan in creation order: a broadcast target's one job, an addressed target's one per
+    recipient; skipped ones carry the reason (already distributed, policy, or the recipient's state)."""
+    refused = _target_skips(data, targets)
+    jobs: list[_Job] = []
+    turn = 0
+    for target in targets:
+        reached = audience.recipients if target.id in addressed else [None]
+        for recipient in reached:
+            rid = recipient.id if recipient is not None else None
+            already = duplicates.get((target.id, rid))
+            skip = (
+                f"already distributed to this target by {already}"
+                if already
+                else refused.get(target.id)
+                or (audience_mod.skip_reason(recipient, _reach(target)) if recipient is not None else None)
+            )
+            job = _Job(target, recipient, skip)
+            if variations and skip is None:
+                job.variation, turn = turn % variations, turn + 1
+            jobs.append(job)
+    return jobs
+
+
+@dataclass
+class _Sample:
+    job: _Job
+    content: Content | None
+    error: str | None = None
+
+
+def _samples(
+    ctx: OpContext,
+    data: CreatePlanInput,
+    content: dict,
+    jobs: list[_Job],
+    overrides: dict[str, dict],
+    resolved: list[attachments.Resolved],
+) -> list[_Sample]:
+    """The first N deliverable jobs of each target with their content rendered exactly (templates,
+    variation, override): a template error is refused here, at dry run and at create."""
+    limit = data.preview_limit or ctx.runtime.settings.dry_run_render_limit
+    files = attachments.as_attachments(resolved)
+    plan_policy = data.policy.model_dump(mode="json") if data.policy else None
+    shown: dict[str, int] = {}
+    samples = []
+    for job in jobs:
+        if shown.get(job.target.id, 0) >= limit:
+            continue
+        shown[job.target.id] = shown.get(job.target.id, 0) + 1
+        if job.skip is not None:
+            samples.append(_Sample(job, None))
+            continue
+        rview = _recipient_view(ctx, data, job)
+        try:
+            rendered = personalise.build_content(
+                content,
+                target={"id": job.target.id, "name": job.target.name, "channel": job.target.channel},
+                recipient=rview,
+                variation=job.variation,
+                override=overrides.get(job.recipient.id) if job.recipient is not None else None,
+                attachments=files,
+            )
+        except personalise.TemplateFailure as exc:
+            raise _template_error(exc) from None
+        _check_text_limit(job.target, rendered, effective_policy(plan_policy, job.target.policy))
+        samples.append(_Sample(job, rendered))
+    return samples
+
+
+def _recipient_view(ctx: OpContext, data: CreatePlanInput, job: _Job) -> RecipientView | None:
+    """As the engine builds it: with an unsubscribe link when the recipient was reached through a label."""
+    if job.recipient is None:
+        return None
+    via_label = bool(set(data.recipient_labels) & set(job.recipient.labels or ()))
+    how = _reach(job.target)
+    url = unsubscribe_url(ctx.runtime, ctx.workspace_id, job.recipient.id, how.key) if via_label else None
+    return audience_mod.view(job.recipient, how, url)
+
+
+def _reach(target: Target) -> audience_mod.Reach:
+    return audience_mod.reach(target.channel, target.config)
+
+
+def _check_text_limit(target: Target, content: Content, policy: Policy) -> None:
+    limit = get_channel(target.channel).limits.max_text_chars
+    if limit is None:
+        return
+    length = len(apply_policy(content, policy))
+    if length > limit:
+        raise ValidationFailed(
+            f"The text for target {target.id} is {length} characters; its {target.channel} channel takes at most "
+            f"{limit}. Shorten the body, or set policy.maxLength to {limit} (or less) to truncate it.",
+            field="content.body",
+            next_action=hint("create_distribution_plan", "Set policy.maxLength, then dry-run again."),
+        )
 
 
 def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:
@@ -159,14 +380,17 @@ def _insert_plan(
     ctx: OpContext,
     session: Session,
     data: CreatePlanInput,
+    content: dict,
     targets: list[Target],
-    skips: dict[str, str],
+    jobs: list[_Job],
+    audience: audience_mod.Audience,
     scheduled_at: datetime | None,
     now: datetime,
 ) -> tuple[Plan, list[str], datetime | None]:
-    """The plan and its job rows (one INSERT); the ids to send, and the due time their message goes for
-    now (None: beyond the enqueue horizon)."""
-    content = data.content.model_dump(mode="json")
+    """The plan and its job rows (one INSERT, COPY on PostgreSQL); the ids to send, and the due time their
+    message goes for now (None: beyond the enqueue horizon)."""
+    skipped = sum(job.skip is not None for job in jobs)
+    recipient_jobs = [job for job in jobs if job.recipient is not None]
     plan = Plan(
         id=new_id("plan"),
         workspace_id=ctx.workspace_id,
@@ -174,10 +398,19 @@ def _insert_plan(
         content_hash=content_hash(content),
         target_ids=[t.id for t in targets],
         policy=(data.policy.model_dump(mode="json") if data.policy else {}),
+        recipients={
+            "ids": audience.named_ids,
+            "labels": audience.labels,
+            "reached": len(audience.recipients),
+            "jobs": len(recipient_jobs),
+            "skipped": dict(Counter(job.skip for job in recipient_jobs if job.skip is not None)),
+        }
+        if audience
+        else None,
         scheduled_at=scheduled_at,
         status=plan_state.created(scheduled_at is not None),
-        total_jobs=len(targets),
-        skipped_count=len(skips),
+        total_jobs=len(jobs),
+        skipped_count=skipped,
         idempotency_key=data.idempotency_key,
         created_by=ctx.principal.key_id,
     )
@@ -192,25 +425,27 @@ def _insert_plan(
             ctx,
             plan,
             content_key,
-            target,
-            waiting if target.id not in skips else transitions.created(skips[target.id], due, None, now),
+            job,
+            waiting if job.skip is None else transitions.created(job.skip, due, None, now),
             now,
         )
-        for target in targets
+        for job in jobs
     ]
     insert_rows(session, Job, rows)
-    if len(skips) == len(targets):
-        plan_state.finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, len(skips), plan.status)
+    if skipped == len(jobs):
+        plan_state.finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, skipped, plan.status)
         session.refresh(plan)
     return plan, [row["id"] for row in rows if row["status"] != JobStatus.SKIPPED], queued_for
 
 
-def _job_row(ctx: OpContext, plan: Plan, content_key: str, target: Target, state: dict, now: datetime) -> dict:
+def _job_row(ctx: OpContext, plan: Plan, content_key: str, job: _Job, state: dict, now: datetime) -> dict:
     return {
         "id": new_id("job"),
         "workspace_id": ctx.workspace_id,
         "plan_id": plan.id,
-        "target_id": target.id,
+        "target_id": job.target.id,
+        "recipient_id": job.recipient.id if job.recipient is not None else None,
+        "variation": job.variation,
         "content_key": content_key,
         "attempts": 0,
         "retries_used": 0,
@@ -221,16 +456,52 @@ def _job_row(ctx: OpContext, plan: Plan, content_key: str, target: Target, state
 
 
 def _dry_run(
-    ctx: OpContext, data: CreatePlanInput, targets: list[Target], skips: dict[str, str], scheduled_at: datetime | None
+    ctx: OpContext,
+    data: CreatePlanInput,
+    targets: list[Target],
+    jobs: list[_Job],
+    samples: list[_Sample],
+    scheduled_at: datetime | None,
 ) -> PlanPayload:
-    content = Content.model_validate(data.content.model_dump(mode="json"))
     plan_policy = data.policy.model_dump(mode="json") if data.policy else None
-    previews = [
-        _preview(ctx, target, content, effective_policy(plan_policy, target.policy), skips.get(target.id))
-        for target in targets
+    views = {t.id: target_view(t, ctx.runtime.box) for t in targets}
+    rendered: dict[int, ChannelPayload] = {}
+    for sample in samples:
+        if sample.content is not None:
+            target = sample.job.target
+            rview = _recipient_view(ctx, data, sample.job)
+            rendered[id(sample)] = get_channel(target.channel).render(
+                sample.content, effective_policy(plan_policy, target.policy), views[target.id], rview
+            )
+    previews = []
+    for target in targets:
+        first = next((s for s in samples if s.job.target.id == target.id), None)
+        payload = rendered.get(id(first)) if first is not None else None
+        own = [job for job in jobs if job.target.id == target.id]
+        previews.append(_preview(target, payload, own))
+    recipients = [
+        RecipientPreview(
+            target_id=s.job.target.id,
+            recipient_id=s.job.recipient.id,
+            external_id=s.job.recipient.external_id,
+            address=audience_mod.address_for(_reach(s.job.target), s.job.recipient.addresses or {}),
+            verdict="skip" if s.job.skip else "deliver",
+            reason=s.job.skip,
+            variation=s.job.variation,
+            content_type=rendered[id(s)].content_type if id(s) in rendered else None,
+            payload=rendered[id(s)].body if id(s) in rendered else None,
+        )
+        for s in samples
+        if s.job.recipient is not None
     ]
+    skipped = Counter(job.skip for job in jobs if job.skip is not None)
     preview = PlanPreview(
-        targets=previews, scheduled_at=scheduled_at, jobs_to_create=sum(p.verdict != "skip" for p in previews)
+        targets=previews,
+        scheduled_at=scheduled_at,
+        jobs_to_create=sum(job.skip is None for job in jobs),
+        recipients=recipients,
+        recipient_jobs=sum(job.recipient is not None for job in jobs),
+        skipped=[SkipCount(reason=reason, count=count) for reason, count in sorted(skipped.items())],
     )
     token = guardrails.confirmation_token(ctx, data) if guardrails.needs_confirmation(ctx, len(targets)) else None
     extra: dict[str, object] = {"confirmationToken": token} if token else {}
@@ -254,14 +525,11 @@ def _derived_key(data: CreatePlanInput) -> str:
     return idempotency.derived_key(f"{data.content.id}@{data.content.version}", digest)
 
 
-def _preview(
-    ctx: OpContext, target: Target, content: Content, policy: Policy, skip_reason: str | None
-) -> TargetPreview:
-    rendered = get_channel(target.channel).render(content, policy, target_view(target, ctx.runtime.box))
+def _preview(target: Target, rendered: ChannelPayload | None, jobs: list[_Job]) -> TargetPreview:
     paused = is_paused(target)
     verdict, reason = "deliver", None
-    if skip_reason:
-        verdict, reason = "skip", skip_reason
+    if all(job.skip for job in jobs):
+        verdict, reason = "skip", jobs[0].skip if len(jobs) == 1 else "every recipient is skipped"
     elif paused:
         verdict, reason = "wait", f"target paused: {target.pause_reason}"
     return TargetPreview(
@@ -271,8 +539,8 @@ def _preview(
         verdict=verdict,
         reason=reason,
         paused_until=target.paused_until if paused else None,
-        content_type=rendered.content_type,
-        payload=rendered.body,
+        content_type=rendered.content_type if rendered else "application/json",
+        payload=rendered.body if rendered else None,
     )
 
 

@@ -27,7 +27,9 @@ def test_every_channel_has_its_channel() -> None:
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
-        **{name: ("broadcast", ChannelLimits()) for name in ChannelName},
+        ChannelName.WEBHOOK: ("broadcast", ChannelLimits()),
+        ChannelName.HTTP: ("broadcast", ChannelLimits()),
+        ChannelName.STUB: ("either", ChannelLimits()),  # per recipient when a plan names recipients
         ChannelName.EMAIL: (
             "recipient",
             ChannelLimits(max_body_bytes=25 * 2**20, max_attachments=20, max_attachment_bytes=10 * 2**20),

@@ -84,6 +84,11 @@ MUTATIONS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "resume_deliveries": lambda ids: {},
     "create_api_key": lambda ids: {"name": "agent", "scopes": ["read"]},
     "revoke_api_key": lambda ids: {"id": ids["key"]},
+    "upsert_recipients": lambda ids: {
+        "recipients": [{"externalId": "new-1", "addresses": {"email": "n@example.com"}}, {"externalId": "ARN-1"}]
+    },
+    "delete_recipients": lambda ids: {"ids": [ids["recipient"]]},
+    "unsubscribe_recipient": lambda ids: {"id": ids["recipient"], "channel": "stub"},
 }
 # What a dry run's hint adds to the echoed arguments.
 HINT_EXTRAS: dict[str, dict[str, Any]] = {
@@ -125,7 +130,16 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
         await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
     )["plan"]["id"]
     spare = create_key(d.rt, "spare").id
-    ids = {"target": target, "dead": dead, "webhook": webhook, "scheduled": scheduled, "key": spare}
+    upserted = await d.ok("upsert_recipients", recipients=[{"externalId": "ARN-1", "addresses": {"stub": "a"}}])
+    recipient = upserted["recipients"][0]["id"]
+    ids = {
+        "target": target,
+        "dead": dead,
+        "webhook": webhook,
+        "scheduled": scheduled,
+        "key": spare,
+        "recipient": recipient,
+    }
     quiet_counts(d)
     before = everything(d)
     assert d.counts()["idempotency_records"] == 0

@@ -1,0 +1,1 @@
+"""Recipients: people or endpoints reached through an addressed target (email, WhatsApp, Telegram, …)."""

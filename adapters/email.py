@@ -107,15 +107,21 @@ EmailAddress = Annotated[str, AfterValidator(email_address)]
 
 
 class EmailConfig(ChannelModel):
-    host: str
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Security = "starttls"
-    from_address: EmailAddress
-    from_name: str | None = None
-    reply_to: EmailAddress | None = None
-    subject_prefix: str | None = None
-    timeout_seconds: float = Field(default=30.0, ge=0.1, le=300)
-    to: list[EmailAddress] = Field(default_factory=list, max_length=MAX_BROADCAST_RECIPIENTS)
+    host: str = Field(description="SMTP server host name or IP, e.g. smtp.example.com (no scheme, no port).")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Default 587 (starttls), 465 (tls), 25 (none).")
+    security: Security = Field(
+        default="starttls", description="starttls, tls (implicit TLS) or none (no TLS: loopback hosts only)."
+    )
+    from_address: EmailAddress = Field(description="The sender: From and MAIL FROM, e.g. reports@example.com.")
+    from_name: str | None = Field(default=None, description="Display name in From.")
+    reply_to: EmailAddress | None = Field(default=None, description="Reply-To address.")
+    subject_prefix: str | None = Field(default=None, description="Put before every subject, e.g. [Reports].")
+    timeout_seconds: float = Field(default=30.0, ge=0.1, le=300, description="Per SMTP command, in seconds.")
+    to: list[EmailAddress] = Field(
+        default_factory=list,
+        max_length=MAX_BROADCAST_RECIPIENTS,
+        description="Addresses for a delivery without a recipient (a target test).",
+    )
 
     @field_validator("host")
     @classmethod
@@ -143,8 +149,8 @@ class EmailConfig(ChannelModel):
 
 
 class EmailCredentials(ChannelModel):
-    username: str = Field(min_length=1, max_length=512)
-    password: str = Field(min_length=1, max_length=1024)
+    username: str = Field(min_length=1, max_length=512, description="SMTP AUTH user name.")
+    password: str = Field(min_length=1, max_length=1024, description="SMTP AUTH password (stored encrypted).")
 
 
 Target = TargetView[EmailConfig, EmailCredentials]

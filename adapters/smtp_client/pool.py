@@ -28,6 +28,7 @@ CONNECTIONS_PER_SERVER = 10
 IDLE_SECONDS = 30.0
 MAX_MESSAGES_PER_CONNECTION = 100
 QUIT_SECONDS = 2.0
+TOO_LARGE = "MESSAGE_TOO_LARGE"
 
 Key = tuple[str, int, str, str | None, str | None]
 
@@ -155,7 +156,8 @@ class SmtpPool:
     async def _after_failure(self, pool: _Server, connection: _Connection, exc: DeliveryError) -> None:
         """Keep the connection when the server only refused this transaction (RSET works); else drop it."""
         smtp = connection.smtp
-        if exc.status_code is None or exc.status_code in BACK_OFF or not smtp.is_connected:
+        answered = exc.status_code is not None or exc.code == TOO_LARGE  # the server said no (or we did, before DATA)
+        if not answered or exc.status_code in BACK_OFF or not smtp.is_connected:
             smtp.close()
             return
         try:
@@ -200,7 +202,7 @@ async def _finish(smtp: aiosmtplib.SMTP, host: str, recipients: Sequence[str], m
         raise PermanentDeliveryError(
             f"The message is {len(message)} bytes; the SMTP server {host} accepts at most {size}. "
             "Send smaller attachments or fewer of them.",
-            code="MESSAGE_TOO_LARGE",
+            code=TOO_LARGE,
         )
     with translated("data", host):
         response = await smtp.data(message)

@@ -427,6 +427,18 @@ def test_a_refused_message_at_data_is_permanent_and_a_421_at_mail_backs_off(sink
     assert (sink.messages, sink.connections) == ([], 2)
 
 
+def test_a_message_over_the_servers_advertised_size_is_refused_before_data(loop: DeliveryLoop) -> None:
+    small = SmtpSink(data_size_limit=1000)
+    try:
+        error = failure(loop, plain(small))
+        send(loop, plain(small), content=Content(id="c", version="1", title="Short", body="ok"), job="job_2")
+    finally:
+        small.stop()
+    assert (type(error), error.code) == (PermanentDeliveryError, "MESSAGE_TOO_LARGE")
+    assert error.message.endswith("accepts at most 1000. Send smaller attachments or fewer of them.")
+    assert ([m.header("Subject") for m in small.messages], small.connections) == (["Short"], 1)
+
+
 def test_refused_credentials_are_systemic_and_never_echoed() -> None:
     server = SmtpSink(login=("mailer", "right-password"))
     running = email_loop()

@@ -182,7 +182,7 @@ def _load_recipients(session: Session, batch: _Batch, jobs: list[Row]) -> None:
     ids = sorted({job.recipient_id for job in jobs if job.recipient_id})
     if not ids:
         return
-    query = sa_select(*audience_mod._COLUMNS).where(one_of(session, Recipient.id, ids))
+    query = sa_select(*audience_mod.COLUMNS).where(one_of(session, Recipient.id, ids))
     batch.recipients = {row.id: row for row in session.execute(query)}
     plan_ids = sorted({job.plan_id for job in jobs if job.recipient_id})
     overrides = sa_select(

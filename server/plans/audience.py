@@ -23,7 +23,7 @@ from server.models import Recipient
 from server.recipients.repository import has_label, is_unsubscribed
 from server.targets.repository import check_labels
 
-_COLUMNS = (
+COLUMNS = (
     col(Recipient.id),
     col(Recipient.external_id),
     col(Recipient.name),
@@ -31,6 +31,15 @@ _COLUMNS = (
     col(Recipient.attributes),
     col(Recipient.timezone),
     col(Recipient.labels),
+    col(Recipient.unsubscribed),
+    col(Recipient.bounced_at),
+    col(Recipient.active),
+)
+# What deciding who gets a job needs; the attributes and labels only a rendered payload reads.
+LIGHT = (
+    col(Recipient.id),
+    col(Recipient.external_id),
+    col(Recipient.addresses),
     col(Recipient.unsubscribed),
     col(Recipient.bounced_at),
     col(Recipient.active),
@@ -97,7 +106,7 @@ def resolve(session: Session, workspace_id: str, ids: list[str], labels: list[st
     labels = check_labels(labels, "recipientLabels")
     found: dict[str, Row] = {}
     for start in range(0, len(ids), _CHUNK):
-        query = sa_select(*_COLUMNS).where(
+        query = sa_select(*LIGHT).where(
             col(Recipient.workspace_id) == workspace_id, one_of(session, Recipient.id, ids[start : start + _CHUNK])
         )
         found.update({row.id: row for row in session.execute(query)})
@@ -112,7 +121,7 @@ def resolve(session: Session, workspace_id: str, ids: list[str], labels: list[st
     rows = [found[rid] for rid in ids]
     if labels:
         query = (
-            sa_select(*_COLUMNS)
+            sa_select(*LIGHT)
             .where(col(Recipient.workspace_id) == workspace_id, or_(*map(has_label, labels)))
             .order_by(col(Recipient.id))
         )
@@ -130,6 +139,15 @@ def resolve(session: Session, workspace_id: str, ids: list[str], labels: list[st
             field="recipientIds",
         )
     return Audience(recipients=rows, labels=labels, named_ids=len(ids))
+
+
+def full(session: Session, ids: list[str]) -> dict[str, Row]:
+    """Whole rows (attributes and labels too) of a few recipients: those whose payloads are rendered."""
+    found: dict[str, Row] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = sa_select(*COLUMNS).where(one_of(session, Recipient.id, ids[start : start + _CHUNK]))
+        found.update({row.id: row for row in session.execute(query)})
+    return found
 
 
 def view(recipient: Row, how: Reach, unsubscribe_url: str | None = None) -> RecipientView:

@@ -107,7 +107,6 @@ def build_content(
                 fields[name] = value
                 sources[name] = f"{prefix}.variations[{variation % len(variations)}]"
     if override:
-        key = override.get("_key", recipient.id if recipient else "")
         for name, value in override.items():
             if value is None or name.startswith("_"):
                 continue

@@ -144,7 +144,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
         {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
     )
     jobs = _jobs(data, targets, addressed, audience, duplicates, len(content.get("variations") or ()))
-    samples = _samples(ctx, data, content, jobs, overrides, resolved)
+    samples = _samples(ctx, session, data, content, jobs, overrides, resolved)
     if data.dry_run:
         return _dry_run(ctx, data, targets, jobs, samples, scheduled_at)
     plan, due, queued_for = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at, now)
@@ -277,6 +277,7 @@ def _jobs(
     jobs: list[_Job] = []
     turn = 0
     for target in targets:
+        how = _reach(target)
         reached = audience.recipients if target.id in addressed else [None]
         for recipient in reached:
             rid = recipient.id if recipient is not None else None
@@ -285,7 +286,7 @@ def _jobs(
                 f"already distributed to this target by {already}"
                 if already
                 else refused.get(target.id)
-                or (audience_mod.skip_reason(recipient, _reach(target)) if recipient is not None else None)
+                or (audience_mod.skip_reason(recipient, how) if recipient is not None else None)
             )
             job = _Job(target, recipient, skip)
             if variations and skip is None:
@@ -303,6 +304,7 @@ class _Sample:
 
 def _samples(
     ctx: OpContext,
+    session: Session,
     data: CreatePlanInput,
     content: dict,
     jobs: list[_Job],
@@ -315,11 +317,16 @@ def _samples(
     files = attachments.as_attachments(resolved)
     plan_policy = data.policy.model_dump(mode="json") if data.policy else None
     shown: dict[str, int] = {}
-    samples = []
+    picked = []
     for job in jobs:
-        if shown.get(job.target.id, 0) >= limit:
-            continue
-        shown[job.target.id] = shown.get(job.target.id, 0) + 1
+        if shown.get(job.target.id, 0) < limit:
+            shown[job.target.id] = shown.get(job.target.id, 0) + 1
+            picked.append(job)
+    rows = audience_mod.full(session, sorted({job.recipient.id for job in picked if job.recipient is not None}))
+    samples = []
+    for job in picked:
+        if job.recipient is not None:
+            job = _Job(job.target, rows[job.recipient.id], job.skip, job.variation)
         if job.skip is not None:
             samples.append(_Sample(job, None))
             continue

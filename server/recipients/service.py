@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, or_, update
+from sqlalchemy import String, cast, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from server.context import OpContext
-from server.db import insert_rows, one_of, table_of
+from server.db import insert_rows, one_of, table_of, update_rows
 from server.errors import NotFound, ValidationFailed
 from server.hints import for_real, hint
 from server.ids import check_id, new_id
@@ -36,15 +37,34 @@ _CHUNK = 5_000  # ids per IN list on SQLite (PostgreSQL takes one array paramete
 
 
 def _existing(session: Session, workspace_id: str, external_ids: list[str]) -> dict[str, Any]:
-    """externalId -> (id, addresses, bounced_at) of the recipients that already exist."""
+    """externalId -> (id, addresses, bounced_at) of the recipients that already exist; addresses and
+    bounces are read only for the few that have a bounce (all an upsert compares)."""
     found: dict[str, Any] = {}
+    bounced: list[str] = []
     for start in range(0, len(external_ids), _CHUNK):
         chunk = external_ids[start : start + _CHUNK]
         query = sa_select(
-            col(Recipient.id), col(Recipient.external_id), col(Recipient.addresses), col(Recipient.bounced_at)
+            col(Recipient.id), col(Recipient.external_id), cast(Recipient.bounced_at, String) != "{}"
         ).where(col(Recipient.workspace_id) == workspace_id, one_of(session, Recipient.external_id, chunk))
-        found.update({row.external_id: row for row in session.execute(query)})
+        for rid, external_id, has_bounce in session.execute(query):
+            found[external_id] = _Existing(rid, {}, {})
+            if has_bounce:
+                bounced.append(external_id)
+    for start in range(0, len(bounced), _CHUNK):
+        query = sa_select(col(Recipient.external_id), col(Recipient.addresses), col(Recipient.bounced_at)).where(
+            col(Recipient.workspace_id) == workspace_id,
+            one_of(session, Recipient.external_id, bounced[start : start + _CHUNK]),
+        )
+        for external_id, addresses, bounced_at in session.execute(query):
+            found[external_id] = _Existing(found[external_id].id, addresses or {}, bounced_at or {})
     return found
+
+
+@dataclass(frozen=True)
+class _Existing:
+    id: str
+    addresses: dict[str, Any]
+    bounced_at: dict[str, Any]
 
 
 def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsInput) -> RecipientsUpserted:
@@ -90,17 +110,10 @@ def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsIn
                 for channel, at in (old.bounced_at or {}).items()
                 if item.addresses.get(channel) == (old.addresses or {}).get(channel)
             }
-            changed.append({"b_id": old.id, **fields, "bounced_at": bounced})
+            changed.append({"id": old.id, **fields, "bounced_at": bounced})
     if not data.dry_run:
         insert_rows(session, Recipient, new_rows)
-        if changed:
-            table = table_of(Recipient)
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values({name: bindparam(name) for name in changed[0] if name != "b_id"})
-            )
-            session.connection().execute(statement, changed)
+        update_rows(session, Recipient, changed)
     action = (
         for_real(f"Upsert for real: {len(new_rows)} new, {len(changed)} updated.")
         if data.dry_run

@@ -246,3 +246,49 @@ def test_an_unexpected_error_is_still_masked_as_internal(client: TestClient, mon
     [error] = body["errors"]
     assert (error["message"], error["extensions"]["code"]) == ("Internal error.", "INTERNAL_ERROR")
     assert "conversion bug" not in response.text
+
+
+UPSERT = """
+mutation($recipients: [RecipientInput!]!) {
+  upsertRecipients(recipients: $recipients) {
+    __typename
+    ... on RecipientsUpserted { created updated recipients { id externalId created } }
+    ... on OperationError { code field message }
+  }
+}"""
+
+RECIPIENT_PLAN = """
+mutation($content: ContentInput!, $ids: [ID!], $labels: [String!], $per: JSON) {
+  createDistributionPlan(content: $content, targetIds: $ids, recipientLabels: $labels, recipientContent: $per,
+                         awaitDelivery: true) {
+    __typename
+    ... on PlanPayload { plan { counts { delivered skipped } recipients { reached jobs skipped { reason count } }
+                                jobs { recipientId status } } }
+    ... on OperationError { code field message }
+  }
+}"""
+
+
+def test_recipients_over_graphql(client: TestClient) -> None:
+    people = [
+        {"externalId": "ARN-1", "name": "Asha", "addresses": {"whatsapp": "+919812345678"}, "labels": ["advisors"]},
+        {"externalId": "ARN-2", "addresses": {"whatsapp": "+919812345679"}, "labels": ["advisors"], "active": False},
+    ]
+    upserted = gql(client, UPSERT, recipients=people)["upsertRecipients"]
+    assert (upserted["__typename"], upserted["created"], upserted["updated"]) == ("RecipientsUpserted", 2, 0)
+    bad = gql(client, UPSERT, recipients=[{"externalId": "x", "addresses": {"whatsapp": "12"}}])["upsertRecipients"]
+    assert (bad["__typename"], bad["code"]) == ("OperationError", "VALIDATION_ERROR") and "E.164" in bad["message"]
+    listed = gql(client, '{ recipients(label: "advisors") { ... on RecipientList { items { externalId } } } }')
+    assert [r["externalId"] for r in listed["recipients"]["items"]] == ["ARN-1", "ARN-2"]
+    target = gql(client, CREATE_STUB, name="wa", config={"addressKey": "whatsapp"})["createDistributionTarget"]
+    plan = gql(
+        client,
+        RECIPIENT_PLAN,
+        content=factories.content(),
+        ids=[target["target"]["id"]],
+        labels=["advisors"],
+        per={"ARN-1": {"body": "Asha's approved text"}},
+    )["createDistributionPlan"]["plan"]
+    assert plan["counts"] == {"delivered": 1, "skipped": 1}
+    assert plan["recipients"] == {"reached": 2, "jobs": 2, "skipped": [{"reason": "recipient inactive", "count": 1}]}
+    assert sorted(j["status"] for j in plan["jobs"]) == ["DELIVERED", "SKIPPED"]

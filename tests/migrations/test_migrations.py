@@ -26,6 +26,9 @@ TABLES = {
     "alembic_version",
     "dead_letters",
     "operational_events",
+    "recipients",
+    "plan_recipient_content",
+    "plan_attachments",
 }
 
 

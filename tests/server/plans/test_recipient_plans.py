@@ -187,7 +187,8 @@ async def test_templates_and_recipient_content_are_rendered_per_recipient(d: Doo
     )
     content = factories.content(
         title="Note for {{ recipient.name }}",
-        body="{{ content.variables.greeting }} {{ recipient.name }} in {{ recipient.attributes.city | default('your city') }} via {{ target.name }}",
+        body="{{ content.variables.greeting }} {{ recipient.name }} in "
+        "{{ recipient.attributes.city | default('your city') }} via {{ target.name }}",
         variables={"greeting": "Namaste"},
     )
     arguments = {

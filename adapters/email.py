@@ -18,6 +18,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from functools import lru_cache
 from html import escape
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -198,7 +199,7 @@ class EmailChannel:
         for attachment in _checked_attachments(content.attachments):
             maintype, subtype = _mime_type(attachment.content_type)
             message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=_filename(attachment))
-        _set_boundaries(message)
+        _set_boundaries(message, text, html, content.attachments)
         mime = message.as_bytes(policy=SMTP)
         if len(mime) > MAX_MESSAGE_BYTES:
             raise PermanentDeliveryError(
@@ -299,6 +300,7 @@ def _text(content: Content, policy: Policy) -> str:
     return f"{text}\n\n{content.url}" if content.url and content.url not in text else text
 
 
+@lru_cache(maxsize=64)  # the same body to many recipients renders its Markdown once
 def _html(text: str, subject: str) -> str:
     """The Markdown body as an HTML document (raw HTML in the body is escaped, not passed through)."""
     return (
@@ -307,13 +309,14 @@ def _html(text: str, subject: str) -> str:
     )
 
 
-def _set_boundaries(message: EmailMessage) -> None:
-    """Boundaries from a digest of the parts, not random ones: render stays pure (a digest of the content
-    cannot occur inside it)."""
-    digest = hashlib.sha256()
-    for part in message.walk():
-        if not part.is_multipart():
-            digest.update(part.as_bytes(policy=SMTP))
+def _set_boundaries(message: EmailMessage, text: str, html: str, attachments: tuple[Attachment, ...]) -> None:
+    """Boundaries from a digest of what the parts hold, not random ones: render stays pure (and a digest of
+    the content cannot occur inside it)."""
+    digest = hashlib.sha256(text.encode())
+    digest.update(html.encode())
+    for attachment in attachments:
+        digest.update(f"\0{attachment.filename}\0{attachment.content_type}\0".encode())
+        digest.update(attachment.data)
     for index, part in enumerate(p for p in message.walk() if p.is_multipart()):
         part.set_boundary(f"herald-{digest.hexdigest()[:32]}-{index}")
 

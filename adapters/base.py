@@ -45,6 +45,7 @@ class ChannelName(StrEnum):
     BLUESKY = "bluesky"
     GDRIVE = "gdrive"
     FEED = "feed"
+    EMAIL = "email"
 
 
 class Attachment(BaseModel):

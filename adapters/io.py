@@ -8,7 +8,7 @@ pool, a feed store) join as fields.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -118,11 +118,51 @@ class FeedStore(Protocol):
         ...
 
 
+SmtpSecurity = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to submit mail: the connection pool keys its connections on all of it."""
+
+    host: str
+    port: int
+    security: SmtpSecurity = "starttls"
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    timeout_seconds: float = 30.0
+    local_hostname: str = "localhost"
+
+
+@dataclass(frozen=True)
+class SmtpAnswer:
+    """The server accepted the message for at least one recipient: its final reply, who was refused (code, text)."""
+
+    code: int
+    message: str
+    accepted: tuple[str, ...]
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+class SmtpClient(Protocol):
+    """SMTP submission over pooled connections: SSRF-pinned, TLS-verified, one transaction per message.
+
+    A refusal or a failure raises a classified ``DeliveryError`` (a recipient refused with 5xx:
+    ``RecipientUnreachableError``). Serves the event loop it first sends from."""
+
+    async def send(self, server: SmtpServer, sender: str, recipients: Sequence[str], message: bytes) -> SmtpAnswer: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class ChannelIO:
     http: HttpClient
     tokens: TokenCache | None = None  # None: channels fetch a token per delivery (tests, one-off sends)
     feeds: FeedStore | None = None
+    smtp: SmtpClient | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self.smtp is not None:
+            await self.smtp.aclose()

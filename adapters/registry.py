@@ -7,6 +7,7 @@ from typing import Any
 from adapters.base import Channel, ChannelName, ConfigError
 from adapters.bluesky import BlueskyChannel
 from adapters.discord import DiscordChannel
+from adapters.email import EmailChannel
 from adapters.feed import FeedChannel
 from adapters.gdrive import DriveChannel
 from adapters.http import HttpChannel
@@ -29,6 +30,7 @@ CHANNELS: dict[ChannelName, Channel[Any, Any]] = {
     ChannelName.BLUESKY: BlueskyChannel(),
     ChannelName.GDRIVE: DriveChannel(),
     ChannelName.FEED: FeedChannel(),
+    ChannelName.EMAIL: EmailChannel(),
 }
 
 

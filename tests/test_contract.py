@@ -148,7 +148,8 @@ def test_statuses_error_classes_and_channels_are_enums_on_both_doors(mcp_tools: 
     ]
     target_in = mcp_tools["create_distribution_target"]["inputSchema"]
     assert _enum_values(target_in["properties"]["channel"], target_in) == [
-        "webhook", "http", "stub", "discord", "telegram", "whatsapp", "slack", "mastodon", "bluesky", "gdrive", "feed"
+        "webhook", "http", "stub", "discord", "telegram", "whatsapp", "slack", "mastodon", "bluesky", "gdrive", "feed",
+        "email",
     ]  # fmt: skip
     gql = schema._schema
     assert str(gql.get_type("Job").fields["status"].type) == "JobStatus!"

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from adapters import ChannelIO
 from adapters.http_client import AsyncOutboundClient
 from adapters.io import FeedStore
+from adapters.smtp_client import SmtpPool
 from adapters.tokens import MemoryTokenCache
 
 T = TypeVar("T")
@@ -36,7 +37,10 @@ def channel_io(
 ) -> ChannelIO:
     """The services channels send with; built outside any loop, bound to the loop that first uses them."""
     return ChannelIO(
-        http=AsyncOutboundClient(allowed_networks, timeout_seconds, version), tokens=MemoryTokenCache(), feeds=feeds
+        http=AsyncOutboundClient(allowed_networks, timeout_seconds, version),
+        tokens=MemoryTokenCache(),
+        feeds=feeds,
+        smtp=SmtpPool(allowed_networks),
     )
 
 

@@ -200,7 +200,7 @@ class RecipientPreview(WireModel):
     recipient_id: Id
     external_id: str | None
     address: str | None
-    verdict: str = Field(description="deliver or skip.")
+    verdict: str = Field(description="deliver, skip, or fail (the channel refuses this payload: see reason).")
     reason: str | None
     variation: int | None
     content_type: str | None

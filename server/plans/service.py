@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Row, or_
 from sqlmodel import Session, col, select
 
-from adapters import ChannelPayload, Content, RecipientView, get_channel
+from adapters import ChannelPayload, Content, DeliveryError, RecipientView, get_channel
 from server import idempotency
 from server.context import OpContext
 from server.db import insert_rows
@@ -456,13 +456,17 @@ def _dry_run(
     plan_policy = data.policy.model_dump(mode="json") if data.policy else None
     views = {t.id: target_view(t, ctx.runtime.box) for t in targets}
     rendered: dict[int, ChannelPayload] = {}
+    refused: dict[int, str] = {}  # a render the channel refuses (an address it cannot send to, a message too big)
     for sample in samples:
         if sample.content is not None:
             target = sample.job.target
             rview = _recipient_view(ctx, data, sample.job)
-            rendered[id(sample)] = get_channel(target.channel).render(
-                sample.content, effective_policy(plan_policy, target.policy), views[target.id], rview
-            )
+            try:
+                rendered[id(sample)] = get_channel(target.channel).render(
+                    sample.content, effective_policy(plan_policy, target.policy), views[target.id], rview
+                )
+            except DeliveryError as exc:
+                refused[id(sample)] = exc.message
     previews = []
     for target in targets:
         first = next((s for s in samples if s.job.target.id == target.id), None)
@@ -475,8 +479,8 @@ def _dry_run(
             recipient_id=s.job.recipient.id,
             external_id=s.job.recipient.external_id,
             address=audience_mod.address_for(_reach(s.job.target), s.job.recipient.addresses or {}),
-            verdict="skip" if s.job.skip else "deliver",
-            reason=s.job.skip,
+            verdict="skip" if s.job.skip else ("fail" if id(s) in refused else "deliver"),
+            reason=s.job.skip or refused.get(id(s)),
             variation=s.job.variation,
             content_type=rendered[id(s)].content_type if id(s) in rendered else None,
             payload=rendered[id(s)].body if id(s) in rendered else None,

@@ -18,6 +18,7 @@ from adapters import (
 from adapters.base import Reconciles
 from adapters.bluesky import BlueskyChannel
 from adapters.discord import DiscordChannel
+from adapters.email import EmailChannel
 from adapters.feed import FeedChannel
 from adapters.gdrive import DriveChannel
 from adapters.mastodon import MastodonChannel
@@ -39,6 +40,7 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.BLUESKY: BlueskyChannel,
         ChannelName.GDRIVE: DriveChannel,
         ChannelName.FEED: FeedChannel,
+        ChannelName.EMAIL: EmailChannel,
     }
     assert all(channel.name is name for name, channel in CHANNELS.items())
     assert {name: (channel.addressing, channel.limits) for name, channel in CHANNELS.items()} == {
@@ -54,6 +56,10 @@ def test_every_channel_has_its_channel() -> None:
         ChannelName.BLUESKY: ("broadcast", ChannelLimits(max_text_chars=300)),
         ChannelName.GDRIVE: ("broadcast", ChannelLimits(max_body_bytes=5 * 1024 * 1024)),
         ChannelName.FEED: ("broadcast", ChannelLimits(max_text_chars=200_000)),
+        ChannelName.EMAIL: (
+            "recipient",
+            ChannelLimits(max_body_bytes=25 * 2**20, max_attachments=20, max_attachment_bytes=10 * 2**20),
+        ),
     }
 
 
@@ -76,7 +82,7 @@ def test_unknown_channels_list_the_available_ones(name: str) -> None:
     with pytest.raises(ConfigError) as err:
         get_channel(name)
     assert (err.value.code, err.value.field) == ("UNKNOWN_CHANNEL", "channel")
-    available = "webhook, http, stub, discord, telegram, whatsapp, slack, mastodon, bluesky, gdrive, feed"
+    available = "webhook, http, stub, discord, telegram, whatsapp, slack, mastodon, bluesky, gdrive, feed, email"
     assert err.value.message == f"Unknown channel {name!r}; the available channels are {available}."
 
 

@@ -136,7 +136,7 @@ async def test_errors_are_structured_tool_errors(env: tuple[Client, Runtime]) ->
     assert (wrong.structured_content["code"], wrong.structured_content["field"]) == ("VALIDATION_ERROR", "channel")
     assert wrong.structured_content["message"] == (
         "Invalid arguments for create_distribution_target: channel: Input should be 'webhook', 'http', 'stub', "
-        "'discord', 'telegram', 'whatsapp', 'slack', 'mastodon', 'bluesky', 'gdrive' or 'feed'."
+        "'discord', 'telegram', 'whatsapp', 'slack', 'mastodon', 'bluesky', 'gdrive', 'feed' or 'email'."
     )
     assert rows(rt, Target) == 0
 

@@ -44,7 +44,10 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "http": ({"url": "http://127.0.0.1:9/push", "method": "PUT"}, {"bearerToken": "abc.def"}),
     "stub": ({"failTimes": 1}, None),
     "discord": ({"webhookId": "123456789012345678", "apiBaseUrl": LOCAL}, {"webhookToken": "tok-" + "x" * 60}),
-    "telegram": ({"chatId": "@heraldnews", "apiBaseUrl": LOCAL}, {"botToken": "123456:ABCdefGhIJKlmNoPQRstuVWxyz0123456789"}),
+    "telegram": (
+        {"chatId": "@heraldnews", "apiBaseUrl": LOCAL},
+        {"botToken": "123456:ABCdefGhIJKlmNoPQRstuVWxyz0123456789"},
+    ),
     "whatsapp": ({"phoneNumberId": "1234567890", "apiBaseUrl": LOCAL}, {"accessToken": "EAAG" + "x" * 40}),
     "slack": ({"channel": "C0HERALD1", "apiBaseUrl": LOCAL}, {"botToken": "xoxb-1-2-abcdef"}),
     "mastodon": ({"apiBaseUrl": LOCAL, "maxCharacters": 500}, {"accessToken": "a" * 43}),
@@ -54,6 +57,10 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
         {"clientEmail": "herald@project.iam.gserviceaccount.com", "privateKey": PEM},
     ),
     "feed": ({"maxItems": 20, "public": False}, {"token": "a-long-enough-token-1234"}),
+    "email": (
+        {"host": "127.0.0.1", "port": 2525, "security": "none", "fromAddress": "herald@example.com"},
+        {"username": "herald", "password": "s3cret-password"},
+    ),
 }
 
 

@@ -5,6 +5,7 @@ from server.models.delivery import Attempt, DeadLetter, Job, Receipt
 from server.models.event import OperationalEvent
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
+from server.models.schedule import Schedule, ScheduleRun
 from server.models.target import Target, TargetState
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
@@ -18,6 +19,8 @@ __all__ = [
     "OperationalEvent",
     "Plan",
     "Receipt",
+    "Schedule",
+    "ScheduleRun",
     "Target",
     "TargetState",
     "Workspace",

@@ -26,6 +26,8 @@ TABLES = {
     "alembic_version",
     "dead_letters",
     "operational_events",
+    "distribution_schedules",
+    "schedule_runs",
 }
 
 

@@ -22,6 +22,8 @@ PREFIXES = {
     "event": "evt",
     "audit": "aud",
     "dead_letter": "dlq",
+    "schedule": "sch",
+    "schedule_run": "run",
 }
 
 

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("nominal_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("due_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("trigger", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("overlap", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("plan_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),

@@ -20,6 +20,10 @@ EVENT_TYPES = (
     "plan.completed",
     "plan.partial",
     "plan.failed",
+    "plan.paused",
+    "plan.resumed",
+    "schedule.run_skipped",
+    "schedule.run_failed",
     "deliveries.halted",
     "deliveries.resumed",
 )

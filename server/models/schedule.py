@@ -55,6 +55,7 @@ class ScheduleRun(SQLModel, table=True):
     nominal_at: datetime
     due_at: datetime  # nominal + jitter; a fetch retry moves it later
     trigger: str = Field(default="schedule", max_length=20)  # schedule | manual | backfill
+    overlap: str | None = Field(default=None, max_length=20)  # a trigger's or backfill's override
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, max_length=500)
     plan_id: str | None = Field(default=None, max_length=40)

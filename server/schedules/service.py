@@ -45,6 +45,7 @@ from server.schedules.schemas import (
 from server.schedules.timing import check_spec, nominal_times
 
 MAX_BACKFILL_RUNS = 100
+_JUST_BEFORE = timedelta(microseconds=1)
 _SPEC_FIELDS = ("cron", "intervalSeconds", "phaseSeconds", "timezone", "dstPolicy", "startAt", "endAt", "jitterSeconds")
 _CLEARABLE = (*_SPEC_FIELDS, "remainingRuns", "contentSource", "skipIfUnchanged", "when", "note")
 
@@ -94,7 +95,7 @@ def _apply(schedule: Schedule, fields: dict[str, Any], now: datetime) -> None:
     schedule.conditions = {key: fields[key] for key in ("skipIfUnchanged", "when") if fields.get(key) is not None}
     schedule.updated_at = now
     # Nominal times before now are not run (a new or changed schedule starts from now, as Temporal's do).
-    advance(schedule, now)
+    advance(schedule, now - _JUST_BEFORE)  # a nominal time equal to now still runs
     if schedule.remaining_runs == 0:
         schedule.next_nominal_at = schedule.next_fire_at = None
 
@@ -238,7 +239,7 @@ def resume_schedule(ctx: OpContext, session: Session, data: ScheduleMutationInpu
         )
     now = _now(ctx)
     schedule.paused, schedule.note, schedule.updated_at = False, None, now
-    advance(schedule, now)  # the time spent paused is not caught up
+    advance(schedule, now - _JUST_BEFORE)  # the time spent paused is not caught up
     if schedule.remaining_runs == 0:
         schedule.next_nominal_at = schedule.next_fire_at = None
     session.add(schedule)

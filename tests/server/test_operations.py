@@ -84,6 +84,24 @@ MUTATIONS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "resume_deliveries": lambda ids: {},
     "create_api_key": lambda ids: {"name": "agent", "scopes": ["read"]},
     "revoke_api_key": lambda ids: {"id": ids["key"]},
+    "pause_distribution_plan": lambda ids: {"id": ids["scheduled"], "note": "checking the copy"},
+    "resume_distribution_plan": lambda ids: {"id": ids["paused_plan"]},
+    "create_distribution_schedule": lambda ids: {
+        "name": "daily",
+        "cron": "0 9 * * *",
+        "timezone": "Europe/Berlin",
+        "plan": {"targetIds": [ids["target"]], "content": factories.content()},
+    },
+    "update_distribution_schedule": lambda ids: {"id": ids["schedule"], "cron": "0 9 * * 1"},
+    "delete_distribution_schedule": lambda ids: {"id": ids["schedule"]},
+    "pause_distribution_schedule": lambda ids: {"id": ids["schedule"], "note": "holidays"},
+    "resume_distribution_schedule": lambda ids: {"id": ids["paused_schedule"]},
+    "trigger_distribution_schedule": lambda ids: {"id": ids["schedule"]},
+    "backfill_distribution_schedule": lambda ids: {
+        "id": ids["schedule"],
+        "startAt": (datetime.now(UTC) - timedelta(days=15)).isoformat(),
+        "endAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    },
 }
 # What a dry run's hint adds to the echoed arguments.
 HINT_EXTRAS: dict[str, dict[str, Any]] = {
@@ -125,7 +143,26 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
         await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
     )["plan"]["id"]
     spare = create_key(d.rt, "spare").id
-    ids = {"target": target, "dead": dead, "webhook": webhook, "scheduled": scheduled, "key": spare}
+    paused_plan = (
+        await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
+    )["plan"]["id"]
+    await d.ok("pause_distribution_plan", id=paused_plan)
+    weekly = {"cron": "0 8 * * 1", "timezone": "Europe/Berlin"}
+    template = {"targetIds": [target], "content": factories.content()}
+    schedule = (await d.ok("create_distribution_schedule", name="weekly", plan=template, **weekly))["schedule"]["id"]
+    paused_schedule = (
+        await d.ok("create_distribution_schedule", name="held", plan=template, paused=True, note="hold", **weekly)
+    )["schedule"]["id"]
+    ids = {
+        "target": target,
+        "dead": dead,
+        "webhook": webhook,
+        "scheduled": scheduled,
+        "key": spare,
+        "paused_plan": paused_plan,
+        "schedule": schedule,
+        "paused_schedule": paused_schedule,
+    }
     quiet_counts(d)
     before = everything(d)
     assert d.counts()["idempotency_records"] == 0

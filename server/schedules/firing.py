@@ -136,7 +136,9 @@ def _due_runs(session: Session, schedule: Schedule, now: datetime) -> list[str]:
             break
         nominal = nominal.astimezone(UTC)
         late = (now - nominal).total_seconds()
-        if late > schedule.catchup_window_seconds:
+        if has_run(session, schedule.id, nominal):
+            pass  # a backfill (or a schedule changed back and forth) already ran this nominal time
+        elif late > schedule.catchup_window_seconds:
             reason = f"missed: {late:.0f}s late, beyond the catch-up window of {schedule.catchup_window_seconds:.0f}s"
             session.add(new_run(schedule, nominal, now, status=RunStatus.SKIPPED, reason=reason))
         else:
@@ -147,6 +149,11 @@ def _due_runs(session: Session, schedule: Schedule, now: datetime) -> list[str]:
         schedule.updated_at = now
         session.add(schedule)
     return leased
+
+
+def has_run(session: Session, schedule_id: str, nominal: datetime) -> bool:
+    query = select(ScheduleRun.id).where(ScheduleRun.schedule_id == schedule_id, ScheduleRun.nominal_at == nominal)
+    return session.exec(query).first() is not None
 
 
 def _lease_waiting(session: Session, now: datetime, batch: int, exclude: set[str]) -> list[str]:

@@ -26,7 +26,7 @@ from server.plans.schemas import CreatePlanInput
 from server.plans.service import _resolve_targets
 from server.schedules import content as contents
 from server.schedules import repository as repo
-from server.schedules.firing import advance, fire_run, new_run
+from server.schedules.firing import advance, fire_run, has_run, new_run
 from server.schedules.schemas import (
     BackfillScheduleInput,
     CreateScheduleInput,
@@ -248,8 +248,10 @@ def resume_schedule(ctx: OpContext, session: Session, data: ScheduleMutationInpu
 
 def trigger_schedule(ctx: OpContext, session: Session, data: TriggerScheduleInput) -> SchedulePayload:
     schedule = repo.load_schedule(session, ctx.workspace_id, data.id, lock=True)
-    now = _now(ctx)
-    run = new_run(schedule, now, now, trigger=RunTrigger.MANUAL, overlap=data.overlap)
+    now = nominal = _now(ctx)
+    while has_run(session, schedule.id, nominal):  # a scheduled run at this very instant: one millisecond on
+        nominal += timedelta(milliseconds=1)
+    run = new_run(schedule, nominal, now, trigger=RunTrigger.MANUAL, overlap=data.overlap)
     session.add(run)
     payload = _payload(ctx, session, schedule, data.dry_run, "Trigger for real: one run now, its plan follows.")
     return payload.model_copy(update={"runs": [repo.run_read(run, None, schedule.spec.get("timezone") or "UTC")]})

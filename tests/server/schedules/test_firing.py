@@ -187,3 +187,19 @@ def test_two_workers_and_a_server_fire_each_nominal_time_exactly_once(
     for sid in ids:
         assert [p.scheduled_for for p in plans(first, sid)] == expected
         assert [(when, status) for when, status, _ in runs(first, sid)] == [(when, "fired") for when in expected]
+
+
+def test_a_run_left_by_a_dead_firer_is_fired_once_its_lease_expires(rt: Runtime) -> None:
+    sid = schedule(rt, stub(rt), intervalSeconds=3600, startAt=START.isoformat(), overlap="allow_all")
+    clock(rt).set(START + timedelta(minutes=30))
+    # Without its door's after-step (as if the process died after commit), the backfilled run stays leased.
+    filled = call(rt, "backfill_distribution_schedule", id=sid, startAt=START.isoformat(), endAt=START.isoformat())
+    assert [(run.nominal_at, run.status) for run in filled.runs] == [(START, "pending")]
+    assert tick_at(rt, START + timedelta(minutes=31)) == 0  # the tick finds the time taken and the run leased
+    assert tick_at(rt, START + timedelta(minutes=33)) == 1  # the lease (120 s) ran out: this tick fires it
+    assert [(when, status) for when, status, _ in runs(rt, sid)] == [(START, "fired")]
+    assert tick_at(rt, START + timedelta(hours=1)) == 1
+    # A trigger at the very instant of a nominal time that already ran gets the next millisecond.
+    triggered = call(rt, "trigger_distribution_schedule", id=sid)
+    assert [run.nominal_at for run in triggered.runs] == [START + timedelta(hours=1, milliseconds=1)]
+    assert len({p.scheduled_for for p in plans(rt, sid)}) == len(plans(rt, sid)) == 2

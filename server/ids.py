@@ -23,6 +23,8 @@ PREFIXES = {
     "audit": "aud",
     "dead_letter": "dlq",
     "recipient": "rcp",
+    "schedule": "sch",
+    "schedule_run": "run",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
+from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.crypto import SecretBox, load_secret_box
 from server.db import make_engine
@@ -50,6 +51,7 @@ class Runtime:
     events: EventBus
     limiter: Limiter = field(default_factory=LocalLimiter)
     queue: JobQueue = field(default_factory=NullQueue)
+    clock: Clock = field(default_factory=SystemClock)  # what schedules read as now; tests step a TestClock
     _delivery_loop: DeliveryLoop | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

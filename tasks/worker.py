@@ -12,6 +12,7 @@ from server.deadletters.service import enforce_retention
 from server.jobs.scheduler import tick
 from server.jobs.sweeper import sweep
 from server.runtime import Runtime
+from server.schedules.firing import tick_schedules
 from tasks.actors import declare_deliver_jobs
 from tasks.broker import DramatiqQueue, make_broker
 
@@ -70,6 +71,10 @@ class DeliveryWorker:
                 tick(self.rt)
             except Exception:
                 log.exception("scheduler tick failed; next tick in %gs", interval)
+            try:
+                tick_schedules(self.rt)  # due schedule runs become plans, once each across all workers
+            except Exception:
+                log.exception("schedule tick failed; next tick in %gs", interval)
             if self._stop.wait(interval):
                 return
 

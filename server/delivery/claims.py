@@ -21,7 +21,7 @@ from server.delivery.effects import Effects
 from server.delivery.holds import Hold, find_hold, target_limits
 from server.delivery.limits import Limits
 from server.jobs import plan_state, transitions
-from server.jobs.status import PLAN_NOT_STARTED, WAITING, JobStatus
+from server.jobs.status import HELD_BY_PLAN_PAUSE, PLAN_NOT_STARTED, WAITING, JobStatus, PlanStatus
 from server.models import Job, Plan, PlanRecipientContent, Recipient, Target, Workspace
 from server.models.base import utcnow
 from server.plans import attachments, personalise
@@ -225,7 +225,11 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
             session, _orm(session, job), JobStatus.FAILED, error="Target is inactive; activate it and retry the job."
         )
         return None
-    hold = find_hold(session, workspace, target, job, now, rt.settings)
+    hold = (
+        Hold(None, f"{HELD_BY_PLAN_PAUSE}{plan.paused_reason or 'paused'}")
+        if plan.status == PlanStatus.PAUSED
+        else find_hold(session, workspace, target, job, now, rt.settings)
+    )
     token = None
     limits = target_limits(target)
     if hold is None and limits.max_concurrency:

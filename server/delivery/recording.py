@@ -38,6 +38,7 @@ from server.jobs.status import RATE_LIMIT_PAUSE, JobStatus, PlanStatus
 from server.models import Attempt, DeadLetter, Job, Plan, Recipient, Target
 from server.models import Receipt as ReceiptRow
 from server.models.base import utcnow
+from server.plans.pausing import check_halt_when
 from server.redaction import redact
 from server.runtime import Runtime
 from server.targets import circuit
@@ -89,6 +90,7 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
     for claim, result in current:
         _update_circuit(rt, session, targets.get(claim.view.id), claim, result, effects)
     _delivered(session, [(c, r) for c, r in current if r.error is None], targets, rows, effects, now)
+    limited: set[str] = set()
     for claim, result in current:
         if result.error is None:
             continue
@@ -96,6 +98,7 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
         assert job is not None
         if result.error.error_class == "rate_limited":
             _rate_limited(rt, session, job, target, claim, result.error, effects)
+            limited.add(job.plan_id)
         elif result.error.error_class == "transient":
             _transient(rt, session, job, claim, result, effects)
         else:
@@ -108,6 +111,8 @@ def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]],
                 error=_error_text(claim, result.error),
                 error_class=result.error.error_class,
             )
+    if limited:
+        check_halt_when(session, limited, now)  # a plan whose haltWhen tripped pauses itself
 
 
 def _bounced(session: Session, claim: Claim, now: datetime) -> None:

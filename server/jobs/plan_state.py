@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from server.jobs.status import PLAN_FINAL, PLAN_NOT_STARTED, JobStatus, PlanStatus
+from server.jobs.status import PLAN_FINAL, PLAN_NOT_STARTED, PLAN_PAUSABLE, JobStatus, PlanStatus
 from server.models import Plan
 from server.models.base import utcnow
 
@@ -160,6 +160,33 @@ def cancel(plan: Plan) -> None:
     if plan.status in PLAN_FINAL:
         raise TransitionRefused(f"plan {plan.id} already ended ({plan.status})")
     plan.status = PlanStatus.CANCELLED
+
+
+def pause(plan: Plan, reason: str, now: datetime) -> None:
+    """pause: scheduled | queued | running → paused (its waiting jobs are held at claim, no attempt spent)."""
+    if plan.status not in PLAN_PAUSABLE:
+        raise TransitionRefused(f"plan {plan.id} is {plan.status}: only a plan not yet ended and not paused pauses")
+    plan.status, plan.paused_reason, plan.paused_at, plan.updated_at = PlanStatus.PAUSED, reason[:500], now, now
+
+
+def pause_guarded(session: Session, plan_id: str, reason: str, now: datetime) -> bool:
+    """pause (by the plan's haltWhen guard, one UPDATE): scheduled | queued | running → paused; False if it was not."""
+    result = session.execute(
+        update(Plan)
+        .where(col(Plan.id) == plan_id, col(Plan.status).in_(PLAN_PAUSABLE))
+        .values(status=PlanStatus.PAUSED, paused_reason=reason[:500], paused_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def resume(plan: Plan, started: bool, now: datetime) -> None:
+    """resume: paused → running (``started``: a job was leased), else queued | scheduled as at creation."""
+    if plan.status != PlanStatus.PAUSED:
+        raise TransitionRefused(f"plan {plan.id} is {plan.status}, not paused")
+    waiting_for_schedule = plan.scheduled_at is not None and plan.scheduled_at > now
+    plan.status = PlanStatus.RUNNING if started else created(waiting_for_schedule)
+    plan.paused_reason, plan.paused_at, plan.updated_at = None, None, now
 
 
 class JobKey(Protocol):

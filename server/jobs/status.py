@@ -26,12 +26,14 @@ beyond the enqueue horizon has none until the scheduler tick (``server.jobs.sche
 A plan, by ``server.jobs.plan_state``: ``scheduled`` | ``queued`` (create) → ``running`` (mark_running,
 when its first job is leased) → ``succeeded`` | ``partial`` | ``failed`` (tally, when its last job
 ends) | ``cancelled`` (cancel); a retry of its failed jobs reopens it (reopen → ``running``).
-``draft`` and ``paused`` are part of the wire contract but no plan is put in them yet.
-
 Fallback: a job that ends failed or dead on a target with a ``fallbackTargetId`` spawns one job of the
 same plan there (``fallback_of``: the origin), in the transaction that records the failure; the plan's
 ``total_jobs`` grows by one and its ``fallback_count`` counts the failure as handed over, so the plan's
 outcome is its fallback's: a plan whose every failure was delivered via a fallback ends ``succeeded``.
+
+A plan not yet ended may be paused (``pause``, by ``pause_distribution_plan`` or its ``haltWhen`` guard):
+its waiting jobs are held at claim without spending attempts; ``resume`` → ``running`` (``queued`` or
+``scheduled`` if none started) and its held jobs are released. ``draft`` is in the wire contract only.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ PLAN_FINAL: tuple[PlanStatus, ...] = (
     PlanStatus.FAILED,
     PlanStatus.CANCELLED,
 )
+# Plans that may be paused (by an operator or their haltWhen guard).
+PLAN_PAUSABLE: tuple[PlanStatus, ...] = (PlanStatus.SCHEDULED, PlanStatus.QUEUED, PlanStatus.RUNNING)
 # Plans whose jobs have not started: the first lease marks them running.
 PLAN_NOT_STARTED: tuple[PlanStatus, ...] = (PlanStatus.QUEUED, PlanStatus.SCHEDULED)
 
@@ -93,5 +97,6 @@ PLAN_NOT_STARTED: tuple[PlanStatus, ...] = (PlanStatus.QUEUED, PlanStatus.SCHEDU
 HELD_BY_HALT = "deliveries are halted in this workspace"
 HELD_BY_PAUSE = "target paused: "
 HELD_BY_CIRCUIT = "circuit open: "
+HELD_BY_PLAN_PAUSE = "plan paused: "
 # How a pause after a 429 explains itself (it ends by itself at the provider's reset).
 RATE_LIMIT_PAUSE = "rate limited by the provider"

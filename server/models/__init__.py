@@ -7,6 +7,7 @@ from server.models.feed import FeedEntryRow
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
 from server.models.recipient import PlanAttachment, PlanRecipientContent, Recipient
+from server.models.schedule import Schedule, ScheduleRun
 from server.models.target import Target, TargetState
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
@@ -24,6 +25,8 @@ __all__ = [
     "PlanRecipientContent",
     "Receipt",
     "Recipient",
+    "Schedule",
+    "ScheduleRun",
     "Target",
     "TargetState",
     "Workspace",

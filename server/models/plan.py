@@ -1,6 +1,7 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.models.base import created_field, json_field
@@ -8,6 +9,8 @@ from server.models.base import created_field, json_field
 
 class Plan(SQLModel, table=True):
     __tablename__ = "distribution_plans"
+    # A schedule's run is one plan per nominal time (NULLs, plans of no schedule, never collide).
+    __table_args__ = (UniqueConstraint("schedule_id", "scheduled_for", name="uq_plans_schedule_occurrence"),)
 
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(foreign_key="workspaces.id", index=True, max_length=40)
@@ -32,3 +35,9 @@ class Plan(SQLModel, table=True):
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     completed_at: datetime | None = None
+    schedule_id: str | None = Field(default=None, max_length=40, index=True)
+    scheduled_for: datetime | None = None  # the schedule's nominal time this plan is the run of
+    # {pausedTargets, withinSeconds}: the plan pauses itself when that many of its targets get rate-limited.
+    halt_when: dict[str, Any] | None = json_field(lambda: None)
+    paused_reason: str | None = Field(default=None, max_length=500)
+    paused_at: datetime | None = None

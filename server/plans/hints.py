@@ -25,6 +25,8 @@ RELEASE_MARGIN = timedelta(seconds=1)
 
 
 def plan_hint(plan: PlanRead, now: datetime | None = None) -> NextAction:
+    if plan.status == PlanStatus.PAUSED:
+        return paused_hint(plan)
     if plan.status in IN_PROGRESS:
         if plan.status == PlanStatus.SCHEDULED and plan.scheduled_at:
             return hint("get_distribution_plan", IN_PROGRESS_REASON, after_seconds=_wait(plan), id=plan.id)
@@ -39,6 +41,17 @@ def plan_hint(plan: PlanRead, now: datetime | None = None) -> NextAction:
     if plan.status == PlanStatus.CANCELLED:
         return done("The plan was cancelled; create a new plan to deliver this content.")
     return failure_hint(plan)
+
+
+def paused_hint(plan: PlanRead) -> NextAction:
+    """A paused plan holds its waiting jobs until resumed: say why, and that resuming sends them."""
+    why = (plan.paused_reason or "paused by an operator").rstrip(".")
+    return hint(
+        "resume_distribution_plan",
+        f"The plan is paused ({why}), holding {plan.counts.pending} waiting job(s); resume it once the cause "
+        "is dealt with (for a rate limit: the targets' pauses have ended) to send them.",
+        id=plan.id,
+    )
 
 
 def _wait(plan: PlanRead) -> float:

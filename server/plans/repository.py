@@ -13,6 +13,7 @@ from server.jobs.status import RETRYABLE, WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
 from server.plans.schemas import (
     ContentInput,
+    HaltWhenInput,
     JobRead,
     PlanCounts,
     PlanRead,
@@ -130,6 +131,10 @@ def plan_read(session: Session, plan: Plan) -> PlanRead:
         completed_at=plan.completed_at,
         counts=plan_counts(session, plan),
         jobs=job_reads(session, plan),
+        schedule_id=plan.schedule_id,
+        scheduled_for=plan.scheduled_for,
+        halt_when=HaltWhenInput.model_validate(plan.halt_when) if plan.halt_when else None,
+        paused_reason=plan.paused_reason,
     )
 
 

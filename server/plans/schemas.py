@@ -69,6 +69,11 @@ class RecipientContentInput(WireModel):
     metadata: dict[str, Any] | None = None
 
 
+class HaltWhenInput(WireModel):
+    paused_targets: int = Field(ge=1, le=10_000, description="This many of the plan's targets rate-limited ...")
+    within_seconds: int = Field(ge=1, le=86_400, description="... within this many seconds pause the plan.")
+
+
 class CreatePlanInput(MutationInput):
     content: ContentInput
     target_ids: list[Id] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
@@ -99,6 +104,9 @@ class CreatePlanInput(MutationInput):
     policy: PolicyInput | None = None
     redistribute: bool = Field(
         False, description="Deliver even to targets that already received this content id and version."
+    )
+    halt_when: HaltWhenInput | None = Field(
+        None, description="Risk guard: the plan pauses itself when that many of its targets get rate-limited."
     )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
     await_timeout_seconds: float | None = Field(
@@ -182,6 +190,10 @@ class PlanRead(WireModel):
     completed_at: datetime | None
     counts: PlanCounts
     jobs: list[JobRead]
+    schedule_id: Id | None = Field(None, description="The schedule this plan is a run of (sch_…).")
+    scheduled_for: datetime | None = Field(None, description="The schedule's nominal time this plan runs for.")
+    halt_when: HaltWhenInput | None = None
+    paused_reason: str | None = Field(None, description="Why the plan is paused (an operator's note or haltWhen).")
 
 
 class TargetPreview(WireModel):
@@ -234,6 +246,11 @@ class PlanIdInput(WireModel):
 
 class PlanMutationInput(MutationInput):
     id: Id = Field(description="Plan id (pln_…).")
+
+
+class PausePlanInput(MutationInput):
+    id: Id = Field(description="Plan id (pln_…).")
+    note: str | None = Field(None, max_length=400, description="Why: shown on the plan and in its hint.")
 
 
 class PlanResult(WireModel):

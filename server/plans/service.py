@@ -403,6 +403,7 @@ def _insert_plan(
         skipped_count=skipped,
         idempotency_key=data.idempotency_key,
         created_by=ctx.principal.key_id,
+        halt_when=data.halt_when.model_dump(mode="json", by_alias=True) if data.halt_when else None,
     )
     session.add(plan)
     session.flush()

@@ -220,7 +220,8 @@ def test_a_bad_enum_value_is_a_validation_error_naming_the_allowed_values(
     [error] = body["errors"]
     assert error["extensions"]["code"] == "VALIDATION_ERROR"
     assert error["message"].endswith(
-        " Allowed values: WEBHOOK, HTTP, STUB, DISCORD, TELEGRAM, WHATSAPP, SLACK, MASTODON, BLUESKY, GDRIVE, FEED, EMAIL."
+        " Allowed values: WEBHOOK, HTTP, STUB, DISCORD, TELEGRAM, WHATSAPP, SLACK, MASTODON, BLUESKY, GDRIVE, "
+        "FEED, EMAIL."
     )
     assert "ChannelName" in error["message"]
 

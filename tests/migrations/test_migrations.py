@@ -30,6 +30,8 @@ TABLES = {
     "plan_recipient_content",
     "plan_attachments",
     "feed_entries",
+    "distribution_schedules",
+    "schedule_runs",
 }
 
 

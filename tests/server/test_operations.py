@@ -89,6 +89,24 @@ MUTATIONS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     },
     "delete_recipients": lambda ids: {"ids": [ids["recipient"]]},
     "unsubscribe_recipient": lambda ids: {"id": ids["recipient"], "channel": "stub"},
+    "pause_distribution_plan": lambda ids: {"id": ids["scheduled"], "note": "checking the copy"},
+    "resume_distribution_plan": lambda ids: {"id": ids["paused_plan"]},
+    "create_distribution_schedule": lambda ids: {
+        "name": "daily",
+        "cron": "0 9 * * *",
+        "timezone": "Europe/Berlin",
+        "plan": {"targetIds": [ids["target"]], "content": factories.content()},
+    },
+    "update_distribution_schedule": lambda ids: {"id": ids["schedule"], "cron": "0 9 * * 1"},
+    "delete_distribution_schedule": lambda ids: {"id": ids["schedule"]},
+    "pause_distribution_schedule": lambda ids: {"id": ids["schedule"], "note": "holidays"},
+    "resume_distribution_schedule": lambda ids: {"id": ids["paused_schedule"]},
+    "trigger_distribution_schedule": lambda ids: {"id": ids["schedule"]},
+    "backfill_distribution_schedule": lambda ids: {
+        "id": ids["schedule"],
+        "startAt": (datetime.now(UTC) - timedelta(days=15)).isoformat(),
+        "endAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    },
 }
 # What a dry run's hint adds to the echoed arguments.
 HINT_EXTRAS: dict[str, dict[str, Any]] = {
@@ -132,6 +150,16 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
     spare = create_key(d.rt, "spare").id
     upserted = await d.ok("upsert_recipients", recipients=[{"externalId": "ARN-1", "addresses": {"stub": "a"}}])
     recipient = upserted["recipients"][0]["id"]
+    paused_plan = (
+        await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], scheduledAt=later)
+    )["plan"]["id"]
+    await d.ok("pause_distribution_plan", id=paused_plan)
+    weekly = {"cron": "0 8 * * 1", "timezone": "Europe/Berlin"}
+    template = {"targetIds": [target], "content": factories.content()}
+    schedule = (await d.ok("create_distribution_schedule", name="weekly", plan=template, **weekly))["schedule"]["id"]
+    paused_schedule = (
+        await d.ok("create_distribution_schedule", name="held", plan=template, paused=True, note="hold", **weekly)
+    )["schedule"]["id"]
     ids = {
         "target": target,
         "dead": dead,
@@ -139,6 +167,9 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
         "scheduled": scheduled,
         "key": spare,
         "recipient": recipient,
+        "paused_plan": paused_plan,
+        "schedule": schedule,
+        "paused_schedule": paused_schedule,
     }
     quiet_counts(d)
     before = everything(d)

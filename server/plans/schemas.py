@@ -13,7 +13,7 @@ from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
 from server.jobs.status import JobStatus, PlanStatus
 from server.policy import PolicyInput
-from server.wire import Id, WireModel
+from server.wire import Id, Instant, Label, WireModel
 
 
 class ContentInput(WireModel):
@@ -29,12 +29,12 @@ class ContentInput(WireModel):
 class CreatePlanInput(MutationInput):
     content: ContentInput
     target_ids: list[Id] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
-    target_labels: list[str] = Field(
+    target_labels: list[Label] = Field(
         default_factory=list,
         max_length=20,
         description="Also deliver to every active target carrying any of these labels.",
     )
-    scheduled_at: datetime | None = Field(None, description="Deliver at this time (ISO 8601 with zone); default now.")
+    scheduled_at: Instant | None = Field(None, description="Deliver at this time (ISO 8601 with a zone); default now.")
     policy: PolicyInput | None = None
     redistribute: bool = Field(
         False, description="Deliver even to targets that already received this content id and version."

@@ -22,6 +22,7 @@ from server.auth_middleware import BearerAuthMiddleware
 from server.body_limit import BodyLimitMiddleware
 from server.config import Settings
 from server.db import session_scope
+from server.http_errors import JsonRpcErrorBodies
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
         middleware=[
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
             Middleware(BearerAuthMiddleware, runtime=rt),
+            Middleware(JsonRpcErrorBodies),
         ],
         lifespan=lifespan,
     )

@@ -44,9 +44,10 @@ def test_body_size_limit_is_413_with_code(client: TestClient) -> None:
         "/graphql", content=b'{"query": "' + b"x" * 30_000 + b'"}', headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert [error["extensions"]["code"] for error in response.json()["errors"]] == ["PAYLOAD_TOO_LARGE"]
     mcp = client.post("/mcp", content=b"x" * 30_000, headers={"content-type": "application/json"})
     assert mcp.status_code == 413
+    assert mcp.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_depth_alias_and_size_limits_have_codes(client: TestClient) -> None:

@@ -83,17 +83,19 @@ class RawArguments(FuncMetadata):
 
 
 def _tool_function(rt: Runtime, op: Operation, resolve: PrincipalResolver) -> Callable[..., Any]:
+    names = [field.alias or name for name, field in op.input_model.model_fields.items()]
+
     async def tool(ctx: Context, **passed: Any) -> Any:
         request_id = new_request_id()
         arguments: dict[str, Any] = passed.get(RAW) or {}
-        given = {name: value for name, value in arguments.items() if value is not None}
+        # A null is an argument left out; an unknown name stays, null or not, to be refused.
+        given = {name: value for name, value in arguments.items() if value is not None or name not in names}
         progress = _progress(ctx) if op.after is not None else None
         try:
             return await execute(rt, resolve(ctx), op.tool, given, request_id=request_id, progress=progress)
         except HeraldError as exc:
             return error_result(exc, request_id)
 
-    names = [field.alias or name for name, field in op.input_model.model_fields.items()]
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for n in names]
     tool.__signature__ = inspect.Signature(params, return_annotation=op.output_model)  # type: ignore[attr-defined]

@@ -45,16 +45,8 @@ def parse_input(op: Operation, arguments: dict[str, Any]) -> WireModel:
     An unknown name is never dropped: a misspelt ``dry_run`` would otherwise run for real. The
     error names the field and, for a near miss, the field meant.
     """
-    problem = raw_problem(arguments)
-    if problem is not None:
-        field, what = problem
-        raise ValidationFailed(
-            f"Invalid arguments for {op.tool}: {field}: {what}.",
-            field=field,
-            next_action=hint(op.tool, "Correct the named field and call again."),
-        )
     try:
-        return op.input_model.model_validate(arguments, by_alias=True, by_name=False)
+        data = op.input_model.model_validate(arguments, by_alias=True, by_name=False)
     except ValidationError as exc:
         # An unknown field first: it is often why a required one seems missing (``titel`` for ``title``).
         errors = sorted(
@@ -66,11 +58,24 @@ def parse_input(op: Operation, arguments: dict[str, Any]) -> WireModel:
         raise ValidationFailed(
             f"Invalid arguments for {op.tool}: {problems}.", field=field, next_action=_retry_hint(op, arguments, errors)
         ) from None
+    # What no field type says: text a database cannot encode, numbers it cannot hold, free-form JSON
+    # nested too deep (checked on the raw input, so metadata and config are covered too).
+    problem = raw_problem(arguments)
+    if problem is not None:
+        field, what = problem
+        raise ValidationFailed(
+            f"Invalid arguments for {op.tool}: {field}: {what}.",
+            field=field,
+            next_action=hint(op.tool, "Correct the named field and call again."),
+        )
+    return data
 
 
 def _retry_hint(op: Operation, arguments: dict[str, Any], errors: list[ErrorDetails]) -> NextAction:
     """When every problem is a misspelt top-level name, the hint is the same call spelt right."""
     known = _field_names(op.input_model, ())
+    if raw_problem(arguments) is not None:  # never echo what cannot be encoded
+        return hint(op.tool, "Correct the named field(s) and call again.")
     renamed: dict[str, str] = {}
     for error in errors:
         meant = _near_miss(str(error["loc"][-1]), known) if error["type"] == "extra_forbidden" else None
@@ -232,9 +237,14 @@ def error_body(exc: HeraldError, request_id: str | None = None) -> OperationErro
     """The structured error both doors return."""
     return OperationError(
         code=exc.code,
-        message=exc.message,
+        message=_encodable(exc.message),
         remediation=exc.remediation,
-        field=exc.field,
+        field=_encodable(exc.field) if exc.field is not None else None,
         request_id=request_id,
         recommended_next_action=exc.next_action or hint(None, exc.remediation),
     )
+
+
+def _encodable(text: str) -> str:
+    """An error may quote what the caller sent: lone surrogates escaped, so the answer always encodes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

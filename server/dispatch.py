@@ -30,7 +30,7 @@ from server.errors import HeraldError, InternalError, Unauthorized, ValidationFa
 from server.hints import ForReal, NextAction, hint
 from server.operations import BY_TOOL, Operation
 from server.runtime import Runtime
-from server.wire import WireModel, printable, raw_problem
+from server.wire import NOT_UNICODE, WireModel, printable, raw_problem
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def _problem(op: Operation, error: ErrorDetails) -> str:
         meant = _near_miss(unknown, known)
         suggestion = f"did you mean {meant!r}?" if meant else f"the known fields are {', '.join(known)}"
         return f"unknown field {printable(unknown)!r} ({suggestion}); refused, nothing was done"
+    if error["type"] == "string_unicode":
+        return NOT_UNICODE
     return error["msg"].removeprefix("Value error, ")
 
 
@@ -159,6 +161,16 @@ async def execute(
 ) -> WireModel:
     op = BY_TOOL[tool]
     ctx = OpContext(runtime=rt, principal=principal, request_id=request_id or new_request_id(), progress=progress)
+    try:
+        return await _execute(op, ctx, arguments)
+    except HeraldError as exc:
+        if not isinstance(exc, InternalError):  # a fault is logged with its traceback where it happened
+            log.info("request %s refused: %s %s (field %s)", ctx.request_id, exc.code, op.tool, exc.field)
+        raise
+
+
+async def _execute(op: Operation, ctx: OpContext, arguments: dict[str, Any]) -> WireModel:
+    principal = ctx.principal
     data = parse_input(op, arguments)
     try:
         check_access(op, principal, data)

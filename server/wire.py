@@ -29,6 +29,7 @@ LABEL_MAX = 100
 TEXT_MAX = 200_000  # any string anywhere in an input (the longest field, a content body, is this long)
 INT_MAX = 2**63 - 1  # what every database stores
 DEPTH_MAX = 32  # nesting of objects and lists in one input (free-form JSON included)
+NOT_UNICODE = "text is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
 
 Id = Annotated[str, Identifier(), StringConstraints(max_length=ID_MAX)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=LABEL_MAX)]
@@ -86,7 +87,7 @@ def raw_problem(arguments: Any) -> tuple[str, str] | None:
             if len(value) > TEXT_MAX:
                 return path, f"text longer than {TEXT_MAX:,} characters"
             if not _is_unicode(value):
-                return path, "text is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
+                return path, NOT_UNICODE
         elif isinstance(value, bool):
             continue
         elif isinstance(value, int) and not -INT_MAX - 1 <= value <= INT_MAX:

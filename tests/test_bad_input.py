@@ -81,6 +81,19 @@ async def test_misspelt_dry_run_is_refused_naming_dry_run_and_sends_nothing(tmp_
         assert receiver.requests == []
 
 
+async def test_a_refusal_is_one_info_line_with_its_code_and_request_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with doors(tmp_path) as d:
+        error = await d.error("list_dead_letters", since=NAIVE)
+    lines = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in lines] == [
+        (logging.INFO, f"request {error['requestId']} refused: VALIDATION_ERROR list_dead_letters (field since)")
+    ]
+    assert tracebacks(caplog) == []
+
+
 async def test_nested_unknown_field_names_the_path_and_the_near_miss(tmp_path: Path) -> None:
     async with doors(tmp_path) as d:
         before = d.counts()

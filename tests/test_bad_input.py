@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from mcp import Client
 from pydantic.alias_generators import to_snake
 from starlette.testclient import TestClient
 
+from graphql_schema.schema import schema
+from graphql_schema.types import graphql_values
 from mcp_tools.server import build_mcp_server, fixed_principal
 from server.app import create_app
 from server.dispatch import execute
@@ -599,28 +602,35 @@ def test_fuzz_bad_input_on_mcp_in_memory(client: TestClient, caplog: pytest.LogC
                 if unknown:
                     assert result.is_error, (op.tool, arguments)
                     assert plan_count(client) == before
+                seen[(result.structured_content or {}).get("code", "ok") if result.is_error else "ok"] += 1
                 if result.is_error:
                     assert result.structured_content is not None
                     assert_refused_cleanly(result.structured_content, unknown, (op.tool, arguments))
 
+    seen: Counter[str] = Counter()
     anyio.run(run)
+    print(f"\nMCP in memory, {len(calls)} calls: {dict(seen.most_common())}")
     assert tracebacks(caplog) == []
 
 
 @pytest.mark.slow
 def test_fuzz_bad_input_on_mcp_over_http(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     mcp = McpHttp(client)
+    seen: Counter[str] = Counter()
     for op, arguments, unknown in examples(FUZZ_CALLS_PER_DOOR):
         status, message = mcp.call(op.tool, arguments) if _json_safe(arguments) else _raw(mcp, op, arguments)
         assert status < 500, (op.tool, arguments, message)
         if status >= 400:
             assert message["error"]["message"], message
+            seen[f"HTTP {status}"] += 1
             continue
         result = message["result"]
+        seen[result["structuredContent"]["code"] if result.get("isError") else "ok"] += 1
         if unknown:
             assert result["isError"], (op.tool, arguments)
         if result.get("isError"):
             assert_refused_cleanly(result["structuredContent"], unknown, (op.tool, arguments))
+    print(f"\nMCP over HTTP, {FUZZ_CALLS_PER_DOOR} calls: {dict(seen.most_common())}")
     assert tracebacks(caplog) == []
 
 
@@ -637,15 +647,43 @@ def _raw(mcp: McpHttp, op: Operation, arguments: dict[str, Any]) -> tuple[int, A
     return mcp.call(op.tool, arguments, allow_nan=True)
 
 
+def with_variables(op: Operation, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The call as a client library writes it: each argument a variable of the argument's own type
+    (an unknown name as JSON), so bad values meet variable coercion, where the issue found masking."""
+    root = schema._schema.mutation_type if op.mutation else schema._schema.query_type
+    assert root is not None
+    declared = root.fields[op.graphql].args
+    values = graphql_values(op.input_model, arguments)
+    names = {name: f"v{index}" for index, name in enumerate(values)}
+    definitions = ", ".join(f"${names[n]}: {declared[n].type if n in declared else 'JSON'}" for n in values)
+    call_arguments = ", ".join(f"{n}: ${names[n]}" for n in values)
+    call = f"{op.graphql}({call_arguments})" if values else op.graphql
+    head = (
+        f"{'mutation' if op.mutation else 'query'}({definitions})"
+        if values
+        else ("mutation" if op.mutation else "query")
+    )
+    query = f"{head} {{ {call} {{ __typename ... on OperationError {{ code message field }} }} }}"
+    return query, {names[n]: value for n, value in values.items()}
+
+
 @pytest.mark.slow
-def test_fuzz_bad_input_on_graphql_over_http(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("style", ["literals", "variables"])
+def test_fuzz_bad_input_on_graphql_over_http(client: TestClient, caplog: pytest.LogCaptureFixture, style: str) -> None:
+    seen: Counter[str] = Counter()
     for op, arguments, unknown in examples(FUZZ_CALLS_PER_DOOR):
-        body = json.dumps({"query": document(op, arguments)}).encode()  # NaN becomes a bare name: a syntax error
+        if style == "literals":
+            message: dict[str, Any] = {"query": document(op, arguments)}  # NaN becomes a bare name: a syntax error
+        else:
+            query, variables = with_variables(op, arguments)
+            message = {"query": query, "variables": variables}
+        body = json.dumps(message, allow_nan=True).encode()  # NaN as careless clients write it
         response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
         assert response.status_code < 500, (op.tool, arguments, response.text)
         answer = response.json()
         if "errors" in answer:
             for error in answer["errors"]:
+                seen[error["extensions"]["code"]] += 1
                 assert error["extensions"]["code"] != "INTERNAL_ERROR", (op.tool, arguments, answer)
                 assert error["message"] != "Internal error.", (op.tool, arguments, answer)
             if unknown:
@@ -654,10 +692,13 @@ def test_fuzz_bad_input_on_graphql_over_http(client: TestClient, caplog: pytest.
                     "VALIDATION_ERROR",
                     "GRAPHQL_SYNTAX_ERROR",
                     "QUERY_TOO_LARGE",
+                    "MALFORMED_REQUEST",
                 }, answer
             continue
         assert not unknown, (op.tool, arguments, answer)
         payload = answer["data"][op.graphql]
+        seen[payload.get("code") or "ok"] += 1
         if payload["__typename"] == "OperationError":
             assert payload["code"] != "INTERNAL_ERROR" and payload["message"], (op.tool, arguments, payload)
+    print(f"\nGraphQL ({style}) over HTTP, {FUZZ_CALLS_PER_DOOR} calls: {dict(seen.most_common())}")
     assert tracebacks(caplog) == []

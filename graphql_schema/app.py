@@ -25,7 +25,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from graphql_schema.schema import LIMITS, MaskedError, configure_limits, schema
-from server.errors import HeraldError
+from server.errors import HeraldError, InternalError
 from server.http_errors import graphql_errors
 from server.runtime import Runtime
 
@@ -100,6 +100,10 @@ class HeraldGraphQL(GraphQL):
             log.info("request %s refused: %s (%s)", request_id, code, exc.reason)
             error = HeraldError(exc.reason, code=code, remediation=_MALFORMED_FIX)
             response = JSONResponse(graphql_errors(error, request_id), status_code=exc.status_code)
+        except Exception:  # a bug: masked, its traceback in the log under the request id
+            log.exception("request %s: unexpected error serving GraphQL", request_id)
+            fault = InternalError(f"Internal error (request id {request_id}).")
+            response = JSONResponse(graphql_errors(fault, request_id), status_code=500)
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -119,18 +123,23 @@ class HeraldGraphQL(GraphQL):
         """Request-level refusals (depth, aliases, size, syntax, unknown fields) get a stable code too."""
         response = await super().process_result(request, result)
         request_id = request.scope.get("state", {}).get("request_id")
+        refused: list[str] = []
         for error, formatted in zip(result.errors or [], response.get("errors") or [], strict=True):
             if isinstance(formatted, dict):
-                _classify(error, formatted, request_id)
+                code = _classify(error, formatted, request_id)
+                if code != "INTERNAL_ERROR":
+                    refused.append(f"{code} ({error.message.splitlines()[0][:200]})")
+        if refused:  # one line per refused request, however many errors it has
+            log.info("request %s refused: %s", request_id, "; ".join(refused))
         return response
 
 
-def _classify(error: GraphQLError, formatted: dict[str, Any], request_id: str | None) -> None:
+def _classify(error: GraphQLError, formatted: dict[str, Any], request_id: str | None) -> str:
     """The code follows from where ``error`` came from (masked, parser, our limiters, graphql-core's
     validation), never from words found in its message, which may quote what the caller sent.
 
-    A masked error is logged with its traceback and request id (the id is in its extensions too);
-    a refusal is one INFO line with its code."""
+    A masked error is logged with its traceback and request id (the id is in its extensions too).
+    Returns the code."""
     allowed = [] if isinstance(error, MaskedError) else _enum_values(error.message)
     if allowed:
         formatted["message"] += f" Allowed values: {', '.join(allowed)}."
@@ -140,8 +149,7 @@ def _classify(error: GraphQLError, formatted: dict[str, Any], request_id: str | 
     if isinstance(error, MaskedError):
         extensions["requestId"] = request_id
         log.error("request %s: unexpected GraphQL error at %s", request_id, error.path, exc_info=error.original_error)
-    else:
-        log.info("request %s refused: %s (%s)", request_id, code, error.message.splitlines()[0][:300])
+    return code
 
 
 _BAD_ENUM = re.compile(r"(?:Enum '(\w+)' cannot represent)|(?:does not exist in '(\w+)' enum)")

@@ -399,6 +399,24 @@ def test_a_genuine_fault_is_masked_with_a_request_id_that_finds_the_traceback(
     assert "a bug" in str(logged.exc_info[1])  # type: ignore[index]
 
 
+def test_a_fault_outside_the_resolvers_is_a_json_500_with_a_request_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graphql_schema.app import HeraldGraphQL
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the context")
+
+    monkeypatch.setattr(HeraldGraphQL, "get_context", broken)
+    response = client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code == 500
+    [error] = response.json()["errors"]
+    request_id = error["extensions"]["requestId"]
+    assert error["extensions"]["code"] == "INTERNAL_ERROR" and request_id in error["message"]
+    [logged] = [r for r in caplog.records if r.exc_info]
+    assert request_id in logged.getMessage()
+
+
 MALFORMED = {
     "null": b"null",
     "string": b'"x"',

@@ -96,7 +96,10 @@ def _problem(op: Operation, error: ErrorDetails) -> str:
         known = _field_names(op.input_model, error["loc"][:-1])
         unknown = str(error["loc"][-1])
         meant = _near_miss(unknown, known)
-        suggestion = f"did you mean {meant!r}?" if meant else f"the known fields are {', '.join(known)}"
+        if meant:
+            suggestion = f"did you mean {meant!r}?"
+        else:
+            suggestion = f"the known fields are {', '.join(known)}" if known else "no such field here"
         return f"unknown field {printable(unknown)!r} ({suggestion}); refused, nothing was done"
     if error["type"] == "string_unicode":
         return NOT_UNICODE

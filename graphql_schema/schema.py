@@ -95,18 +95,31 @@ class MaskUnexpected(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return MaskedError(
-            self.error_message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path
+            self.error_message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,  # for the log only (graphql_schema.app)
         )
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    """Mask everything that is not a domain error; log it with its traceback first."""
+    """Mask only a genuine fault: an unexpected exception raised while a field resolved.
+
+    Errors without a path come from the request itself, before any resolver ran (syntax, validation,
+    a variable that does not coerce, including a scalar's own ValueError such as a bad time zone):
+    they are the caller's to fix and keep their message. A GraphQLError underneath is graphql-core's
+    own word to the client."""
     original = error.original_error
-    # A GraphQLError underneath is graphql-core's own word to the client (e.g. a variable's bad enum value).
-    if original is None or isinstance(original, HeraldError | GraphQLError):
-        return False
-    log.error("unexpected GraphQL error", exc_info=original)
-    return True
+    return not (error.path is None or original is None or isinstance(original, HeraldError | GraphQLError))
+
+
+class HeraldSchema(strawberry.Schema):
+    """Logs nothing itself: ``graphql_schema.app`` logs each error once, with its code and request id."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        return None
 
 
 LIMITS = {"settings": Settings()}
@@ -152,7 +165,7 @@ class ValidatedDocuments(SchemaExtension):
                     self._passed.popitem(last=False)
 
 
-schema = strawberry.Schema(
+schema = HeraldSchema(
     query=_root("Query", "query"),
     mutation=_root("Mutation", "mutation"),
     extensions=[

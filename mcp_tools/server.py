@@ -1,9 +1,12 @@
 """Builds the MCP server from the operation registry; every tool is the same thin wrapper.
 
-The SDK validates arguments against the signature before a tool runs and would answer a
-bad argument with plain text. Tools therefore accept loose arguments and publish the input
-model's schema instead; ``server.dispatch`` validates, so a bad argument gets the same
-structured error (code, remediation, recommendedNextAction) as on the GraphQL door.
+The SDK validates arguments against the signature before a tool runs, would answer a bad
+argument with plain text, and drops every argument the signature does not name (a misspelt
+``dry_run`` would vanish and the call run for real). Tools therefore get the raw arguments,
+untouched (``RawArguments``), and publish the input model's schema; ``server.dispatch`` validates,
+so an unknown or bad argument gets the same structured error (code, remediation,
+recommendedNextAction) as on the GraphQL door, and the published ``additionalProperties: false``
+is what happens.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from server.context import Principal
@@ -64,17 +68,34 @@ def error_result(exc: HeraldError, request_id: str) -> CallToolResult:
     )
 
 
+RAW = "_raw_arguments"
+
+
+class RawArguments(FuncMetadata):
+    """Hands the tool every argument the client sent, known or not, under one keyword.
+
+    JSON-encoded objects and lists in a string are still decoded for the known fields (some clients
+    send them so); a null is the same as leaving an argument out.
+    """
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        return {RAW: self.pre_parse_json(arguments_to_validate)}
+
+
 def _tool_function(rt: Runtime, op: Operation, resolve: PrincipalResolver) -> Callable[..., Any]:
-    async def tool(ctx: Context, **arguments: Any) -> Any:
+    names = [field.alias or name for name, field in op.input_model.model_fields.items()]
+
+    async def tool(ctx: Context, **passed: Any) -> Any:
         request_id = new_request_id()
-        given = {name: value for name, value in arguments.items() if value is not None}
+        arguments: dict[str, Any] = passed.get(RAW) or {}
+        # A null is an argument left out; an unknown name stays, null or not, to be refused.
+        given = {name: value for name, value in arguments.items() if value is not None or name not in names}
         progress = _progress(ctx) if op.after is not None else None
         try:
             return await execute(rt, resolve(ctx), op.tool, given, request_id=request_id, progress=progress)
         except HeraldError as exc:
             return error_result(exc, request_id)
 
-    names = [field.alias or name for name, field in op.input_model.model_fields.items()]
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for n in names]
     tool.__signature__ = inspect.Signature(params, return_annotation=op.output_model)  # type: ignore[attr-defined]
@@ -105,5 +126,14 @@ def build_mcp_server(
             structured_output=True,
         )
         # Publish the precise input schema; validation happens in server.dispatch (see module doc).
-        mcp._tool_manager.get_tool(op.tool).parameters = op.input_model.model_json_schema(by_alias=True)  # type: ignore[union-attr]
+        tool = mcp._tool_manager.get_tool(op.tool)
+        assert tool is not None
+        tool.parameters = op.input_model.model_json_schema(by_alias=True)
+        meta = tool.fn_metadata
+        tool.fn_metadata = RawArguments(
+            arg_model=meta.arg_model,
+            output_schema=meta.output_schema,
+            output_model=meta.output_model,
+            wrap_output=meta.wrap_output,
+        )
     return mcp

@@ -23,6 +23,7 @@ from server.body_limit import BodyLimitMiddleware
 from server.config import Settings
 from server.db import session_scope
 from server.feeds.routes import ROUTES as FEED_ROUTES
+from server.http_errors import JsonRpcErrorBodies
 from server.inbound import whatsapp as inbound_whatsapp
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
         middleware=[
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
             Middleware(BearerAuthMiddleware, runtime=rt),
+            Middleware(JsonRpcErrorBodies),
         ],
         lifespan=lifespan,
     )

@@ -1,22 +1,25 @@
 """Bearer-key authentication for /graphql and /mcp, as a pure ASGI middleware.
 
 The principal goes on ``scope["state"]``, where the GraphQL context and MCP tools read it.
-A missing or wrong key gets 401 with a body that says how to create a key.
+A missing or wrong key gets 401 with a body that says how to create a key (on /graphql in GraphQL's
+``errors`` shape, the code in ``extensions``).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 
 import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.dispatch import error_body, new_request_id
+from server.dispatch import new_request_id
 from server.errors import Unauthorized
+from server.http_errors import body_for
 from server.keys.service import authenticate
 from server.runtime import Runtime
 
+log = logging.getLogger(__name__)
 PROTECTED = ("/graphql", "/mcp")
 
 
@@ -52,10 +55,11 @@ def _is_graphiql_page(scope: Scope, headers: Headers) -> bool:
 
 
 async def _deny(scope: Scope, send: Send, exc: Unauthorized, request_id: str) -> None:
+    log.info("request %s refused: %s on %s", request_id, exc.code, scope["path"])
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 4401})
         return
-    body = json.dumps({"error": error_body(exc, request_id).wire()}).encode()
+    body = body_for(scope["path"], exc, request_id)
     await send(
         {
             "type": "http.response.start",

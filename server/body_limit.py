@@ -1,14 +1,17 @@
-"""Refuse request bodies above HERALD_MAX_REQUEST_BYTES with 413 and a structured error."""
+"""Refuse request bodies above HERALD_MAX_REQUEST_BYTES with 413 and a structured error (GraphQL's shape on
+/graphql)."""
 
 from __future__ import annotations
 
-import json
+import logging
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.dispatch import error_body
 from server.errors import HeraldError
+from server.http_errors import body_for
+
+log = logging.getLogger(__name__)
 
 
 class BodyTooLarge(Exception):
@@ -26,7 +29,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         seen = 0
         started = False
@@ -48,15 +51,16 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         error = HeraldError(
             f"The request body is larger than {self.max_bytes} bytes.",
             code="PAYLOAD_TOO_LARGE",
             remediation="Send less content per request (HERALD_MAX_REQUEST_BYTES sets the limit).",
         )
-        body = json.dumps({"error": error_body(error).wire()}).encode()
+        log.info("request refused: PAYLOAD_TOO_LARGE on %s (limit %d bytes)", scope["path"], self.max_bytes)
+        body = body_for(scope["path"], error, scope.get("state", {}).get("request_id"))
         await send(
             {
                 "type": "http.response.start",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -44,9 +45,10 @@ def test_body_size_limit_is_413_with_code(client: TestClient) -> None:
         "/graphql", content=b'{"query": "' + b"x" * 30_000 + b'"}', headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert [error["extensions"]["code"] for error in response.json()["errors"]] == ["PAYLOAD_TOO_LARGE"]
     mcp = client.post("/mcp", content=b"x" * 30_000, headers={"content-type": "application/json"})
     assert mcp.status_code == 413
+    assert mcp.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_depth_alias_and_size_limits_have_codes(client: TestClient) -> None:
@@ -113,11 +115,15 @@ def mcp_principal(client: TestClient):  # type: ignore[no-untyped-def]
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(call=calls())
-def test_fuzz_graphql_over_http(client: TestClient, call: tuple[Any, dict[str, Any]]) -> None:
+def test_fuzz_graphql_over_http(
+    client: TestClient, caplog: pytest.LogCaptureFixture, call: tuple[Any, dict[str, Any]]
+) -> None:
     op, arguments = call
     CALLS["graphql"] += 1
     response = post(client, document(op, arguments))
     assert response.status_code < 500
+    # No crash in the log: a refusal is one INFO line, never a traceback.
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == [], (op.tool, arguments)
     body = response.json()
     if "errors" in body:
         codes = {error["extensions"]["code"] for error in body["errors"]}
@@ -129,7 +135,7 @@ def test_fuzz_graphql_over_http(client: TestClient, call: tuple[Any, dict[str, A
 
 
 @pytest.mark.slow
-def test_fuzz_mcp_tools(mcp_principal) -> None:  # type: ignore[no-untyped-def]
+def test_fuzz_mcp_tools(mcp_principal, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     rt, principal = mcp_principal
     examples: list[tuple[Any, dict[str, Any]]] = []
 
@@ -161,6 +167,7 @@ def test_fuzz_mcp_tools(mcp_principal) -> None:  # type: ignore[no-untyped-def]
 
     started = time.monotonic()
     anyio.run(run)
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
     print(
         f"\nfuzz: {CALLS['graphql']} GraphQL calls over HTTP + {CALLS['mcp']} MCP calls; "
         f"MCP part {time.monotonic() - started:.1f}s"

@@ -171,7 +171,9 @@ def test_no_key_or_revoked_key_is_401_on_both_doors(world: World, op: Operation,
     )
     for response in (gql, mcp):
         assert response.status_code == 401
-        assert response.json()["error"]["code"] == "UNAUTHORIZED"
+    # Each door's own shape: GraphQL's errors list (code in extensions), the structured error on /mcp.
+    assert [error["extensions"]["code"] for error in gql.json()["errors"]] == ["UNAUTHORIZED"]
+    assert mcp.json()["error"]["code"] == "UNAUTHORIZED"
     assert world.state() == before
 
 

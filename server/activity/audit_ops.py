@@ -13,15 +13,17 @@ from server.context import OpContext
 from server.hints import NextAction, hint
 from server.models import AuditEvent
 from server.pagination import page
-from server.wire import Id, WireModel
+from server.wire import FILTER_MAX, Id, Instant, WireModel
 
 
 class ListAuditInput(WireModel):
-    operation: str | None = Field(None, description="e.g. create_distribution_plan, revoke_api_key.")
+    operation: str | None = Field(
+        None, max_length=FILTER_MAX, description="e.g. create_distribution_plan, revoke_api_key."
+    )
     principal: Id | None = Field(None, description="Key id (key_…) of the caller.")
-    outcome: str | None = Field(None, description="ok or error.")
-    since: datetime | None = None
-    until: datetime | None = None
+    outcome: str | None = Field(None, max_length=FILTER_MAX, description="ok or error.")
+    since: Instant | None = Field(None, description="At or after this time (ISO 8601 with a zone).")
+    until: Instant | None = Field(None, description="Before this time (ISO 8601 with a zone).")
     limit: int = LIMIT
     cursor: str | None = CURSOR
 

@@ -7,15 +7,17 @@ from pydantic import Field
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
-from server.wire import Id, WireModel
+from server.wire import FILTER_MAX, Id, Instant, WireModel
 
 
 class ListEventsInput(WireModel):
-    type: str | None = Field(None, description="e.g. target.paused, target.circuit_opened, job.dead, plan.failed.")
+    type: str | None = Field(
+        None, max_length=FILTER_MAX, description="e.g. target.paused, target.circuit_opened, job.dead, plan.failed."
+    )
     target_id: Id | None = None
     plan_id: Id | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant | None = Field(None, description="At or after this time (ISO 8601 with a zone).")
+    until: Instant | None = Field(None, description="Before this time (ISO 8601 with a zone).")
     limit: int = LIMIT
     cursor: str | None = CURSOR
 

@@ -8,15 +8,15 @@ from pydantic import Field
 from adapters.base import ErrorClass
 from server.common import CURSOR, LIMIT
 from server.hints import NextAction
-from server.wire import Id, WireModel
+from server.wire import Id, Instant, WireModel
 
 
 class DeadLetterFilter(WireModel):
     plan_id: Id | None = Field(None, description="Only dead letters of this plan.")
     target_id: Id | None = Field(None, description="Only dead letters of this target.")
     error_class: ErrorClass | None = Field(None, description="Only dead letters of this error class.")
-    since: datetime | None = Field(None, description="Dead-lettered at or after this time.")
-    until: datetime | None = Field(None, description="Dead-lettered before this time.")
+    since: Instant | None = Field(None, description="Dead-lettered at or after this time (ISO 8601 with a zone).")
+    until: Instant | None = Field(None, description="Dead-lettered before this time (ISO 8601 with a zone).")
 
 
 class ListDeadLettersInput(DeadLetterFilter):

@@ -13,7 +13,7 @@ from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
 from server.jobs.status import JobStatus, PlanStatus
 from server.policy import PolicyInput
-from server.wire import Id, WireModel
+from server.wire import BASE64_MAX, Id, Instant, Label, Url, WireModel
 
 TEMPLATES = " A sandboxed Jinja2 template over content, recipient and target (e.g. 'Hello {{ recipient.name }}')."
 
@@ -22,7 +22,9 @@ class AttachmentInput(WireModel):
     url: str | None = Field(
         None, max_length=2_000, description="Fetched once at create through the SSRF guard (size-capped)."
     )
-    data_base64: str | None = Field(None, description="Or the file inline, base64 (standard alphabet).")
+    data_base64: str | None = Field(
+        None, max_length=BASE64_MAX, description="Or the file inline, base64 (standard alphabet)."
+    )
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=3, max_length=200, description="MIME type, e.g. application/pdf.")
 
@@ -31,7 +33,7 @@ class VariationInput(WireModel):
     title: str | None = Field(None, min_length=1, max_length=500)
     body: str | None = Field(None, max_length=200_000)
     excerpt: str | None = Field(None, max_length=5_000)
-    media_urls: list[str] | None = Field(None, max_length=10)
+    media_urls: list[Url] | None = Field(None, max_length=10)
 
 
 class ContentInput(WireModel):
@@ -42,7 +44,7 @@ class ContentInput(WireModel):
     excerpt: str | None = Field(None, max_length=5_000)
     url: str | None = Field(None, max_length=2_000)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form JSON passed to channels.")
-    media_urls: list[str] = Field(default_factory=list, max_length=10, description="Images or media, by URL.")
+    media_urls: list[Url] = Field(default_factory=list, max_length=10, description="Images or media, by URL.")
     variables: dict[str, Any] = Field(
         default_factory=dict, description="Values for the templates: {{ content.variables.name }}."
     )
@@ -64,7 +66,7 @@ class RecipientContentInput(WireModel):
     body: str | None = Field(None, max_length=200_000)
     excerpt: str | None = Field(None, max_length=5_000)
     url: str | None = Field(None, max_length=2_000)
-    media_urls: list[str] | None = Field(None, max_length=10)
+    media_urls: list[Url] | None = Field(None, max_length=10)
     variables: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 
@@ -77,7 +79,7 @@ class HaltWhenInput(WireModel):
 class CreatePlanInput(MutationInput):
     content: ContentInput
     target_ids: list[Id] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
-    target_labels: list[str] = Field(
+    target_labels: list[Label] = Field(
         default_factory=list,
         max_length=20,
         description="Also deliver to every active target carrying any of these labels.",
@@ -88,7 +90,7 @@ class CreatePlanInput(MutationInput):
         description="Recipients (rcp_…) to reach through the plan's addressed targets: "
         "one job per target and recipient.",
     )
-    recipient_labels: list[str] = Field(
+    recipient_labels: list[Label] = Field(
         default_factory=list, max_length=20, description="Also every recipient on any of these lists."
     )
     recipient_content: dict[str, RecipientContentInput] = Field(
@@ -100,7 +102,7 @@ class CreatePlanInput(MutationInput):
     preview_limit: int | None = Field(
         None, ge=1, le=100, description="Dry run: render this many payloads per target exactly (default 20)."
     )
-    scheduled_at: datetime | None = Field(None, description="Deliver at this time (ISO 8601 with zone); default now.")
+    scheduled_at: Instant | None = Field(None, description="Deliver at this time (ISO 8601 with a zone); default now.")
     policy: PolicyInput | None = None
     redistribute: bool = Field(
         False, description="Deliver even to targets that already received this content id and version."

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from adapters.base import ChannelName
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
-from server.wire import Id, WireModel
+from server.wire import Id, Key, Label, WireModel
 
 MAX_UPSERT = 10_000
 ALL_CHANNELS = "*"  # stored in ``unsubscribed``: unsubscribed from every channel
@@ -64,7 +64,7 @@ class RecipientInput(WireModel):
     )
     attributes: dict[str, Any] = Field(default_factory=dict, description="Free JSON, usable in templates.")
     timezone: str | None = Field(None, max_length=64, description="IANA time zone, e.g. Asia/Kolkata.")
-    labels: list[str] = Field(default_factory=list, max_length=50, description="Distribution lists it belongs to.")
+    labels: list[Label] = Field(default_factory=list, max_length=50, description="Distribution lists it belongs to.")
     active: bool = Field(True, description="Inactive recipients are skipped by plans.")
 
     @field_validator("addresses")
@@ -165,7 +165,7 @@ class RecipientList(WireModel):
 
 class DeleteRecipientsInput(MutationInput):
     ids: list[Id] = Field(default_factory=list, max_length=MAX_UPSERT, description="Recipient ids (rcp_…).")
-    external_ids: list[str] = Field(default_factory=list, max_length=MAX_UPSERT, description="Or externalIds.")
+    external_ids: list[Key] = Field(default_factory=list, max_length=MAX_UPSERT, description="Or externalIds.")
 
 
 class RecipientsDeleted(MutationResult):

@@ -18,7 +18,7 @@ from server.hints import NextAction
 from server.jobs.status import PlanStatus
 from server.plans.schemas import ContentInput, CreatePlanInput
 from server.schedules.timing import MAX_JITTER_SECONDS, MIN_INTERVAL_SECONDS, DstPolicy
-from server.wire import Id, WireModel
+from server.wire import Id, Instant, Key, WireModel
 
 # Fields of a plan's input that belong to one call, not to a template.
 NOT_IN_TEMPLATE = (
@@ -120,8 +120,8 @@ class _ScheduleFields(WireModel):
         description="vixie (default): a time skipped by spring-forward runs right after it, a repeated one once; "
         "literal: skipped times do not run, repeated ones run twice.",
     )
-    start_at: datetime | None = Field(None, description="No run before this time.")
-    end_at: datetime | None = Field(None, description="No run after this time.")
+    start_at: Instant | None = Field(None, description="No run before this time.")
+    end_at: Instant | None = Field(None, description="No run after this time.")
     jitter_seconds: int | None = Field(
         None, ge=0, le=MAX_JITTER_SECONDS, description="Delay each run by a fixed pseudo-random 0..N s."
     )
@@ -150,7 +150,7 @@ class UpdateScheduleInput(MutationInput, _ScheduleFields):
     id: Id = Field(description="Schedule id (sch_…).")
     name: str | None = Field(None, min_length=1, max_length=200)
     plan: PlanTemplate | None = Field(None, description="Replaces the whole template (fixed content included).")
-    clear: list[str] = Field(
+    clear: list[Key] = Field(
         default_factory=list,
         max_length=20,
         description="Fields to reset to their default (e.g. ['when', 'endAt', 'remainingRuns']).",
@@ -178,8 +178,8 @@ class TriggerScheduleInput(MutationInput):
 
 class BackfillScheduleInput(MutationInput):
     id: Id = Field(description="Schedule id (sch_…).")
-    start_at: datetime = Field(description="Run every nominal time from here ...")
-    end_at: datetime = Field(description="... to here (inclusive), as if it had passed now.")
+    start_at: Instant = Field(description="Run every nominal time from here ...")
+    end_at: Instant = Field(description="... to here (inclusive), as if it had passed now.")
     overlap: OverlapPolicy = Field(
         OverlapPolicy.ALLOW_ALL, description="Overlap policy of the backfilled runs (default allow_all)."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -11,7 +11,7 @@ from adapters.base import ChannelName, ErrorClass
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
 from server.policy import PolicyInput
-from server.wire import Id, WireModel
+from server.wire import FILTER_MAX, Id, Label, WireModel
 
 NAME = Field(min_length=1, max_length=200, description="Unique name in the workspace.")
 
@@ -20,7 +20,7 @@ class RetryPolicy(WireModel):
     max_attempts: int = Field(ge=1, le=50, description="Attempts before the job becomes a dead letter.")
     base_delay_seconds: float = Field(gt=0, le=3600, description="Backoff base: attempt n waits up to base*2^(n-1).")
     max_delay_seconds: float = Field(gt=0, le=86400, description="Cap of one backoff delay.")
-    schedule_seconds: list[float] | None = Field(
+    schedule_seconds: list[Annotated[float, Field(gt=0, le=86400)]] | None = Field(
         None,
         max_length=49,
         description="Explicit delays after failure 1, 2, … (each jittered ±20%); replaces the exponential backoff.",
@@ -81,7 +81,9 @@ class CreateTargetInput(MutationInput):
     credentials: dict[str, Any] | None = Field(
         None, description="Secrets (write-only, stored encrypted), e.g. {signingSecret} or {bearerToken}."
     )
-    labels: list[str] = Field(default_factory=list, max_length=20, description="Labels for selecting targets in plans.")
+    labels: list[Label] = Field(
+        default_factory=list, max_length=20, description="Labels for selecting targets in plans."
+    )
     retry_policy: RetryPolicy | None = Field(None, description="Overrides the server's default retry policy.")
     rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
     max_concurrency: int | None = Field(
@@ -101,7 +103,7 @@ class UpdateTargetInput(MutationInput):
     name: str | None = Field(None, min_length=1, max_length=200)
     config: dict[str, Any] | None = Field(None, description="Replaces the whole config when given.")
     credentials: dict[str, Any] | None = Field(None, description="Replaces the stored credentials when given.")
-    labels: list[str] | None = Field(None, max_length=20)
+    labels: list[Label] | None = Field(None, max_length=20)
     retry_policy: RetryPolicy | None = None
     rate_limit: RateLimit | None = Field(None, description="Proactive request budget for this target.")
     max_concurrency: int | None = Field(
@@ -139,7 +141,7 @@ class ListTargetsInput(WireModel):
     limit: int = LIMIT
     cursor: str | None = CURSOR
     channel: ChannelName | None = Field(None, description="Only targets of this channel.")
-    label: str | None = Field(None, description="Only targets carrying this label.")
+    label: str | None = Field(None, max_length=FILTER_MAX, description="Only targets carrying this label.")
 
 
 class TargetPayload(MutationResult):

@@ -44,7 +44,8 @@ def test_missing_or_wrong_key_is_401_with_how_to(live: LiveHerald, path: str) ->
     for headers in ({}, {"Authorization": "Bearer hk_wrong"}):
         response = httpx.post(live.url + path, json={"query": "{ __typename }"}, headers=headers)
         assert response.status_code == 401
-        error = response.json()["error"]
+        body = response.json()
+        error = body["errors"][0]["extensions"] if path == "/graphql" else body["error"]
         assert error["code"] == "UNAUTHORIZED"
         assert "herald keys create" in error["remediation"]
 

@@ -15,17 +15,17 @@ from sqlmodel import Session
 from server import hints
 from server.activity import service as activity
 from server.activity.audit_ops import AuditList, ListAuditInput, list_audit_events
-from server.activity.schemas import EventList, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
+from server.activity.schemas import EventList, HaltInput, HaltPayload, ListEventsInput, ResumeDeliveriesInput
 from server.context import OpContext
 from server.deadletters import service as deadletters
-from server.deadletters.schemas import DeadLetterList, DeadLetterPayload, GetDeadLetterInput, ListDeadLettersInput
+from server.deadletters.schemas import DeadLetterList, DeadLetterDetailResult, GetDeadLetterInput, ListDeadLettersInput
 from server.keys import operations as keys
 from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
 from server.plans import report as reports
 from server.plans import service as plans
 from server.plans.schemas import (
     CreatePlanInput,
-    JobsRequeued,
+    JobsRequeuedPayload,
     ListPlansInput,
     PlanIdInput,
     PlanList,
@@ -49,7 +49,7 @@ from server.targets.schemas import (
     TargetList,
     TargetPayload,
     TargetResult,
-    TestTargetResult,
+    TestTargetPayload,
     UpdateTargetInput,
 )
 from server.wire import WireModel
@@ -161,7 +161,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Send one test delivery to a target now and report the outcome.",
         TargetIdInput,
-        TestTargetResult,
+        TestTargetPayload,
         testing.test_target,
         scope="deliver",
         open_world=True,
@@ -214,7 +214,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Queue a plan's failed and dead jobs again, with a fresh retry budget.",
         RetryFailedJobsInput,
-        JobsRequeued,
+        JobsRequeuedPayload,
         plans.retry_failed_jobs,
         scope="deliver",
         open_world=True,
@@ -225,7 +225,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Queue dead-lettered jobs again, selected by plan, target or job ids.",
         ReplayDeadLettersInput,
-        JobsRequeued,
+        JobsRequeuedPayload,
         deadletters.replay_dead_letters,
         scope="admin",
         open_world=True,
@@ -245,7 +245,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "query",
         "Inspect one dead letter: the sanitized request that was sent and the response that came back.",
         GetDeadLetterInput,
-        DeadLetterPayload,
+        DeadLetterDetailResult,
         deadletters.get_dead_letter,
     ),
     Operation(
@@ -273,7 +273,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Emergency stop: no new delivery request leaves this workspace until resume_deliveries.",
         HaltInput,
-        HaltResult,
+        HaltPayload,
         activity.halt_deliveries,
         scope="admin",
         destructive=True,
@@ -285,7 +285,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Lift a workspace halt; held jobs are queued again.",
         ResumeDeliveriesInput,
-        HaltResult,
+        HaltPayload,
         activity.resume_deliveries,
         scope="admin",
         open_world=True,

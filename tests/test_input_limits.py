@@ -106,6 +106,7 @@ def mcp_principal(client: TestClient):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow  # the fuzz: thousands of calls
+@pytest.mark.heavy
 @settings(
     max_examples=FUZZ_CALLS_PER_DOOR,
     deadline=None,
@@ -129,6 +130,7 @@ def test_fuzz_graphql_over_http(client: TestClient, call: tuple[Any, dict[str, A
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_fuzz_mcp_tools(mcp_principal) -> None:  # type: ignore[no-untyped-def]
     rt, principal = mcp_principal
     examples: list[tuple[Any, dict[str, Any]]] = []

@@ -152,10 +152,10 @@ def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
         },
     ).json()["data"]["createDistributionTarget"]["target"]["id"]
     halted = gql(client, 'mutation { haltDeliveries(reason: "incident") { __typename } }')
-    assert halted["haltDeliveries"]["__typename"] == "HaltResult"
+    assert halted["haltDeliveries"]["__typename"] == "HaltPayload"
     test = (
         f'mutation {{ testDistributionTarget(id: "{hook}") {{ __typename '
-        "... on TestTargetResult { ok } "
+        "... on TestTargetPayload { ok } "
         "... on OperationError { code message recommendedNextAction { tool graphql } } } }"
     )
     refused = gql(client, test)["testDistributionTarget"]
@@ -167,7 +167,7 @@ def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
     }
     assert receiver.requests == []
     gql(client, "mutation { resumeDeliveries { __typename } }")
-    assert gql(client, test)["testDistributionTarget"] == {"__typename": "TestTargetResult", "ok": True}
+    assert gql(client, test)["testDistributionTarget"] == {"__typename": "TestTargetPayload", "ok": True}
     assert len(receiver.at("/halted")) == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import func
@@ -22,6 +23,7 @@ from server.auth_middleware import BearerAuthMiddleware
 from server.body_limit import BodyLimitMiddleware
 from server.config import Settings
 from server.db import session_scope
+from server.jobs import workers
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
@@ -49,12 +51,33 @@ def _bootstrap_key(rt: Runtime) -> None:
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """200 while the server answers; ``status`` is ``degraded`` in Redis mode when no worker is alive to deliver."""
     rt: Runtime = request.app.state.runtime
     with session_scope(rt.engine) as session:
         session.exec(select(1)).one()
-    return JSONResponse(
-        {"status": "ok", "version": __version__, "mode": "embedded" if rt.settings.embedded else "redis"}
-    )
+        seen = workers.workers(session, rt.settings)
+        no_worker = workers.no_worker_reason(session, rt.settings)
+    alive = [row for row, is_alive in seen if is_alive]
+    body: dict[str, Any] = {
+        "status": "degraded" if no_worker else "ok",
+        "version": __version__,
+        "mode": "embedded" if rt.settings.embedded else "redis",
+        "workers": {
+            "alive": len(alive),
+            "items": [
+                {
+                    "id": row.id,
+                    "mode": row.mode,
+                    "lastBeatAt": workers.aware(row.beat_at).isoformat(),
+                    "lastClaimAt": workers.aware(row.last_claim_at).isoformat() if row.last_claim_at else None,
+                }
+                for row in alive
+            ],
+        },
+    }
+    if no_worker:
+        body["problems"] = [no_worker]
+    return JSONResponse(body)
 
 
 async def metrics(request: Request) -> PlainTextResponse:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -251,7 +250,9 @@ def _open(settings: Settings) -> Any:
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """A plain aligned table for people (``--json`` is for programs)."""
-    cells = [[str(c).upper() for c in columns]] + [["" if row[c] is None else str(row[c]) for c in columns] for row in rows]
+    cells = [[str(c).upper() for c in columns]] + [
+        ["" if row[c] is None else str(row[c]) for c in columns] for row in rows
+    ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in cells)
 
@@ -309,7 +310,9 @@ def _empty(what: str, rows: Sequence[Any]) -> bool:
 
 
 def targets_list(args: argparse.Namespace) -> int:
-    code, result = call(args, "list_distribution_targets", {"channel": args.channel, "label": args.label, "limit": args.limit})
+    code, result = call(
+        args, "list_distribution_targets", {"channel": args.channel, "label": args.label, "limit": args.limit}
+    )
     if result is not None and not _empty("targets", result.items):
         rows = [
             {

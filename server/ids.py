@@ -22,6 +22,7 @@ PREFIXES = {
     "event": "evt",
     "audit": "aud",
     "dead_letter": "dlq",
+    "worker": "wkr",
 }
 
 

@@ -18,7 +18,7 @@ from server.activity.audit_ops import AuditList, ListAuditInput, list_audit_even
 from server.activity.schemas import EventList, HaltInput, HaltPayload, ListEventsInput, ResumeDeliveriesInput
 from server.context import OpContext
 from server.deadletters import service as deadletters
-from server.deadletters.schemas import DeadLetterList, DeadLetterDetailResult, GetDeadLetterInput, ListDeadLettersInput
+from server.deadletters.schemas import DeadLetterDetailResult, DeadLetterList, GetDeadLetterInput, ListDeadLettersInput
 from server.keys import operations as keys
 from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
 from server.plans import report as reports
@@ -53,6 +53,8 @@ from server.targets.schemas import (
     UpdateTargetInput,
 )
 from server.wire import WireModel
+from server.workers import service as workers
+from server.workers.schemas import ListWorkersInput, WorkerStatusResult
 
 Scope = Literal["read", "write", "deliver", "admin"]
 
@@ -332,6 +334,18 @@ OPERATIONS: tuple[Operation, ...] = (
         AuditList,
         list_audit_events,
         scope="admin",
+    ),
+)
+
+OPERATIONS += (
+    Operation(
+        "list_workers",
+        "workers",
+        "query",
+        "The delivery workers: how many are alive, when each last beat and last took a batch of jobs.",
+        ListWorkersInput,
+        WorkerStatusResult,
+        workers.list_workers,
     ),
 )
 

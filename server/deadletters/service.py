@@ -11,9 +11,9 @@ from server.context import OpContext
 from server.db import session_scope
 from server.deadletters.schemas import (
     DeadLetterDetail,
+    DeadLetterDetailResult,
     DeadLetterFilter,
     DeadLetterList,
-    DeadLetterDetailResult,
     DeadLetterRead,
     GetDeadLetterInput,
     ListDeadLettersInput,

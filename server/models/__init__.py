@@ -6,6 +6,7 @@ from server.models.event import OperationalEvent
 from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
 from server.models.target import Target, TargetState
+from server.models.worker import WorkerHeartbeat
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Receipt",
     "Target",
     "TargetState",
+    "WorkerHeartbeat",
     "Workspace",
     "WorkspaceState",
 ]

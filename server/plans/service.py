@@ -118,7 +118,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     if data.dry_run:
         return _dry_run(ctx, data, targets, skips, scheduled_at)
     plan, due, queued_for = _insert_plan(ctx, session, data, targets, skips, scheduled_at, now)
-    read = repo.plan_read(session, plan)
+    read = repo.plan_read(session, plan, ctx.runtime.settings)
     if queued_for is not None:  # else the scheduler tick sends them as they come due
         ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
     return (
@@ -277,7 +277,7 @@ def _preview(
 
 
 def get_plan(ctx: OpContext, session: Session, data: PlanIdInput) -> PlanResult:
-    read = repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, data.id))
+    read = repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, data.id), ctx.runtime.settings)
     return PlanResult(plan=read, recommended_next_action=plan_hint(read))
 
 

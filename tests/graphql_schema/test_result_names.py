@@ -22,7 +22,9 @@ def test_every_operation_answers_a_type_named_by_the_rule() -> None:
         suffix = expected_suffix(op.kind, set(op.output_model.model_fields))
         if not name.endswith(suffix) or (op.mutation and not issubclass(op.output_model, MutationResult)):
             wrong.append(f"{op.tool}: {name} (want …{suffix})")
-        member_names = {t.name for t in schema._schema.get_type(op.graphql[0].upper() + op.graphql[1:] + "Result").types}
+        member_names = {
+            t.name for t in schema._schema.get_type(op.graphql[0].upper() + op.graphql[1:] + "Result").types
+        }
         if member_names != {name, "OperationError"}:
             wrong.append(f"{op.graphql}: union of {sorted(member_names)}")
     assert wrong == []

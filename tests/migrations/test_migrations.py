@@ -26,6 +26,7 @@ TABLES = {
     "alembic_version",
     "dead_letters",
     "operational_events",
+    "worker_heartbeats",
 }
 
 

@@ -47,9 +47,9 @@ def test_every_option_says_its_default_and_worker_names_redis() -> None:
     for parser in _subparsers(build_parser()):
         formatter = parser._get_formatter()
         for action in parser._actions:
-            if action.option_strings and action.dest not in ("help", "version"):
-                if "default" not in formatter._expand_help(action):  # what `--help` prints for it
-                    missing.append(f"{parser.prog} {action.option_strings[0]}")
+            shown = formatter._expand_help(action) if action.option_strings else "default"  # what --help prints
+            if action.dest not in ("help", "version") and "default" not in shown:
+                missing.append(f"{parser.prog} {action.option_strings[0]}")
     assert missing == []
     assert "Exit codes: 0 done, 1 unexpected failure, 2 bad usage or input, 3 not found" in build_parser().format_help()
     worker = next(p for p in _subparsers(build_parser()) if p.prog == "herald worker")

@@ -12,6 +12,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from graphql_schema.ide import ide_response
 from graphql_schema.schema import LIMITS, MaskedError, configure_limits, schema
 from server.runtime import Runtime
 
@@ -20,6 +21,10 @@ class HeraldGraphQL(GraphQL):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.runtime = runtime
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Herald's own GraphiQL page: its assets come from this server, not a CDN (graphql_schema/ide)."""
+        return ide_response()
 
     async def get_context(self, request: Request, response: Response | None = None) -> dict[str, Any]:  # type: ignore[override]
         state = request.scope.get("state", {})

@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from graphql_schema.app import make_graphql_app
+from graphql_schema.ide import ASSETS_PATH
+from graphql_schema.ide import asset as graphiql_asset
 from mcp_tools.server import build_mcp_server
 from server import __version__
 from server.auth_middleware import BearerAuthMiddleware
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),

@@ -63,5 +63,7 @@ def test_the_walkthrough_runs_verbatim_to_signed_receipts(tmp_path: Path, receiv
     secrets = re.findall(r"signing secret (whsec_\S+)", shell.stdout + agent.stdout)
     deliveries = receiver.at("/hook")
     assert len(secrets) == 2 and len(deliveries) == 2  # the dry run sent nothing
-    titles = [Webhook(secret).verify(d.body, d.headers)["data"]["id"] for secret, d in zip(secrets, deliveries)]
+    titles = [
+        Webhook(secret).verify(d.body, d.headers)["data"]["id"] for secret, d in zip(secrets, deliveries, strict=True)
+    ]
     assert titles == ["hello", "hello-mcp"]

@@ -160,3 +160,21 @@ async def test_operator_commands_call_the_operations_of_the_doors(
         assert capsys.readouterr().out.splitlines() == ["Replayed 1 job(s) of 1 plan(s).", dead["jobId"]]
         audit = await d.ok("list_audit_events", operation="replay_dead_letters")
         assert [(a["principal"], a["outcome"]) for a in audit["items"]] == [("herald CLI (cli)", "ok")]
+
+
+def test_dev_mode_opens_loopback_only_and_says_so_loudly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a local receiver needed a restart with HERALD_ALLOWED_NETWORKS; now --dev (or HERALD_DEV) does it."""
+    from server.cli import _say_storage
+    from server.config import DEV_BANNER, Settings
+
+    assert Settings(allowed_networks="").allowed_network_list == []
+    dev = Settings(dev=True, allowed_networks="10.1.0.0/16")
+    assert dev.allowed_network_list == ["10.1.0.0/16", "127.0.0.0/8", "::1/128"]
+    assert dev.dev_refusal() is None and Settings(dev=True, host="::1").dev_refusal() is None
+    assert Settings(dev=True, host="192.168.1.5").dev_refusal() is not None
+    monkeypatch.setenv("HERALD_DEV", "true")
+    _say_storage(Settings())
+    assert capsys.readouterr().err.splitlines()[-1] == f"herald: {DEV_BANNER}"
+    assert DEV_BANNER.startswith("DEVELOPMENT MODE") and "Never use it in production" in DEV_BANNER

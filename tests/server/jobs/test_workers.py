@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.db import session_scope
 from server.jobs import workers
+from server.keys.service import create_key
 from server.logs import JsonFormatter
 from server.models import WorkerHeartbeat
 from server.models.base import utcnow
@@ -109,6 +110,22 @@ def test_redis_mode_without_a_worker_says_so_until_one_starts(tmp_path: Path) ->
                 assert (health["status"], health["workers"]["alive"]) == ("ok", 1)
                 assert [item["id"] for item in health["workers"]["items"]] == [worker.stats.id]
                 assert "problems" not in health
+                key = create_key(rt, "ops").secret
+                query = "{ workers { ... on WorkerStatusResult { alive workers { id mode lastClaimAt batches } } } }"
+
+                def over_graphql() -> dict:
+                    response = client.post(
+                        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {key}"}
+                    )
+                    return response.json()["data"]["workers"]
+
+                seen = until(over_graphql, done=lambda w: w["workers"][0]["batches"] >= 1, timeout=30, message="a beat")
+                assert (seen["alive"], seen["workers"][0]["id"], seen["workers"][0]["mode"]) == (
+                    1,
+                    worker.stats.id,
+                    "redis",
+                )
+                assert seen["workers"][0]["lastClaimAt"] is not None
             finally:
                 worker.stop()
     finally:

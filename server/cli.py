@@ -264,7 +264,8 @@ def call(args: argparse.Namespace, tool: str, arguments: dict[str, Any]) -> tupl
     from server.context import Principal
     from server.dispatch import error_body, execute
     from server.errors import HeraldError
-    from server.keys.service import DEFAULT_WORKSPACE, ensure_workspace
+    from server.keys.service import DEFAULT_WORKSPACE
+    from server.models import Workspace
 
     settings = _settings(args)
     _say_storage(settings)
@@ -274,15 +275,21 @@ def call(args: argparse.Namespace, tool: str, arguments: dict[str, Any]) -> tupl
         return NOT_FOUND, None
     rt = _open(settings)
     workspace = args.workspace or DEFAULT_WORKSPACE
+    sender = None
     if not settings.embedded:
         from tasks.worker import DeliveryWorker
 
-        DeliveryWorker(rt, consume=False)  # attaches the Redis queue, so a replay is sent at once
+        sender = DeliveryWorker(rt, consume=False)  # attaches the Redis queue, so a replay is sent at once
     try:
         from server.db import session_scope
 
         with session_scope(rt.engine) as session:
-            ensure_workspace(session, workspace)
+            known = session.get(Workspace, workspace) is not None
+        if not known:
+            print(
+                f"herald: no workspace {workspace} in this database ({settings.describe_storage()}).", file=sys.stderr
+            )
+            return NOT_FOUND, None
         principal = Principal(workspace_id=workspace, key_id="cli", name="herald CLI")
         arguments = {k: v for k, v in arguments.items() if v is not None}
         try:
@@ -296,6 +303,8 @@ def call(args: argparse.Namespace, tool: str, arguments: dict[str, Any]) -> tupl
                 print(f"{body.code}{field}: {body.message} {body.remediation}".rstrip(), file=sys.stderr)
             return _ERROR_EXITS.get(body.code, REFUSED), None
     finally:
+        if sender is not None:
+            sender.broker.close()
         rt.close()
     if args.json:
         print(json.dumps(result.wire(), indent=2))

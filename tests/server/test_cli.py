@@ -178,3 +178,23 @@ def test_dev_mode_opens_loopback_only_and_says_so_loudly(
     _say_storage(Settings())
     assert capsys.readouterr().err.splitlines()[-1] == f"herald: {DEV_BANNER}"
     assert DEV_BANNER.startswith("DEVELOPMENT MODE") and "Never use it in production" in DEV_BANNER
+
+
+def test_an_unknown_workspace_is_not_found_and_not_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlmodel import func, select
+
+    from server.db import session_scope
+    from server.models import Workspace
+
+    rt = factories.runtime(tmp_path)
+    factories.principal(rt)  # the default workspace exists
+    monkeypatch.setenv("HERALD_DATA_DIR", str(tmp_path))
+    assert main(["targets", "list", "--workspace", "ws_typo"]) == NOT_FOUND
+    assert "no workspace ws_typo in this database" in capsys.readouterr().err
+    assert main(["targets", "list"]) == OK
+    assert capsys.readouterr().err.endswith("No targets.\n")
+    with session_scope(rt.engine) as session:
+        assert session.exec(select(func.count()).select_from(Workspace)).one() == 1
+    rt.close()

@@ -2,14 +2,22 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# One stamp per set of extras: `make run` installs the runtime dependencies only, the rest add `dev` (or `bench`).
+RUN_STAMP := $(VENV)/.runtime-$(SUM)
+STAMP := $(VENV)/.installed-$(SUM)
+BENCH_STAMP := $(VENV)/.bench-$(SUM)
 
-.PHONY: install run test check lint format types bench export migration clean
+.PHONY: install run test test-fast check lint format types bench export migration clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.runtime-*
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -21,11 +29,15 @@ $(BENCH_STAMP): $(STAMP)
 
 install: $(STAMP)
 
-run: install
-	$(BIN)/herald serve
+run: $(RUN_STAMP)
+	$(BIN)/herald serve $(RUN_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick loop: everything but the fuzz and the bench smoke (`heavy`); add PYTEST_ARGS="-m 'not slow'" for less.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not heavy" $(PYTEST_ARGS)
 
 # Lint, format check, types, and the fast tests (no live servers, no real services).
 check: install lint types
@@ -55,4 +67,4 @@ migration: install
 	$(BIN)/herald makemigration "$(m)"
 
 clean:
-	rm -rf $(VENV) .herald .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from graphql_schema.ide import ide_response
 from graphql_schema.schema import LIMITS, MaskedError, configure_limits, schema
 from server.errors import HeraldError, InternalError
 from server.http_errors import graphql_errors
@@ -108,6 +109,10 @@ class HeraldGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         return strict_json(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Herald's own GraphiQL page: its assets come from this server, not a CDN (graphql_schema/ide)."""
+        return ide_response()
 
     async def get_context(self, request: Request, response: Response | None = None) -> dict[str, Any]:  # type: ignore[override]
         state = request.scope.get("state", {})

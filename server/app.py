@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import func
@@ -16,6 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from graphql_schema.app import make_graphql_app
+from graphql_schema.ide import ASSETS_PATH
+from graphql_schema.ide import asset as graphiql_asset
 from mcp_tools.server import build_mcp_server
 from server import __version__
 from server.auth_middleware import BearerAuthMiddleware
@@ -25,6 +28,7 @@ from server.db import session_scope
 from server.feeds.routes import ROUTES as FEED_ROUTES
 from server.http_errors import JsonRpcErrorBodies
 from server.inbound import whatsapp as inbound_whatsapp
+from server.jobs import workers
 from server.keys.service import create_key, has_any_key
 from server.migrate import upgrade
 from server.models import Job
@@ -53,12 +57,33 @@ def _bootstrap_key(rt: Runtime) -> None:
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """200 while the server answers; ``status`` is ``degraded`` in Redis mode when no worker is alive to deliver."""
     rt: Runtime = request.app.state.runtime
     with session_scope(rt.engine) as session:
         session.exec(select(1)).one()
-    return JSONResponse(
-        {"status": "ok", "version": __version__, "mode": "embedded" if rt.settings.embedded else "redis"}
-    )
+        seen = workers.workers(session, rt.settings)
+        no_worker = workers.no_worker_reason(session, rt.settings)
+    alive = [row for row, is_alive in seen if is_alive]
+    body: dict[str, Any] = {
+        "status": "degraded" if no_worker else "ok",
+        "version": __version__,
+        "mode": "embedded" if rt.settings.embedded else "redis",
+        "workers": {
+            "alive": len(alive),
+            "items": [
+                {
+                    "id": row.id,
+                    "mode": row.mode,
+                    "lastBeatAt": workers.aware(row.beat_at).isoformat(),
+                    "lastClaimAt": workers.aware(row.last_claim_at).isoformat() if row.last_claim_at else None,
+                }
+                for row in alive
+            ],
+        },
+    }
+    if no_worker:
+        body["problems"] = [no_worker]
+    return JSONResponse(body)
 
 
 async def metrics(request: Request) -> PlainTextResponse:
@@ -102,6 +127,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             *inbound_whatsapp.ROUTES,
             Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
             *FEED_ROUTES,
+            Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Mount("/", app=mcp_app),

@@ -21,6 +21,7 @@ from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 PROTECTED = ("/graphql", "/mcp")
+GRAPHIQL_ASSETS = "/graphql/assets"  # graphql_schema.ide.ASSETS_PATH (the middleware imports no door)
 
 
 class BearerAuthMiddleware:
@@ -50,7 +51,9 @@ class BearerAuthMiddleware:
 
 
 def _is_graphiql_page(scope: Scope, headers: Headers) -> bool:
-    """The GraphiQL page itself is public; the queries it sends carry the key."""
+    """The GraphiQL page and its static assets are public; the queries it sends carry the key."""
+    if scope.get("method") == "GET" and scope["path"].startswith(GRAPHIQL_ASSETS + "/"):
+        return True
     return scope["path"] == "/graphql" and scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
 
 

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from platformdirs import user_data_path
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The folder older versions used, relative to wherever a command started.
+LEGACY_DATA_DIR = Path(".herald")
+
+
+# What development mode opens to outbound delivery: local receivers only.
+DEV_NETWORKS = ("127.0.0.0/8", "::1/128")
+DEV_BANNER = (
+    "DEVELOPMENT MODE (--dev / HERALD_DEV): deliveries may reach loopback addresses (127.0.0.0/8, ::1) so local "
+    "receivers work. Never use it in production."
+)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/herald`` on Linux, honouring ``XDG_DATA_HOME``)."""
+    return user_data_path("herald", appauthor=False)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
 
-    data_dir: Path = Field(Path(".herald"), description="Where the embedded SQLite file and key file live.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded SQLite file and key file live. Unset: the per-user data directory.",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy or plain URL (postgresql://user@host:5432/db). Unset: SQLite in data_dir."
     )
@@ -24,10 +55,21 @@ class Settings(BaseSettings):
     allowed_networks: str = Field(
         "", description="Comma-separated CIDRs outbound delivery may reach despite the private-address guard."
     )
+    dev: bool = Field(
+        False,
+        description="Development: outbound delivery may reach loopback (local receivers); `herald serve` refuses "
+        "it unless bound to a loopback address.",
+    )
     host: str = Field("127.0.0.1", description="Address `herald serve` binds.")
     port: int = Field(8000, description="Port `herald serve` binds.")
     api_key: str | None = Field(None, description="API key used by `herald mcp` (stdio) to authenticate.")
     log_level: str = Field("INFO", description="Python log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per record; json: one JSON object per line."
+    )
+    worker_heartbeat_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often a worker records that it is alive (three missed beats: gone)."
+    )
     auto_migrate: bool = Field(True, description="Apply Alembic migrations when the server or a worker starts.")
 
     worker_threads: int = Field(4, ge=1, le=256, description="Delivery threads per worker process.")
@@ -116,9 +158,45 @@ class Settings(BaseSettings):
         True, description="On first start with no API key at all, create one and print it once."
     )
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def data_dir_source(self) -> str:
+        return "HERALD_DATA_DIR" if "data_dir" in self.model_fields_set else "the per-user default"
+
+    def describe_storage(self) -> str:
+        """One line saying which data directory and database this process uses, and why (said on start)."""
+        folder = f"data directory {self.data_dir} (from {self.data_dir_source})"
+        if self.database_url:
+            return f"{folder}; database {redact_url(self.database_url)}"
+        return f"{folder}; database SQLite {self.data_dir / 'herald.db'}"
+
+    def legacy_data_dir_hint(self) -> str | None:
+        """A warning when an older ./.herald folder sits here but another data directory is in use."""
+        here = LEGACY_DATA_DIR.absolute()
+        if (here / "herald.db").exists() and here != self.data_dir:
+            return f"A data directory {here} from an older version exists here; set HERALD_DATA_DIR={here} to use it."
+        return None
+
     @cached_property
     def allowed_network_list(self) -> list[str]:
-        return [part.strip() for part in self.allowed_networks.split(",") if part.strip()]
+        networks = [part.strip() for part in self.allowed_networks.split(",") if part.strip()]
+        if self.dev:
+            networks += [net for net in DEV_NETWORKS if net not in networks]
+        return networks
+
+    def dev_refusal(self) -> str | None:
+        """Why development mode may not serve here (bound to a non-loopback address), or None."""
+        if self.dev and not is_loopback(self.host):
+            return (
+                f"Development mode opens loopback to outbound delivery and is refused on {self.host}: bind "
+                "127.0.0.1 (HERALD_HOST / --host), or drop --dev / HERALD_DEV and list the networks a deployment "
+                "may reach in HERALD_ALLOWED_NETWORKS."
+            )
+        return None
 
     @cached_property
     def public_base_url(self) -> str:
@@ -127,3 +205,13 @@ class Settings(BaseSettings):
     @cached_property
     def embedded(self) -> bool:
         return not self.redis_url
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (``postgresql://user:***@host/db``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

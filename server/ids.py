@@ -25,6 +25,7 @@ PREFIXES = {
     "recipient": "rcp",
     "schedule": "sch",
     "schedule_run": "run",
+    "worker": "wkr",
 }
 
 

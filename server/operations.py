@@ -15,12 +15,12 @@ from sqlmodel import Session
 from server import hints
 from server.activity import service as activity
 from server.activity.audit_ops import AuditList, ListAuditInput, list_audit_events
-from server.activity.schemas import EventList, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
+from server.activity.schemas import EventList, HaltInput, HaltPayload, ListEventsInput, ResumeDeliveriesInput
 from server.channels import service as channels
 from server.channels.schemas import ChannelList, ListChannelsInput
 from server.context import OpContext
 from server.deadletters import service as deadletters
-from server.deadletters.schemas import DeadLetterList, DeadLetterPayload, GetDeadLetterInput, ListDeadLettersInput
+from server.deadletters.schemas import DeadLetterDetailResult, DeadLetterList, GetDeadLetterInput, ListDeadLettersInput
 from server.keys import operations as keys
 from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
 from server.plans import pausing
@@ -28,7 +28,7 @@ from server.plans import report as reports
 from server.plans import service as plans
 from server.plans.schemas import (
     CreatePlanInput,
-    JobsRequeued,
+    JobsRequeuedPayload,
     ListPlansInput,
     PausePlanInput,
     PlanIdInput,
@@ -45,15 +45,15 @@ from server.plans.waiting import with_delivery_wait
 from server.recipients import service as recipients
 from server.recipients.schemas import (
     DeleteRecipientsInput,
+    DeleteRecipientsPayload,
     GetRecipientInput,
     ListRecipientsInput,
-    RecipientDetails,
+    RecipientDetailResult,
     RecipientList,
     RecipientPayload,
-    RecipientsDeleted,
-    RecipientsUpserted,
     UnsubscribeRecipientInput,
     UpsertRecipientsInput,
+    UpsertRecipientsPayload,
 )
 from server.schedules import service as schedules
 from server.schedules.schemas import (
@@ -81,10 +81,12 @@ from server.targets.schemas import (
     TargetList,
     TargetPayload,
     TargetResult,
-    TestTargetResult,
+    TestTargetPayload,
     UpdateTargetInput,
 )
 from server.wire import WireModel
+from server.workers import service as workers
+from server.workers.schemas import ListWorkersInput, WorkerStatusResult
 
 Scope = Literal["read", "write", "deliver", "admin"]
 
@@ -203,7 +205,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Send one test delivery to a target now and report the outcome.",
         TargetIdInput,
-        TestTargetResult,
+        TestTargetPayload,
         testing.test_target,
         scope="deliver",
         open_world=True,
@@ -216,7 +218,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Create or update up to 10,000 recipients in one call, matched on externalId: addresses per channel, "
         "attributes, IANA time zone, labels (distribution lists).",
         UpsertRecipientsInput,
-        RecipientsUpserted,
+        UpsertRecipientsPayload,
         recipients.upsert_recipients,
         scope="write",
         confirm_reason="The recipients are valid; upsert them for real.",
@@ -236,7 +238,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "query",
         "Read one recipient by id or externalId: addresses, attributes, labels, unsubscriptions, bounces.",
         GetRecipientInput,
-        RecipientDetails,
+        RecipientDetailResult,
         recipients.get_recipient,
     ),
     Operation(
@@ -245,7 +247,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Delete recipients by ids or externalIds; jobs already made for them stay.",
         DeleteRecipientsInput,
-        RecipientsDeleted,
+        DeleteRecipientsPayload,
         recipients.delete_recipients,
         scope="write",
         destructive=True,
@@ -427,7 +429,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Queue a plan's failed and dead jobs again, with a fresh retry budget.",
         RetryFailedJobsInput,
-        JobsRequeued,
+        JobsRequeuedPayload,
         plans.retry_failed_jobs,
         scope="deliver",
         open_world=True,
@@ -438,7 +440,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Queue dead-lettered jobs again, selected by plan, target or job ids.",
         ReplayDeadLettersInput,
-        JobsRequeued,
+        JobsRequeuedPayload,
         deadletters.replay_dead_letters,
         scope="admin",
         open_world=True,
@@ -458,7 +460,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "query",
         "Inspect one dead letter: the sanitized request that was sent and the response that came back.",
         GetDeadLetterInput,
-        DeadLetterPayload,
+        DeadLetterDetailResult,
         deadletters.get_dead_letter,
     ),
     Operation(
@@ -486,7 +488,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Emergency stop: no new delivery request leaves this workspace until resume_deliveries.",
         HaltInput,
-        HaltResult,
+        HaltPayload,
         activity.halt_deliveries,
         scope="admin",
         destructive=True,
@@ -498,7 +500,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "mutation",
         "Lift a workspace halt; held jobs are queued again.",
         ResumeDeliveriesInput,
-        HaltResult,
+        HaltPayload,
         activity.resume_deliveries,
         scope="admin",
         open_world=True,
@@ -545,6 +547,18 @@ OPERATIONS: tuple[Operation, ...] = (
         AuditList,
         list_audit_events,
         scope="admin",
+    ),
+)
+
+OPERATIONS += (
+    Operation(
+        "list_workers",
+        "workers",
+        "query",
+        "The delivery workers: how many are alive, when each last beat and last took a batch of jobs.",
+        ListWorkersInput,
+        WorkerStatusResult,
+        workers.list_workers,
     ),
 )
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 
 import dramatiq
 
 from server import idempotency
 from server.deadletters.service import enforce_retention
+from server.jobs import workers
 from server.jobs.scheduler import tick
 from server.jobs.sweeper import sweep
 from server.runtime import Runtime
@@ -24,12 +27,14 @@ class DeliveryWorker:
         self.rt = rt
         self.consume = consume
         self.broker = make_broker(rt.settings)
-        self.actor = declare_deliver_jobs(self.broker, rt)
+        self.stats = workers.WorkerStats.new("embedded" if rt.settings.embedded else "redis")
+        self.actor = declare_deliver_jobs(self.broker, rt, on_batch=self.stats.claimed)
         rt.queue = DramatiqQueue(self.actor, rt.settings.jobs_per_message)
         self._worker: dramatiq.Worker | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._scheduler: threading.Thread | None = None
+        self._heart: threading.Thread | None = None
 
     def start(self) -> None:
         if not self.consume:
@@ -39,6 +44,9 @@ class DeliveryWorker:
             self.broker, worker_threads=settings.worker_threads, worker_timeout=settings.worker_poll_ms
         )
         self._worker.start()
+        workers.beat(self.rt.engine, self.stats)  # alive from the first moment, not one interval later
+        self._heart = threading.Thread(target=self._beat_forever, name="herald-heartbeat", daemon=True)
+        self._heart.start()
         if self.rt.settings.embedded:
             sweep(self.rt, grace_seconds=0)  # the in-memory queue starts empty: recover what is due
         self._sweeper = threading.Thread(target=self._sweep_forever, name="herald-sweeper", daemon=True)
@@ -46,10 +54,22 @@ class DeliveryWorker:
         self._scheduler = threading.Thread(target=self._tick_forever, name="herald-scheduler", daemon=True)
         self._scheduler.start()
         log.info(
-            "delivery worker started (%d threads, %s)",
+            "delivery worker %s started on %s (pid %d, %d threads, %s)",
+            self.stats.id,
+            socket.gethostname(),
+            os.getpid(),
             self.rt.settings.worker_threads,
-            "embedded" if self.rt.settings.embedded else "redis",
+            self.stats.mode,
+            extra={"worker_id": self.stats.id},
         )
+
+    def _beat_forever(self) -> None:
+        interval = self.rt.settings.worker_heartbeat_seconds
+        while not self._stop.wait(interval):
+            try:
+                workers.beat(self.rt.engine, self.stats)
+            except Exception:
+                log.exception("heartbeat failed; next one in %gs", interval)
 
     def _sweep_forever(self) -> None:
         ticks = 0
@@ -82,7 +102,12 @@ class DeliveryWorker:
         self._stop.set()
         if self._worker is not None:
             self._worker.stop()
-        for thread in (self._sweeper, self._scheduler):
+        for thread in (self._sweeper, self._scheduler, self._heart):
             if thread is not None:
                 thread.join(timeout=5)
+        if self._heart is not None:
+            try:
+                workers.forget(self.rt.engine, self.stats.id)
+            except Exception:
+                log.exception("could not remove the heartbeat of %s; it ages out", self.stats.id)
         self.broker.close()

@@ -108,6 +108,7 @@ def mcp_principal(client: TestClient):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow  # the fuzz: thousands of calls
+@pytest.mark.heavy
 @settings(
     max_examples=FUZZ_CALLS_PER_DOOR,
     deadline=None,
@@ -135,6 +136,7 @@ def test_fuzz_graphql_over_http(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_fuzz_mcp_tools(mcp_principal, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     rt, principal = mcp_principal
     examples: list[tuple[Any, dict[str, Any]]] = []

@@ -47,6 +47,6 @@ class ResumeDeliveriesInput(MutationInput):
     pass
 
 
-class HaltResult(MutationResult):
+class HaltPayload(MutationResult):
     halted: bool = Field(description="Whether deliveries in this workspace are halted now.")
     jobs_released: int = Field(0, description="Jobs put back in the queue by a resume.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from server.activity.recorder import record_event
-from server.activity.schemas import EventList, EventRead, HaltInput, HaltResult, ListEventsInput, ResumeDeliveriesInput
+from server.activity.schemas import EventList, EventRead, HaltInput, HaltPayload, ListEventsInput, ResumeDeliveriesInput
 from server.context import OpContext
 from server.hints import for_real, hint
 from server.jobs import transitions
@@ -39,10 +39,10 @@ def list_events(ctx: OpContext, session: Session, data: ListEventsInput) -> Even
     return EventList(items=items, next_cursor=next_cursor, recommended_next_action=action)
 
 
-def halt_deliveries(ctx: OpContext, session: Session, data: HaltInput) -> HaltResult:
+def halt_deliveries(ctx: OpContext, session: Session, data: HaltInput) -> HaltPayload:
     workspace = session.exec(select(Workspace).where(Workspace.id == ctx.workspace_id).with_for_update()).one()
     if data.dry_run:
-        return HaltResult(halted=workspace.halted, dry_run=True, recommended_next_action=for_real())
+        return HaltPayload(halted=workspace.halted, dry_run=True, recommended_next_action=for_real())
     workspace.halted = True
     session.add(workspace)
     record_event(
@@ -51,7 +51,7 @@ def halt_deliveries(ctx: OpContext, session: Session, data: HaltInput) -> HaltRe
         "deliveries.halted",
         f"Deliveries halted by {ctx.principal.name}: {data.reason or 'no reason given'}.",
     )
-    return HaltResult(
+    return HaltPayload(
         halted=True,
         recommended_next_action=hint(
             "resume_deliveries", "No new request leaves this workspace until you resume; attempts in flight finish."
@@ -59,7 +59,7 @@ def halt_deliveries(ctx: OpContext, session: Session, data: HaltInput) -> HaltRe
     )
 
 
-def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesInput) -> HaltResult:
+def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesInput) -> HaltPayload:
     workspace = session.exec(select(Workspace).where(Workspace.id == ctx.workspace_id).with_for_update()).one()
     held = select(Job.id).where(
         Job.workspace_id == ctx.workspace_id,
@@ -69,7 +69,7 @@ def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesIn
     )
     ids = list(session.exec(held).all())
     if data.dry_run:
-        return HaltResult(
+        return HaltPayload(
             halted=workspace.halted,
             jobs_released=len(ids),
             dry_run=True,
@@ -82,7 +82,7 @@ def resume_deliveries(ctx: OpContext, session: Session, data: ResumeDeliveriesIn
         transitions.release(session, ids, now)
     record_event(session, ctx.workspace_id, "deliveries.resumed", f"Deliveries resumed by {ctx.principal.name}.")
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
-    return HaltResult(
+    return HaltPayload(
         halted=False,
         jobs_released=len(ids),
         recommended_next_action=hint("list_distribution_plans", "Deliveries go on; watch the plans."),

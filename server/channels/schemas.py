@@ -37,4 +37,5 @@ class ChannelRead(WireModel):
 
 class ChannelList(WireModel):
     items: list[ChannelRead]
+    next_cursor: str | None = Field(None, description="Always null: every channel is on one page.")
     recommended_next_action: NextAction

@@ -52,6 +52,6 @@ class GetDeadLetterInput(WireModel):
     id: Id = Field(description="Dead letter id (dlq_…).")
 
 
-class DeadLetterPayload(WireModel):
+class DeadLetterDetailResult(WireModel):
     dead_letter: DeadLetterDetail
     recommended_next_action: NextAction

@@ -11,9 +11,9 @@ from server.context import OpContext
 from server.db import session_scope
 from server.deadletters.schemas import (
     DeadLetterDetail,
+    DeadLetterDetailResult,
     DeadLetterFilter,
     DeadLetterList,
-    DeadLetterPayload,
     DeadLetterRead,
     GetDeadLetterInput,
     ListDeadLettersInput,
@@ -26,7 +26,7 @@ from server.models import DeadLetter, Job
 from server.models.base import utcnow
 from server.pagination import page
 from server.plans.repository import load_plan
-from server.plans.schemas import JobsRequeued, ReplayDeadLettersInput
+from server.plans.schemas import JobsRequeuedPayload, ReplayDeadLettersInput
 from server.plans.service import requeue_jobs
 from server.runtime import Runtime
 from server.targets.repository import load_target
@@ -83,7 +83,7 @@ def list_dead_letters(ctx: OpContext, session: Session, data: ListDeadLettersInp
     return DeadLetterList(items=items, next_cursor=next_cursor, recommended_next_action=action)
 
 
-def get_dead_letter(ctx: OpContext, session: Session, data: GetDeadLetterInput) -> DeadLetterPayload:
+def get_dead_letter(ctx: OpContext, session: Session, data: GetDeadLetterInput) -> DeadLetterDetailResult:
     check_id("dead_letter", data.id)
     row = session.exec(
         select(DeadLetter).where(DeadLetter.id == data.id, DeadLetter.workspace_id == ctx.workspace_id)
@@ -94,7 +94,7 @@ def get_dead_letter(ctx: OpContext, session: Session, data: GetDeadLetterInput) 
             field="id",
             next_action=hint("list_dead_letters", "List dead letters to find the right id."),
         )
-    return DeadLetterPayload(
+    return DeadLetterDetailResult(
         dead_letter=DeadLetterDetail.model_validate(row, from_attributes=True),
         recommended_next_action=hint(
             "replay_dead_letters", "Replay this job once its receiver is healthy.", jobIds=[row.job_id]
@@ -121,7 +121,7 @@ def enforce_retention(rt: Runtime) -> int:
     return removed
 
 
-def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLettersInput) -> JobsRequeued:
+def replay_dead_letters(ctx: OpContext, session: Session, data: ReplayDeadLettersInput) -> JobsRequeuedPayload:
     _check_refs(session, ctx.workspace_id, data)
     query = filtered(ctx.workspace_id, data)
     if data.job_ids:

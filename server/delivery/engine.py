@@ -38,14 +38,39 @@ log = logging.getLogger(__name__)
 
 
 def process_jobs(rt: Runtime, job_ids: list[str]) -> None:
+    started = time.perf_counter()
     claims = claim_batch(rt, job_ids)
-    if claims:
-        deliver_claims(rt, claims)
+    if not claims:
+        log.debug("batch of %d job(s): none to claim (finished, in flight or not due)", len(job_ids))
+        return
+    finished = deliver_claims(rt, claims)
+    _log_batch(len(job_ids), len(claims), finished, started)
 
 
-def deliver_claims(rt: Runtime, claims: list[Claim]) -> None:
+def _log_batch(asked: int, claimed: int, finished: list[tuple[Claim, Result]], started: float) -> None:
+    """One INFO line per batch (JSON fields with HERALD_LOG_FORMAT=json)."""
+    delivered = sum(1 for _, result in finished if result.receipt is not None)
+    held = sum(1 for _, result in finished if result.held_until is not None)
+    failed = len(finished) - delivered - held
+    fields = {
+        "jobs": asked,
+        "claimed": claimed,
+        "delivered": delivered,
+        "failed": failed,
+        "held": held,
+        "still_sending": claimed - len(finished),
+        "duration_ms": _elapsed_ms(started),
+    }
+    log.info(
+        "batch of %d job(s): %d claimed, %d delivered, %d failed, %d held, %d still sending, in %.0f ms",
+        *fields.values(),
+        extra={"batch": fields},
+    )
+
+
+def deliver_claims(rt: Runtime, claims: list[Claim]) -> list[tuple[Claim, Result]]:
     """Send claimed jobs and record them; requests slower than the batch's patience are recorded
-    when they end, from the delivery loop, while this thread moves on."""
+    when they end, from the delivery loop, while this thread moves on. Returns what was recorded now."""
     patience = min(rt.settings.batch_patience_seconds, rt.settings.lease_seconds / 3)
     finished, stragglers = rt.delivery_loop.run(lambda io: _attempt_all(rt, io, claims, patience))
     try:
@@ -54,6 +79,7 @@ def deliver_claims(rt: Runtime, claims: list[Claim]) -> None:
         _release(rt, [claim for claim, _ in finished])
         if stragglers:
             rt.delivery_loop.submit(lambda _: _finish_stragglers(rt, stragglers))
+    return finished
 
 
 def process_job(rt: Runtime, job_id: str) -> None:
@@ -150,7 +176,19 @@ async def attempt(io: ChannelIO, claim: Claim, flag: Callable[[str, float | None
         previous_outcome_unknown=claim.previous_outcome_unknown,
         recipient_id=claim.recipient.id if claim.recipient else None,
     )
-    return await send_one(io, claim.view, claim.content, claim.policy, delivery, flag, claim.recipient)
+    result = await send_one(io, claim.view, claim.content, claim.policy, delivery, flag, claim.recipient)
+    if log.isEnabledFor(logging.DEBUG):
+        outcome = "delivered" if result.receipt else (result.held_reason or f"{result.error_class}: {result.error}")
+        log.debug(
+            "attempt %d of job %s to target %s: %s in %.0f ms",
+            claim.attempt,
+            claim.job_id,
+            claim.view.id,
+            outcome,
+            result.duration_ms,
+            extra={"job_id": claim.job_id, "target_id": claim.view.id, "attempt": claim.attempt},
+        )
+    return result
 
 
 async def send_one(

@@ -9,6 +9,7 @@ from server.models.plan import Plan
 from server.models.recipient import PlanAttachment, PlanRecipientContent, Recipient
 from server.models.schedule import Schedule, ScheduleRun
 from server.models.target import Target, TargetState
+from server.models.worker import WorkerHeartbeat
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ScheduleRun",
     "Target",
     "TargetState",
+    "WorkerHeartbeat",
     "Workspace",
     "WorkspaceState",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from server.hints import MAX_WAIT_SECONDS, NextAction, done, hint, wait_until
+from server.jobs import workers
 from server.jobs.status import (
     HELD_BY_CIRCUIT,
     HELD_BY_HALT,
@@ -20,6 +21,7 @@ FIX_TARGET_CLASSES = ("permanent", "systemic")
 IN_PROGRESS = (PlanStatus.DRAFT, PlanStatus.SCHEDULED, PlanStatus.QUEUED, PlanStatus.RUNNING)
 IN_PROGRESS_REASON = "Deliveries are in progress; check again."
 IN_FLIGHT_WAIT = 2.0
+NO_WORKER_RECHECK = 5.0
 # A released job is still to be claimed and sent: look again once that has likely happened, not at the release.
 RELEASE_MARGIN = timedelta(seconds=1)
 
@@ -62,6 +64,14 @@ def _wait(plan: PlanRead) -> float:
 def waiting_hint(plan: PlanRead, now: datetime) -> NextAction:
     """A plan still delivering: what holds its waiting jobs and what lifts it, or when the first is released."""
     waiting = [job for job in plan.jobs if job.status in WAITING]
+    unworked = [job for job in waiting if (job.held_reason or "").startswith(workers.HELD_BY_NO_WORKER)]
+    if unworked:
+        return hint(
+            "list_workers",
+            f"No delivery worker is alive, so {len(unworked)} due job(s) of this plan wait; "
+            f"{workers.NO_WORKER_REMEDY}, then check the workers again.",
+            after_seconds=NO_WORKER_RECHECK,
+        )
     halted = [job for job in waiting if (job.held_reason or "").startswith(HELD_BY_HALT)]
     if halted:
         return hint(

@@ -6,11 +6,14 @@ from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from server.config import Settings
 from server.errors import NotFound
 from server.hints import hint
 from server.ids import check_id
+from server.jobs import workers
 from server.jobs.status import RETRYABLE, WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
+from server.models.base import utcnow
 from server.plans.schemas import (
     ContentInput,
     HaltWhenInput,
@@ -119,7 +122,11 @@ def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> Job
     )
 
 
-def plan_read(session: Session, plan: Plan) -> PlanRead:
+def plan_read(session: Session, plan: Plan, settings: Settings | None = None) -> PlanRead:
+    """The plan with its jobs; given the settings, due jobs that no live worker can take say so (Redis mode)."""
+    jobs = job_reads(session, plan)
+    if settings is not None:
+        jobs = _held_by_no_worker(session, settings, jobs)
     return PlanRead(
         id=plan.id,
         status=plan.status,
@@ -130,7 +137,7 @@ def plan_read(session: Session, plan: Plan) -> PlanRead:
         created_at=plan.created_at,
         completed_at=plan.completed_at,
         counts=plan_counts(session, plan),
-        jobs=job_reads(session, plan),
+        jobs=jobs,
         schedule_id=plan.schedule_id,
         scheduled_for=plan.scheduled_for,
         halt_when=HaltWhenInput.model_validate(plan.halt_when) if plan.halt_when else None,
@@ -150,6 +157,20 @@ def plan_recipients(plan: Plan) -> PlanRecipients | None:
         jobs=stored.get("jobs", 0),
         skipped=[SkipCount(reason=r, count=n) for r, n in sorted(stored.get("skipped", {}).items())],
     )
+
+
+def _held_by_no_worker(session: Session, settings: Settings, jobs: list[JobRead]) -> list[JobRead]:
+    now = utcnow()
+
+    def due(job: JobRead) -> bool:
+        return job.status in WAITING and job.held_reason is None and (job.next_attempt_at or now) <= now
+
+    if not any(due(job) for job in jobs):
+        return jobs
+    reason = workers.no_worker_reason(session, settings)
+    if reason is None:
+        return jobs
+    return [job.model_copy(update={"held_reason": reason}) if due(job) else job for job in jobs]
 
 
 def plan_summary(plan: Plan) -> PlanSummary:

@@ -293,7 +293,7 @@ class ReplayDeadLettersInput(MutationInput, DeadLetterFilter):
     limit: int = Field(100, ge=1, le=100, description="Replay at most this many (oldest first).")
 
 
-class JobsRequeued(MutationResult):
+class JobsRequeuedPayload(MutationResult):
     job_ids: list[Id] = Field(description="Jobs put back in the queue (or that would be, in a dry run).")
     plan_ids: list[Id]
 

@@ -30,7 +30,7 @@ from server.plans import repository as repo
 from server.plans.hints import plan_hint
 from server.plans.schemas import (
     CreatePlanInput,
-    JobsRequeued,
+    JobsRequeuedPayload,
     ListPlansInput,
     PlanIdInput,
     PlanList,
@@ -155,7 +155,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
             PlanRecipientContent,
             [{"plan_id": plan.id, "recipient_id": rid, "content": o} for rid, o in overrides.items()],
         )
-    read = repo.plan_read(session, plan)
+    read = repo.plan_read(session, plan, ctx.runtime.settings)
     if queued_for is not None:  # else the scheduler tick sends them as they come due
         ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
     return (
@@ -540,7 +540,7 @@ def _preview(target: Target, rendered: ChannelPayload | None, jobs: list[_Job]) 
 
 
 def get_plan(ctx: OpContext, session: Session, data: PlanIdInput) -> PlanResult:
-    read = repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, data.id))
+    read = repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, data.id), ctx.runtime.settings)
     return PlanResult(plan=read, recommended_next_action=plan_hint(read))
 
 
@@ -600,7 +600,7 @@ def _refuse_ended(plan: Plan) -> None:
         )
 
 
-def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInput) -> JobsRequeued:
+def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInput) -> JobsRequeuedPayload:
     plan = repo.load_plan(session, ctx.workspace_id, data.plan_id, "planId", lock=True)
     if plan.status == PlanStatus.CANCELLED:
         raise Conflict(f"Plan {plan.id} was cancelled; create a new plan instead.", field="planId")
@@ -608,11 +608,11 @@ def retry_failed_jobs(ctx: OpContext, session: Session, data: RetryFailedJobsInp
     return requeue_jobs(ctx, session, jobs, data.dry_run)
 
 
-def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool) -> JobsRequeued:
+def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: bool) -> JobsRequeuedPayload:
     ids = [job.id for job in jobs]
     plan_ids = sorted({job.plan_id for job in jobs})
     if not jobs:
-        return JobsRequeued(
+        return JobsRequeuedPayload(
             job_ids=[],
             plan_ids=[],
             dry_run=dry_run,
@@ -621,7 +621,7 @@ def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: boo
             ),
         )
     if dry_run:
-        return JobsRequeued(
+        return JobsRequeuedPayload(
             job_ids=ids,
             plan_ids=plan_ids,
             dry_run=True,
@@ -632,7 +632,7 @@ def requeue_jobs(ctx: OpContext, session: Session, jobs: list[Job], dry_run: boo
         _reopen_plan(session, plan_id, [job for job in jobs if job.plan_id == plan_id], now)
     transitions.requeue(session, ids, now)
     ctx.after_commit(lambda: enqueue_at(ctx.runtime, ids, None))
-    return JobsRequeued(
+    return JobsRequeuedPayload(
         job_ids=ids,
         plan_ids=plan_ids,
         recommended_next_action=hint(

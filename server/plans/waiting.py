@@ -17,7 +17,7 @@ from server.plans.schemas import PlanCounts, PlanPayload, PlanRead
 
 def _read(ctx: OpContext, plan_id: str) -> PlanRead:
     with session_scope(ctx.runtime.engine) as session:
-        return repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, plan_id))
+        return repo.plan_read(session, repo.load_plan(session, ctx.workspace_id, plan_id), ctx.runtime.settings)
 
 
 def _finished(counts: PlanCounts) -> int:

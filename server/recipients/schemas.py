@@ -116,7 +116,7 @@ class RecipientRef(WireModel):
     created: bool
 
 
-class RecipientsUpserted(MutationResult):
+class UpsertRecipientsPayload(MutationResult):
     created: int
     updated: int
     recipients: list[RecipientRef] = Field(description="Each recipient of the request, in request order.")
@@ -137,7 +137,7 @@ class RecipientRead(WireModel):
     updated_at: datetime
 
 
-class RecipientDetails(WireModel):
+class RecipientDetailResult(WireModel):
     recipient: RecipientRead
     recommended_next_action: NextAction
 
@@ -168,7 +168,7 @@ class DeleteRecipientsInput(MutationInput):
     external_ids: list[Key] = Field(default_factory=list, max_length=MAX_UPSERT, description="Or externalIds.")
 
 
-class RecipientsDeleted(MutationResult):
+class DeleteRecipientsPayload(MutationResult):
     deleted: int
     ids: list[Id] = Field(description="The recipients deleted (or that would be, in a dry run).")
 

@@ -21,16 +21,16 @@ from server.recipients import repository as repo
 from server.recipients.schemas import (
     ALL_CHANNELS,
     DeleteRecipientsInput,
+    DeleteRecipientsPayload,
     GetRecipientInput,
     ListRecipientsInput,
-    RecipientDetails,
+    RecipientDetailResult,
     RecipientList,
     RecipientPayload,
     RecipientRef,
-    RecipientsDeleted,
-    RecipientsUpserted,
     UnsubscribeRecipientInput,
     UpsertRecipientsInput,
+    UpsertRecipientsPayload,
 )
 
 _CHUNK = 5_000  # ids per IN list on SQLite (PostgreSQL takes one array parameter)
@@ -67,7 +67,7 @@ class _Existing:
     bounced_at: dict[str, Any]
 
 
-def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsInput) -> RecipientsUpserted:
+def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsInput) -> UpsertRecipientsPayload:
     """One read of the existing rows, then one bulk insert (COPY on PostgreSQL) and one executemany update.
 
     An address that changes forgets that channel's bounce; unsubscriptions are kept (only the
@@ -122,7 +122,7 @@ def upsert_recipients(ctx: OpContext, session: Session, data: UpsertRecipientsIn
             "Recipients are stored; address them in a plan with recipientIds or recipientLabels.",
         )
     )
-    return RecipientsUpserted(
+    return UpsertRecipientsPayload(
         created=len(new_rows), updated=len(changed), recipients=refs, recommended_next_action=action
     )
 
@@ -160,9 +160,9 @@ def list_recipients(ctx: OpContext, session: Session, data: ListRecipientsInput)
     return RecipientList(items=[repo.to_read(r) for r in rows], next_cursor=next_cursor, recommended_next_action=action)
 
 
-def get_recipient(ctx: OpContext, session: Session, data: GetRecipientInput) -> RecipientDetails:
+def get_recipient(ctx: OpContext, session: Session, data: GetRecipientInput) -> RecipientDetailResult:
     row = repo.load_recipient(session, ctx.workspace_id, data.id, data.external_id)
-    return RecipientDetails(
+    return RecipientDetailResult(
         recipient=repo.to_read(row),
         recommended_next_action=hint(
             "create_distribution_plan", "Address this recipient in a plan.", recipientIds=[row.id]
@@ -170,7 +170,7 @@ def get_recipient(ctx: OpContext, session: Session, data: GetRecipientInput) -> 
     )
 
 
-def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsInput) -> RecipientsDeleted:
+def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsInput) -> DeleteRecipientsPayload:
     ids = [check_id("recipient", rid, "ids") for rid in dict.fromkeys(data.ids)]
     if not ids and not data.external_ids:
         raise ValidationFailed("Name the recipients to delete: ids or externalIds.", field="ids")
@@ -202,7 +202,7 @@ def delete_recipients(ctx: OpContext, session: Session, data: DeleteRecipientsIn
         if data.dry_run
         else hint("list_recipients", f"{len(found)} recipient(s) deleted.")
     )
-    return RecipientsDeleted(deleted=len(found), ids=found, recommended_next_action=action)
+    return DeleteRecipientsPayload(deleted=len(found), ids=found, recommended_next_action=action)
 
 
 def unsubscribe_recipient(ctx: OpContext, session: Session, data: UnsubscribeRecipientInput) -> RecipientPayload:

@@ -162,7 +162,7 @@ class TargetList(WireModel):
     recommended_next_action: NextAction
 
 
-class TestTargetResult(MutationResult):
+class TestTargetPayload(MutationResult):
     target: TargetRead
     ok: bool | None = Field(description="Whether the test delivery succeeded; null in a dry run.")
     status_code: int | None = None

@@ -28,19 +28,19 @@ from server.models.base import utcnow
 from server.redaction import redact
 from server.targets import circuit
 from server.targets import repository as repo
-from server.targets.schemas import TargetIdInput, TestTargetResult
+from server.targets.schemas import TargetIdInput, TestTargetPayload
 
 TEST_CONTENT = Content(id="herald-test", version="1", title="Herald test delivery", body="This is a test from Herald.")
 
 
-def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTargetResult:
+def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTargetPayload:
     target = _sendable(ctx, session, data.id)
     view = repo.target_view(target, ctx.runtime.box)
     payload = get_channel(target.channel).render(TEST_CONTENT, Policy(), view)
     preview = {"body": payload.body, "contentType": payload.content_type}
     read = repo.to_read(target, ctx.runtime.settings)
     if data.dry_run:
-        return TestTargetResult(
+        return TestTargetPayload(
             target=read,
             ok=None,
             dry_run=True,
@@ -48,7 +48,7 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
             recommended_next_action=hint("test_distribution_target", "Send the test delivery for real.", id=target.id),
         )
     # Replaced by ``send_test`` once the delivery is done.
-    return TestTargetResult(
+    return TestTargetPayload(
         target=read,
         ok=None,
         preview=preview,
@@ -56,7 +56,7 @@ def test_target(ctx: OpContext, session: Session, data: TargetIdInput) -> TestTa
     )
 
 
-async def send_test(ctx: OpContext, data: TargetIdInput, result: TestTargetResult) -> TestTargetResult:
+async def send_test(ctx: OpContext, data: TargetIdInput, result: TestTargetPayload) -> TestTargetPayload:
     """The ``after`` step: send the test delivery, then record what it changed and the final result."""
     if data.dry_run or result.replayed:
         return result
@@ -108,11 +108,11 @@ def _load_view(ctx: OpContext, target_id: str) -> TargetView[Any, Any]:
 def _record(
     ctx: OpContext,
     data: TargetIdInput,
-    pending: TestTargetResult,
+    pending: TestTargetPayload,
     view: TargetView[Any, Any],
     sent: Result,
     sent_id: str,
-) -> TestTargetResult:
+) -> TestTargetPayload:
     rt, error = ctx.runtime, sent.error
     with session_scope(rt.engine) as session:
         target = repo.load_target(session, ctx.workspace_id, view.id, lock=error is not None)
@@ -132,8 +132,8 @@ def _record(
 
 
 def _result(
-    pending: TestTargetResult, read: Any, target: Target, view: TargetView[Any, Any], sent: Result
-) -> TestTargetResult:
+    pending: TestTargetPayload, read: Any, target: Target, view: TargetView[Any, Any], sent: Result
+) -> TestTargetPayload:
     error, duration = sent.error, round(sent.duration_ms, 2)
     if error is not None:
         return pending.model_copy(

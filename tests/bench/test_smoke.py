@@ -13,7 +13,7 @@ from bench.peers import NOT_INSTALLED
 from tests.support import services
 from tests.support.live import ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy]
 # The peers are in the `bench` extra (make bench); `make test` installs only `dev`.
 INSTALLED = {peer: importlib.util.find_spec(peer) is not None for peer in ("celery", "apprise")}
 

@@ -152,10 +152,10 @@ def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
         },
     ).json()["data"]["createDistributionTarget"]["target"]["id"]
     halted = gql(client, 'mutation { haltDeliveries(reason: "incident") { __typename } }')
-    assert halted["haltDeliveries"]["__typename"] == "HaltResult"
+    assert halted["haltDeliveries"]["__typename"] == "HaltPayload"
     test = (
         f'mutation {{ testDistributionTarget(id: "{hook}") {{ __typename '
-        "... on TestTargetResult { ok } "
+        "... on TestTargetPayload { ok } "
         "... on OperationError { code message recommendedNextAction { tool graphql } } } }"
     )
     refused = gql(client, test)["testDistributionTarget"]
@@ -167,7 +167,7 @@ def test_a_test_delivery_is_refused_over_graphql_while_deliveries_are_halted(
     }
     assert receiver.requests == []
     gql(client, "mutation { resumeDeliveries { __typename } }")
-    assert gql(client, test)["testDistributionTarget"] == {"__typename": "TestTargetResult", "ok": True}
+    assert gql(client, test)["testDistributionTarget"] == {"__typename": "TestTargetPayload", "ok": True}
     assert len(receiver.at("/halted")) == 1
 
 
@@ -255,7 +255,7 @@ UPSERT = """
 mutation($recipients: [RecipientInput!]!) {
   upsertRecipients(recipients: $recipients) {
     __typename
-    ... on RecipientsUpserted { created updated recipients { id externalId created } }
+    ... on UpsertRecipientsPayload { created updated recipients { id externalId created } }
     ... on OperationError { code field message }
   }
 }"""
@@ -278,7 +278,7 @@ def test_recipients_over_graphql(client: TestClient) -> None:
         {"externalId": "ARN-2", "addresses": {"whatsapp": "+919812345679"}, "labels": ["advisors"], "active": False},
     ]
     upserted = gql(client, UPSERT, recipients=people)["upsertRecipients"]
-    assert (upserted["__typename"], upserted["created"], upserted["updated"]) == ("RecipientsUpserted", 2, 0)
+    assert (upserted["__typename"], upserted["created"], upserted["updated"]) == ("UpsertRecipientsPayload", 2, 0)
     bad = gql(client, UPSERT, recipients=[{"externalId": "x", "addresses": {"whatsapp": "12"}}])["upsertRecipients"]
     assert (bad["__typename"], bad["code"]) == ("OperationError", "VALIDATION_ERROR") and "E.164" in bad["message"]
     listed = gql(client, '{ recipients(label: "advisors") { ... on RecipientList { items { externalId } } } }')

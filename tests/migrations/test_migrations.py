@@ -32,6 +32,7 @@ TABLES = {
     "feed_entries",
     "distribution_schedules",
     "schedule_runs",
+    "worker_heartbeats",
 }
 
 

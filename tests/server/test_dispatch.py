@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from server.activity.schemas import HaltInput, HaltResult
+from server.activity.schemas import HaltInput, HaltPayload
 from server.context import OpContext
 from server.db import session_scope
 from server.dispatch import run_operation
@@ -30,14 +30,14 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
 def careless_halt(ran: list[str], reason: str | None = None) -> Operation:
     """halt_deliveries with a handler that writes and queues an effect even in a dry run."""
 
-    def handler(ctx: OpContext, session: Session, data: HaltInput) -> HaltResult:
+    def handler(ctx: OpContext, session: Session, data: HaltInput) -> HaltPayload:
         workspace = session.get(Workspace, ctx.workspace_id)
         assert workspace is not None
         workspace.halted = True
         session.add(workspace)
         session.flush()
         ctx.after_commit(lambda: ran.append("published"))
-        return HaltResult(halted=True, recommended_next_action=for_real(reason, extra=1))
+        return HaltPayload(halted=True, recommended_next_action=for_real(reason, extra=1))
 
     return replace(BY_TOOL["halt_deliveries"], handler=handler)
 

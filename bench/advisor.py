@@ -7,7 +7,7 @@ Two measures, each on SQLite (embedded) and, with --postgres, on PostgreSQL + Re
 - **advisor**: the advisor distribution controller. N advisors, each with their own approved text and
   image (`recipientContent` keyed by externalId), one plan through an addressed target (the `stub`
   channel in recipient mode: a local sink without network), 1 in 50 addresses hard-bouncing; the
-  failed ones then go out through a backup target (a second plan, the failed recipients by id). The
+  failed ones then go out through the primary's fallback target (`fallbackTargetId`), in the same plan. The
   plan report gives the KPIs: first-try rate, delivery rate, average and p95 time, completion
   against a 5-minute SLA.
 
@@ -24,12 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from server.context import OpContext
 from server.db import session_scope
 from server.dispatch import run_operation
-from server.jobs.status import PLAN_FINAL, JobStatus
+from server.jobs.status import PLAN_FINAL
 from server.keys.service import authenticate, create_key
 from server.models import Job, Plan
 from server.operations import BY_TOOL
@@ -105,17 +105,18 @@ def advisor(
     rt = call.rt
     rows = advisors(count)
     started = time.perf_counter()
-    ids = {r.external_id: r.id for r in call("upsert_recipients", recipients=rows).recipients}
+    call("upsert_recipients", recipients=rows)
     upsert_ms = (time.perf_counter() - started) * 1000
     bouncing = [r["addresses"]["whatsapp"] for i, r in enumerate(rows) if bounce_every and i % bounce_every == 7]
+    backup = call(
+        "create_distribution_target", name="advisors-sms-backup", channel="stub", config={"addressKey": "sms"}
+    ).target.id
     primary = call(
         "create_distribution_target",
         name="advisors-whatsapp",
         channel="stub",
         config={"addressKey": "whatsapp", "bounceAddresses": bouncing},
-    ).target.id
-    backup = call(
-        "create_distribution_target", name="advisors-sms-backup", channel="stub", config={"addressKey": "sms"}
+        fallbackTargetId=backup,
     ).target.id
     content = {
         "id": "morning-note",
@@ -140,46 +141,19 @@ def advisor(
     plan = call("create_distribution_plan", recipientContent=per_advisor, **arguments).plan
     create_ms = (time.perf_counter() - started) * 1000
     wait(_final(rt, plan.id), timeout)
-    with session_scope(rt.engine) as session:
-        failed = list(
-            session.exec(
-                select(Job.recipient_id).where(
-                    Job.plan_id == plan.id, col(Job.status).in_([JobStatus.FAILED, JobStatus.DEAD])
-                )
-            ).all()
-        )
-    backup_report = None
-    if failed:
-        by_id = {rid: ext for ext, rid in ids.items()}
-        backup_plan = call(
-            "create_distribution_plan",
-            content=content,
-            targetIds=[backup],
-            recipientIds=failed,
-            recipientContent={by_id[rid]: per_advisor[by_id[rid]] for rid in failed if rid},
-        ).plan
-        wait(_final(rt, backup_plan.id), timeout)
-        backup_report = call("get_plan_report", id=backup_plan.id, slaSeconds=SLA_SECONDS).report
     report = call("get_plan_report", id=plan.id, slaSeconds=SLA_SECONDS).report
     with session_scope(rt.engine) as session:
-        ends = [
-            p.completed_at
-            for p in session.exec(select(Plan).where(col(Plan.target_ids).is_not(None))).all()
-            if p.completed_at
-        ]
         due = session.get(Plan, plan.id).created_at  # type: ignore[union-attr]
-    overall = max(ends) - due
-    delivered = report.delivered_first_try + report.delivered_after_retries
-    via_backup = (backup_report.delivered_first_try + backup_report.delivered_after_retries) if backup_report else 0
+        ends = session.exec(select(Job.finished_at).where(Job.plan_id == plan.id)).all()
+    overall = max(end for end in ends if end is not None) - due
+    via_backup = report.delivered_via_fallback
+    delivered = report.delivered_first_try + report.delivered_after_retries - via_backup
     return {
         "advisors": count,
         "upsert_ms": round(upsert_ms, 1),
         "dry_run_ms": round(dry_ms, 1),
         "create_ms": round(create_ms, 1),
-        "primary": report.model_dump(mode="json", by_alias=True, exclude={"slowest_targets"}),
-        "backup": backup_report.model_dump(mode="json", by_alias=True, exclude={"slowest_targets"})
-        if backup_report
-        else None,
+        "report": report.model_dump(mode="json", by_alias=True, exclude={"slowest_targets", "fallbacks"}),
         "delivered_primary": delivered,
         "delivered_backup": via_backup,
         "reached": delivered + via_backup,

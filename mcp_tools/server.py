@@ -11,13 +11,15 @@ is what happens.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
@@ -118,22 +120,30 @@ def build_mcp_server(
     for op in OPERATIONS:
         if op.mutation and not include_mutations:
             continue
-        mcp.add_tool(
-            _tool_function(rt, op, resolve),
-            name=op.tool,
-            description=op.summary,
-            annotations=annotations_for(op),
-            structured_output=True,
-        )
-        # Publish the precise input schema; validation happens in server.dispatch (see module doc).
-        tool = mcp._tool_manager.get_tool(op.tool)
-        assert tool is not None
-        tool.parameters = op.input_model.model_json_schema(by_alias=True)
-        meta = tool.fn_metadata
-        tool.fn_metadata = RawArguments(
-            arg_model=meta.arg_model,
-            output_schema=meta.output_schema,
-            output_model=meta.output_model,
-            wrap_output=meta.wrap_output,
-        )
+        # The tool's schemas depend on the operation alone: built once per process (they cost most of a
+        # server's construction), then each server's tool is that template bound to its runtime.
+        tool = _template(op.tool).model_copy(update={"fn": _tool_function(rt, op, resolve)})
+        mcp._tool_manager._tools[op.tool] = tool
     return mcp
+
+
+@functools.cache
+def _template(name: str) -> Tool:
+    op = next(op for op in OPERATIONS if op.tool == name)
+    tool = Tool.from_function(
+        _tool_function(cast(Runtime, None), op, http_principal),
+        name=op.tool,
+        description=op.summary,
+        annotations=annotations_for(op),
+        structured_output=True,
+    )
+    # Publish the precise input schema; validation happens in server.dispatch (see module doc).
+    tool.parameters = op.input_model.model_json_schema(by_alias=True)
+    meta = tool.fn_metadata
+    tool.fn_metadata = RawArguments(
+        arg_model=meta.arg_model,
+        output_schema=meta.output_schema,
+        output_model=meta.output_model,
+        wrap_output=meta.wrap_output,
+    )
+    return tool

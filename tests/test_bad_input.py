@@ -587,7 +587,7 @@ def bad_calls(draw: st.DrawFn) -> tuple[Operation, dict[str, Any], bool]:
     Returns (operation, arguments, whether a name in it is unknown)."""
     op = draw(st.sampled_from(OPERATIONS))
     names = fields_of(op)
-    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names))) if names else []
     unknown = draw(
         st.lists(st.sampled_from([m for n in names for m in near_misses(n)] + ["dry_run", "extra"]), max_size=2)
     )

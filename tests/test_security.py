@@ -20,7 +20,7 @@ from server.app import create_app
 from server.context import Principal
 from server.db import session_scope
 from server.keys.service import ALL_SCOPES, authenticate, create_key
-from server.models import ApiKey, AuditEvent, DeadLetter, Job, Plan, Recipient, Target, Workspace
+from server.models import ApiKey, AuditEvent, DeadLetter, Job, Plan, Recipient, Schedule, Target, Workspace
 from server.operations import OPERATIONS, Operation
 from server.runtime import Runtime
 from tests.support import factories
@@ -84,6 +84,31 @@ class World:
         recipient = self.call(
             self.admin, "upsert_recipients", recipients=[{"externalId": "ARN-1", "addresses": {"stub": "a"}}]
         )["recipients"][0]["id"]
+        schedule = self.call(
+            self.admin,
+            "create_distribution_schedule",
+            name="weekly",
+            cron="0 8 * * 1",
+            timezone="Europe/Berlin",
+            plan={"targetIds": [ok], "content": factories.content(id="weekly")},
+        )["schedule"]["id"]
+        held_plan = self.call(
+            self.admin,
+            "create_distribution_plan",
+            content=factories.content(id="held"),
+            targetIds=[ok],
+            scheduledAt=later,
+        )["plan"]["id"]
+        self.call(self.admin, "pause_distribution_plan", id=held_plan)
+        held_schedule = self.call(
+            self.admin,
+            "create_distribution_schedule",
+            name="held",
+            cron="0 8 * * 1",
+            timezone="Europe/Berlin",
+            plan={"targetIds": [ok], "content": factories.content(id="held-weekly")},
+            paused=True,
+        )["schedule"]["id"]
         return {
             "target": ok,
             "webhook": hook,
@@ -91,6 +116,9 @@ class World:
             "scheduled": scheduled,
             "dead_letter": letter,
             "recipient": recipient,
+            "schedule": schedule,
+            "paused_plan": held_plan,
+            "paused_schedule": held_schedule,
         }
 
     def state(self) -> str:
@@ -98,7 +126,7 @@ class World:
         with session_scope(self.rt.engine) as session:
             rows = [
                 session.exec(select(m).where(m.workspace_id == "ws_default").order_by(m.id)).all()
-                for m in (Target, Plan, Job, ApiKey, DeadLetter, Recipient)
+                for m in (Target, Plan, Job, ApiKey, DeadLetter, Recipient, Schedule)
             ]
             halted = session.get(Workspace, "ws_default").halted
         return json.dumps(
@@ -130,6 +158,25 @@ def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[st
         "get_recipient": {"id": ids["recipient"]},
         "delete_recipients": {"ids": [ids["recipient"]]},
         "unsubscribe_recipient": {"id": ids["recipient"], "channel": "stub"},
+        "pause_distribution_plan": {"id": ids["scheduled"]},
+        "resume_distribution_plan": {"id": ids.get("paused_plan", "pln_")},
+        "create_distribution_schedule": {
+            "name": "daily",
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Berlin",
+            "plan": {"targetIds": [ids["target"]], "content": factories.content(id="daily")},
+        },
+        "get_distribution_schedule": {"id": ids["schedule"]},
+        "update_distribution_schedule": {"id": ids["schedule"], "cron": "0 9 * * 2"},
+        "delete_distribution_schedule": {"id": ids["schedule"]},
+        "pause_distribution_schedule": {"id": ids["schedule"]},
+        "resume_distribution_schedule": {"id": ids.get("paused_schedule", "sch_")},
+        "trigger_distribution_schedule": {"id": ids["schedule"]},
+        "backfill_distribution_schedule": {
+            "id": ids["schedule"],
+            "startAt": "2026-11-02T00:00:00Z",
+            "endAt": "2026-11-09T23:00:00Z",
+        },
     }
     return by_tool.get(op.tool, {})
 
@@ -217,11 +264,12 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
                         "scheduled": "pln_",
                         "dead_letter": "dlq_",
                         "recipient": "rcp_",
+                        "schedule": "sch_",
                     },
                     "key_",
                 )
             )
-            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_")
+            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_", "sch_")
         )
     ),
 )

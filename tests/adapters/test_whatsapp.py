@@ -28,6 +28,7 @@ from adapters.base import ConfigError
 from adapters.whatsapp import WhatsAppChannel, WhatsAppConfig, WhatsAppCredentials
 from server.delivery.loop import DeliveryLoop
 from tests.adapters.support import delivery_loop
+from tests.support import factories
 from tests.support.fakes import engine
 from tests.support.fakes.base import Act
 from tests.support.fakes.whatsapp import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, RECIPIENT, WhatsAppFake
@@ -261,3 +262,35 @@ def test_media_and_templates_reach_the_fake_as_it_validates_them(fake: WhatsAppF
     with pytest.raises(PermanentDeliveryError) as count:
         send(loop, view(fake, template={"name": "daily_note", "bodyParameters": ["title"]}))
     assert count.value.code == "WHATSAPP_132000" and len(fake.accepted) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", engine.BACKENDS)
+async def test_engine_messages_each_recipient_and_hands_the_unreachable_one_to_the_backup(
+    fake: WhatsAppFake, tmp_path: Path, backend: str
+) -> None:
+    """The advisor controller's path: recipients reached at their own numbers through one sending account,
+    a number not on WhatsApp bounced (its address marked) and delivered instead through the backup target."""
+    async with engine.doors_on(backend, tmp_path) as d:
+        numbers = {"ARN-1": "+919800000001", "ARN-2": "+919800000002", "ARN-3": "+919800000003"}
+        fake.not_on_whatsapp.add(numbers["ARN-3"])
+        upserted = await d.ok(
+            "upsert_recipients",
+            recipients=[{"externalId": arn, "addresses": {"whatsapp": n}} for arn, n in numbers.items()],
+        )
+        ids = {r["externalId"]: r["id"] for r in upserted["recipients"]}
+        backup = await factories.stub_target(d, "backup")
+        target_id = await engine.create_target(d, "whatsapp", config(fake), CREDENTIALS, fallbackTargetId=backup)
+        plan = await engine.delivered_plan(d, target_id, recipientIds=list(ids.values()))
+        sent_to = sorted(str(accepted.body["to"]).lstrip("+") for accepted in fake.accepted)
+        assert sent_to == ["919800000001", "919800000002"]
+        by_recipient = {(job["targetId"], job["recipientId"]): job for job in plan["jobs"]}
+        bounced = by_recipient[(target_id, ids["ARN-3"])]
+        assert (bounced["status"], bounced["errorClass"]) == ("failed", "permanent")
+        rescued = by_recipient[(backup, ids["ARN-3"])]
+        assert (rescued["status"], rescued["fallbackOf"]) == ("delivered", bounced["id"])
+        assert plan["status"] == "succeeded"
+        report = (await d.ok("get_plan_report", id=plan["id"]))["report"]
+        assert (report["bounced"], report["deliveredViaFallback"], report["deliveryRate"]) == (1, 1, 1.0)
+        marked = (await d.ok("get_recipient", id=ids["ARN-3"]))["recipient"]
+        assert set(marked["bouncedAt"]) == {"whatsapp"}

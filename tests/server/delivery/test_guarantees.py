@@ -64,15 +64,20 @@ async def test_circuit_opens_on_failure_rate_holds_jobs_and_closes_after_probe(d
     assert events == ["target.circuit_closed", "target.circuit_opened"]
 
 
-async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credentials(d: Doors) -> None:
-    target = await factories.stub_target(d, "revoked", {"failTimes": 1, "failWith": 401})
-    first = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
-    assert first["plan"]["jobs"][0]["errorClass"] == "systemic"
-    assert first["recommendedNextAction"]["tool"] == "update_distribution_target"
-    assert (await d.ok("get_distribution_target", id=target))["target"]["circuit"]["state"] == "open"
-    second = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
-    waiting = await plan_until(d, second["id"], lambda p: p["jobs"][0]["heldReason"] is not None, timeout=0.5)
-    assert waiting["jobs"][0]["attempts"] == 0 and len(attempt_rows(d, target)) == 1
+async def test_systemic_failure_opens_circuit_at_once_and_hint_says_fix_credentials(tmp_path: Path) -> None:
+    # A cooldown far longer than the test: on a loaded machine a 1 s one can end before the second plan's
+    # claim, which then is the half-open probe (an attempt) rather than a job held by the open circuit.
+    async with doors(tmp_path, **{**FAST_BREAKER, "circuit_cooldown_seconds": 600}) as d:
+        target = await factories.stub_target(d, "revoked", {"failTimes": 1, "failWith": 401})
+        first = await d.ok(
+            "create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True
+        )
+        assert first["plan"]["jobs"][0]["errorClass"] == "systemic"
+        assert first["recommendedNextAction"]["tool"] == "update_distribution_target"
+        assert (await d.ok("get_distribution_target", id=target))["target"]["circuit"]["state"] == "open"
+        second = (await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target]))["plan"]
+        waiting = await plan_until(d, second["id"], lambda p: p["jobs"][0]["heldReason"] is not None, timeout=5)
+        assert waiting["jobs"][0]["attempts"] == 0 and len(attempt_rows(d, target)) == 1
 
 
 @pytest.mark.slow  # waits out a rate window / a cooldown of a second or more

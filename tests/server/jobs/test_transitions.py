@@ -24,7 +24,8 @@ FIELDS = ("status", "attempts", "retries_used", "next_attempt_at", "queued_for",
 
 
 def jobs_in_every_state(rt: Runtime) -> dict[str, str]:
-    """One job per state, by name; ``delivering`` holds a live lease, ``leased_out`` an expired one."""
+    """One job per state, by name; ``delivering`` holds a live lease, ``leased_out`` an expired one (each an
+    hour from now: a test takes its own ``now`` before this setup, which may take seconds on a loaded machine)."""
     ids = plan_at(rt, stub_targets(rt, len(STATES)), utcnow() + timedelta(days=1))
     now = utcnow()
     by_state = dict(zip(STATES, ids, strict=True))
@@ -32,9 +33,9 @@ def jobs_in_every_state(rt: Runtime) -> dict[str, str]:
         for state, job_id in by_state.items():
             values: dict[str, Any] = {"status": state, "next_attempt_at": now, "queued_for": now}
             if state in ("delivering", "leased_out"):
-                values.update(status="delivering", attempts=1, lease_expires_at=now + timedelta(minutes=1))
+                values.update(status="delivering", attempts=1, lease_expires_at=now + timedelta(hours=1))
                 if state == "leased_out":
-                    values["lease_expires_at"] = now - timedelta(seconds=1)
+                    values["lease_expires_at"] = now - timedelta(hours=1)
             elif state not in ("pending", "scheduled"):
                 values.update(next_attempt_at=None, queued_for=None, finished_at=now)
             session.execute(update(Job).where(col(Job.id) == job_id).values(values))

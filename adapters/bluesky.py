@@ -28,7 +28,6 @@ from adapters.base import (
     ChannelPayload,
     Content,
     DeliveryContext,
-    Endpoint,
     Policy,
     Receipt,
     RecipientView,
@@ -37,7 +36,14 @@ from adapters.base import (
 )
 from adapters.io import HttpAnswer, Token
 from adapters.provider import body_json, permanent, rate_limited, server_error, systemic
-from adapters.render import ELLIPSIS, ChannelModel, apply_policy, checked_url, json_bytes, validate_model
+from adapters.render import (
+    ELLIPSIS,
+    ChannelModel,
+    apply_policy,
+    checked_url,
+    json_bytes,
+    validate_provider,
+)
 from adapters.tokens import cached, token_key
 
 API_BASE_URL = "https://bsky.social"
@@ -161,9 +167,7 @@ class BlueskyChannel:
     def validate(
         self, config: dict[str, Any], credentials: dict[str, Any] | None
     ) -> Validated[BlueskyConfig, BlueskyCredentials]:
-        checked = validate_model(BlueskyConfig, config, "config")
-        secrets = validate_model(BlueskyCredentials, credentials, "credentials")
-        return Validated(checked, secrets, endpoints=(Endpoint(checked.api_base_url, "config.apiBaseUrl"),))
+        return validate_provider(BlueskyConfig, BlueskyCredentials, config, credentials)
 
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None

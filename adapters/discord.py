@@ -25,7 +25,6 @@ from adapters.base import (
     Content,
     DeliveryContext,
     DeliveryError,
-    Endpoint,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
@@ -38,7 +37,7 @@ from adapters.base import (
 )
 from adapters.chat import base_url, body_of, excerpt, fit, joined, message_parts, seconds
 from adapters.io import HttpAnswer
-from adapters.render import ChannelModel, checked_url, json_bytes, validate_model
+from adapters.render import ChannelModel, checked_url, json_bytes, validate_provider
 
 DEFAULT_API = "https://discord.com/api/v10"
 MAX_CONTENT = 2000
@@ -244,9 +243,7 @@ class DiscordChannel:
     def validate(
         self, config: dict[str, Any], credentials: dict[str, Any] | None
     ) -> Validated[DiscordConfig, DiscordCredentials]:
-        checked = validate_model(DiscordConfig, config, "config")
-        secret = validate_model(DiscordCredentials, credentials, "credentials")
-        return Validated(checked, secret, endpoints=(Endpoint(checked.api_base_url, "config.apiBaseUrl"),))
+        return validate_provider(DiscordConfig, DiscordCredentials, config, credentials)
 
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None

@@ -24,7 +24,6 @@ from adapters.base import (
     ChannelPayload,
     Content,
     DeliveryContext,
-    Endpoint,
     Policy,
     Receipt,
     RecipientView,
@@ -43,7 +42,7 @@ from adapters.provider import (
     server_error,
     systemic,
 )
-from adapters.render import ChannelModel, apply_policy, checked_url, json_bytes, validate_model
+from adapters.render import ChannelModel, apply_policy, checked_url, json_bytes, validate_provider
 
 API_BASE_URL = "https://mastodon.social"
 MAX_MEDIA = 4
@@ -113,9 +112,7 @@ class MastodonChannel:
     def validate(
         self, config: dict[str, Any], credentials: dict[str, Any] | None
     ) -> Validated[MastodonConfig, MastodonCredentials]:
-        checked = validate_model(MastodonConfig, config, "config")
-        secrets = validate_model(MastodonCredentials, credentials, "credentials")
-        return Validated(checked, secrets, endpoints=(Endpoint(checked.api_base_url, "config.apiBaseUrl"),))
+        return validate_provider(MastodonConfig, MastodonCredentials, config, credentials)
 
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
-from adapters.base import ConfigError, Content, Policy, Receipt
+from adapters.base import ConfigError, Content, Endpoint, Policy, Receipt, Validated
 from adapters.http_client.netguard import split_url
 from adapters.io import HttpResponse
 
@@ -20,6 +20,7 @@ EVENT_TYPE = "content.published"
 RECEIPT_ID_HEADERS = ("x-message-id", "x-request-id")
 
 M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S", bound=BaseModel)
 
 
 class ChannelModel(BaseModel):
@@ -37,6 +38,17 @@ def validate_model(model: type[M], data: dict[str, Any] | None, prefix: str) -> 
         fields = [_field(prefix, error) for error in errors]
         message = " ".join(f"{field}: {_describe(error, model)}" for field, error in zip(fields, errors, strict=True))
         raise ConfigError(message, field=fields[0]) from None
+
+
+def validate_provider(
+    config_model: type[M], credentials_model: type[S], config: dict[str, Any], credentials: dict[str, Any] | None
+) -> Validated[M, S]:
+    """A provider channel's config and credentials, each naming its bad field; the SSRF guard checks the
+    config's ``api_base_url`` (every provider model has one: the provider's API, or a proxy or fake)."""
+    checked = validate_model(config_model, config, "config")
+    secrets = validate_model(credentials_model, credentials, "credentials")
+    base_url: str = cast(Any, checked).api_base_url
+    return Validated(checked, secrets, endpoints=(Endpoint(base_url, "config.apiBaseUrl"),))
 
 
 def checked_url(url: str) -> str:

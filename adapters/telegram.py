@@ -27,7 +27,6 @@ from adapters.base import (
     Content,
     DeliveryContext,
     DeliveryError,
-    Endpoint,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
@@ -41,7 +40,7 @@ from adapters.base import (
 )
 from adapters.chat import base_url, body_of, excerpt, joined, looks_like_image, message_parts, obj, seconds
 from adapters.io import HttpAnswer
-from adapters.render import ChannelModel, json_bytes, validate_model
+from adapters.render import ChannelModel, json_bytes, validate_provider
 
 DEFAULT_API = "https://api.telegram.org"
 MAX_TEXT = 4096
@@ -236,9 +235,7 @@ class TelegramChannel:
     def validate(
         self, config: dict[str, Any], credentials: dict[str, Any] | None
     ) -> Validated[TelegramConfig, TelegramCredentials]:
-        checked = validate_model(TelegramConfig, config, "config")
-        secret = validate_model(TelegramCredentials, credentials, "credentials")
-        return Validated(checked, secret, endpoints=(Endpoint(checked.api_base_url, "config.apiBaseUrl"),))
+        return validate_provider(TelegramConfig, TelegramCredentials, config, credentials)
 
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None

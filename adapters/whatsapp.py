@@ -31,7 +31,6 @@ from adapters.base import (
     Content,
     DeliveryContext,
     DeliveryError,
-    Endpoint,
     PermanentDeliveryError,
     Policy,
     RateLimitedError,
@@ -45,7 +44,7 @@ from adapters.base import (
 )
 from adapters.chat import base_url, body_of, excerpt, joined, looks_like_image, message_parts, obj
 from adapters.io import HttpAnswer
-from adapters.render import ChannelModel, apply_policy, json_bytes, validate_model
+from adapters.render import ChannelModel, apply_policy, json_bytes, validate_provider
 
 DEFAULT_API = "https://graph.facebook.com/v25.0"
 MAX_TEXT = 4096
@@ -302,9 +301,7 @@ class WhatsAppChannel:
     def validate(
         self, config: dict[str, Any], credentials: dict[str, Any] | None
     ) -> Validated[WhatsAppConfig, WhatsAppCredentials]:
-        checked = validate_model(WhatsAppConfig, config, "config")
-        secret = validate_model(WhatsAppCredentials, credentials, "credentials")
-        return Validated(checked, secret, endpoints=(Endpoint(checked.api_base_url, "config.apiBaseUrl"),))
+        return validate_provider(WhatsAppConfig, WhatsAppCredentials, config, credentials)
 
     def render(
         self, content: Content, policy: Policy, target: Target, recipient: RecipientView | None = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -64,6 +65,16 @@ async def until_async(
         if time.monotonic() >= deadline:
             raise _timed_out(message, timeout, last)
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def within(seconds: float, message: str) -> AsyncIterator[None]:
+    """A deadline for a block that waits on something else (a stream, a socket): fail, naming it, when it runs over."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise AssertionError(f"{message} not within {seconds:g} s") from None
 
 
 def holds(condition: Callable[[], T], seconds: float, interval: float = 0.05, message: str = "") -> T:

@@ -1,0 +1,102 @@
+"""Live plan progress: one stream the GraphQL subscription, the SSE route and the console all read.
+
+It is fed by the plan events awaitDelivery waits on (in process, or Redis pub/sub from any worker),
+never by a polling loop: each event (or burst of events, coalesced) re-reads the plan's counters
+once. A quiet stream re-reads every ``idle_seconds`` too, so a missed message cannot leave a watcher
+stale, and the stream ends with the event that shows the plan final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import anyio
+from pydantic import Field
+
+from server.db import session_scope
+from server.jobs.status import PLAN_FINAL, PlanStatus
+from server.models.base import utcnow
+from server.plans import repository as repo
+from server.plans.schemas import PlanCounts
+from server.runtime import Runtime
+from server.wire import Id, WireModel
+
+JOB_IDS_SHOWN = 100
+
+
+class PlanProgressEvent(WireModel):
+    plan_id: Id
+    type: str = Field(
+        description="snapshot (the first event, and after a quiet while), or the event that moved the plan "
+        "(jobs.finished, plan.cancelled, …)."
+    )
+    status: PlanStatus
+    counts: PlanCounts
+    final: bool = Field(description="True on the last event: the plan ended and the stream closes.")
+    job_ids: list[Id] = Field(
+        default_factory=list, description=f"Jobs that became final since the last event (at most {JOB_IDS_SHOWN})."
+    )
+    at: datetime
+
+
+def check_plan(runtime: Runtime, workspace_id: str, plan_id: str) -> None:
+    """Refuse (``NotFound``) a plan id that is not this workspace's, before any stream opens."""
+    with session_scope(runtime.engine) as session:
+        repo.load_plan(session, workspace_id, plan_id)
+
+
+def _read(runtime: Runtime, workspace_id: str, plan_id: str) -> tuple[PlanStatus, PlanCounts]:
+    with session_scope(runtime.engine) as session:
+        plan = repo.load_plan(session, workspace_id, plan_id)
+        return PlanStatus(plan.status), repo.counter_counts(plan)
+
+
+async def plan_progress(
+    runtime: Runtime,
+    workspace_id: str,
+    plan_id: str,
+    *,
+    coalesce_seconds: float = 0.1,
+    idle_seconds: float = 15.0,
+) -> AsyncIterator[PlanProgressEvent]:
+    """A snapshot now, then one event per burst of plan events, until (and including) the final one.
+
+    Raises ``NotFound`` before yielding anything when the plan is not in the workspace.
+    """
+    async with runtime.events.subscribe(plan_id) as events:
+        # Subscribed before the first read: an event between the read and the wait is not lost.
+        status, counts = await anyio.to_thread.run_sync(_read, runtime, workspace_id, plan_id)
+        final = status in PLAN_FINAL
+        yield PlanProgressEvent(
+            plan_id=plan_id, type="snapshot", status=status, counts=counts, final=final, at=utcnow()
+        )
+        while not final:
+            kind, job_ids = "snapshot", list[str]()
+            try:
+                first = await asyncio.wait_for(events.get(), idle_seconds)
+            except TimeoutError:
+                first = None
+            if first is not None:
+                kind = str(first.get("type") or "event")
+                job_ids.extend(first.get("jobIds") or ())
+                deadline = time.monotonic() + coalesce_seconds
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        more = await asyncio.wait_for(events.get(), left)
+                    except TimeoutError:
+                        break
+                    job_ids.extend(more.get("jobIds") or ())
+            status, counts = await anyio.to_thread.run_sync(_read, runtime, workspace_id, plan_id)
+            final = status in PLAN_FINAL
+            yield PlanProgressEvent(
+                plan_id=plan_id,
+                type=kind,
+                status=status,
+                counts=counts,
+                final=final,
+                job_ids=job_ids[:JOB_IDS_SHOWN],
+                at=utcnow(),
+            )

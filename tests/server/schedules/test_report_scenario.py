@@ -1,8 +1,6 @@
 """The report scheduler's weekly report as a Herald schedule, on a test clock: Mondays 08:00 Europe/Berlin,
-to a webhook receiver, skipped when the report did not change, paused over the holidays, triggered by hand.
-
-(The report scheduler mails a list; the email channel is being built beside this work, so the report goes
-to a webhook receiver here. Swapping the target is the only change once email lands.)
+mailed to a distribution list (a recipients label) through a real SMTP server on loopback, skipped when
+the report did not change, paused over the holidays, triggered by hand.
 
 Runs embedded (SQLite, in-process broker) and on PostgreSQL + Redis (a Redis broker and worker).
 """
@@ -10,7 +8,7 @@ Runs embedded (SQLite, in-process broker) and on PostgreSQL + Redis (a Redis bro
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from server.schedules.firing import tick_schedules
 from tests.support import factories, services
 from tests.support.doors import Doors, doors
 from tests.support.receiver import Receiver, Reply
+from tests.support.smtp import SmtpSink
 from tests.support.waiting import until_async
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +53,35 @@ async def d(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Doo
         yield opened
 
 
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink()
+    yield server
+    server.stop()
+
+
+async def mailing_list(d: Doors, sink: SmtpSink) -> str:
+    """An email target and the list "weekly-report" of two readers; the target's id."""
+    readers = [
+        {"externalId": f"reader-{n}", "name": n.title(), "addresses": {"email": f"{n}@example.com"}}
+        for n in ("ada", "grace")
+    ]
+    await d.ok("upsert_recipients", recipients=[{**r, "labels": ["weekly-report"]} for r in readers])
+    body = await d.ok(
+        "create_distribution_target",
+        name="report-mail",
+        channel="email",
+        config={"host": "127.0.0.1", "port": sink.port, "security": "none", "fromAddress": "reports@example.com"},
+        retryPolicy=factories.FAST_RETRY,
+    )
+    target_id: str = body["target"]["id"]
+    return target_id
+
+
+def subjects(sink: SmtpSink) -> list[tuple[str, str | None]]:
+    return sorted((m.rcpt_tos[0], m.header("Subject")) for m in sink.messages)
+
+
 async def tick(d: Doors, when: datetime) -> int:
     assert isinstance(d.rt.clock, TestClock)
     d.rt.clock.set(when)
@@ -78,8 +106,8 @@ def report(week: int, revenue: int) -> Reply:
     return Reply(body=json.dumps(body), content_type="application/json")
 
 
-async def test_the_weekly_report_schedule(d: Doors, receiver: Receiver) -> None:
-    hook = await factories.webhook_target(d, receiver.url + "/reports", name="report-inbox")
+async def test_the_weekly_report_schedule(d: Doors, receiver: Receiver, sink: SmtpSink) -> None:
+    mail = await mailing_list(d, sink)
     # What the report's source answers, one reply per fetch: the same report twice, then a new one.
     receiver.script["/report.json"] = [report(48, 120), report(48, 120), report(50, 135)]
     created = await d.ok(
@@ -87,7 +115,7 @@ async def test_the_weekly_report_schedule(d: Doors, receiver: Receiver) -> None:
         name="weekly report",
         cron="0 8 * * 1",
         timezone="Europe/Berlin",
-        plan={"targetIds": [hook]},
+        plan={"targetIds": [mail], "recipientLabels": ["weekly-report"]},
         contentSource={
             "url": receiver.url + "/report.json",
             "map": {"title": "title", "body": "summary", "metadata": "kpis"},
@@ -114,9 +142,12 @@ async def test_the_weekly_report_schedule(d: Doors, receiver: Receiver) -> None:
         "succeeded",
         "2026-11-30T08:00:00+01:00",
     )
-    [delivered] = receiver.at("/reports")
-    assert delivered.json()["data"]["title"] == "Weekly report, week 48"
-    assert delivered.json()["data"]["metadata"] == {"revenue": 120}
+    assert subjects(sink) == [
+        ("ada@example.com", "Weekly report, week 48"),
+        ("grace@example.com", "Weekly report, week 48"),
+    ]
+    assert all("Revenue 120k." in m.text for m in sink.messages)
+    assert all(m.header("List-Unsubscribe") for m in sink.messages)  # reached through a list: one-click unsubscribe
 
     assert await tick(d, berlin("2026-12-07")) == 0  # the same report: not sent again
     unchanged = await latest_run(d, sid)
@@ -124,10 +155,9 @@ async def test_the_weekly_report_schedule(d: Doors, receiver: Receiver) -> None:
 
     assert await tick(d, berlin("2026-12-14", "08:00")) == 1
     assert (await latest_run(d, sid))["planStatus"] == "succeeded"
-    assert [r.json()["data"]["title"] for r in receiver.at("/reports")] == [
-        "Weekly report, week 48",
-        "Weekly report, week 50",
-    ]
+    assert [m.header("Subject") for m in sink.messages] == ["Weekly report, week 48"] * 2 + [
+        "Weekly report, week 50"
+    ] * 2
 
     paused = await d.ok("pause_distribution_schedule", id=sid, note="office closed over the holidays")
     assert paused["schedule"]["nextRuns"] == []
@@ -149,4 +179,4 @@ async def test_the_weekly_report_schedule(d: Doors, receiver: Receiver) -> None:
         ("2026-12-07", "schedule", "skipped"),
         ("2026-11-30", "schedule", "fired"),
     ]
-    assert len(receiver.at("/reports")) == 2 and len(receiver.at("/report.json")) == 4
+    assert len(sink.messages) == 4 and len(receiver.at("/report.json")) == 4

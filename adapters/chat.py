@@ -14,7 +14,7 @@ from typing import Any
 from adapters.base import Content, Policy
 from adapters.http_client.classify import EXCERPT_CHARS
 from adapters.io import HttpAnswer
-from adapters.render import _truncate, apply_policy, checked_url
+from adapters.render import apply_policy, checked_url, truncate
 
 
 def base_url(value: str) -> str:
@@ -53,7 +53,7 @@ def seconds(value: object) -> float | None:
 
 def fit(text: str, limit: int, mode: str) -> str:
     """``text`` cut to ``limit`` characters the policy's way (``ellipsis``, ``word`` or ``hard``)."""
-    return _truncate(text, limit, mode)
+    return truncate(text, limit, mode)
 
 
 def message_parts(content: Content, policy: Policy, limit: int, *, title: bool = True) -> tuple[str, str, str]:

@@ -16,7 +16,7 @@ from adapters.errors import (
     TransientDeliveryError,
 )
 from adapters.io import HttpAnswer
-from adapters.render import _truncate
+from adapters.render import truncate
 
 DELIVERY_ID = "<delivery id>"  # shown by a dry run where send puts the delivery's id
 EXCERPT_CHARS = 512
@@ -37,7 +37,7 @@ def excerpt(answer: HttpAnswer) -> str | None:
 
 def fit(text: str, limit: int, policy: Policy) -> str:
     """``text`` cut to ``limit`` characters with the policy's truncation mode (ellipsis by default)."""
-    return _truncate(text, limit, policy.truncate)
+    return truncate(text, limit, policy.truncate)
 
 
 def seconds_until(moment: datetime, now: datetime | None = None) -> float:

@@ -75,7 +75,7 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f"{error['msg']}."
 
 
-def _truncate(text: str, limit: int, mode: str = "ellipsis") -> str:
+def truncate(text: str, limit: int, mode: str = "ellipsis") -> str:
     """At most ``limit`` characters: ``hard`` cuts, ``ellipsis`` ends in "…", ``word`` also avoids cutting a word."""
     if len(text) <= limit:
         return text
@@ -96,7 +96,7 @@ def apply_policy(content: Content, policy: Policy) -> str:
         body = content.excerpt or fallback
     suffix = f"\n\n— {policy.attribution}" if policy.attribution and policy.attribution not in body else ""
     if policy.max_length is not None:
-        body = _truncate(body, policy.max_length - len(suffix), policy.truncate)
+        body = truncate(body, policy.max_length - len(suffix), policy.truncate)
     return body + suffix
 
 

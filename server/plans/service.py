@@ -152,7 +152,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     samples = _samples(ctx, session, data, content, jobs, overrides, resolved)
     if data.dry_run:
         return _dry_run(ctx, data, targets, jobs, samples, scheduled_at)
-    plan, due, sends = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at, now)
+    plan, due, sends = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at)
     if resolved:
         attachments.store(session, plan.id, resolved)
     if overrides:
@@ -406,15 +406,15 @@ def _insert_plan(
     jobs: list[_Job],
     audience: audience_mod.Audience,
     scheduled_at: datetime | None,
-    now: datetime,
 ) -> tuple[Plan, list[str], dict[datetime | None, list[str]]]:
     """The plan and its job rows (one INSERT, COPY on PostgreSQL); the ids to send, and those whose message
     goes now, by due time (jobs beyond the enqueue horizon are not among them: the scheduler tick sends them).
 
-    ``now`` (the runtime's clock) is when the plan starts; the rows' state is written against the wall clock
-    the queue and the workers run on."""
+    The runtime's clock decided ``scheduled_at`` and the staggered times; a job without its own time is due
+    at ``scheduled_at`` or now on the wall clock the queue and the workers run on (as is the rows' state)."""
     skipped = sum(job.skip is not None for job in jobs)
-    start, wall = scheduled_at or now, utcnow()
+    wall = utcnow()
+    start = scheduled_at or wall
     first_due = min((job.due or start for job in jobs if job.skip is None), default=start)
     recipient_jobs = [job for job in jobs if job.recipient is not None]
     plan = Plan(

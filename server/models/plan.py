@@ -41,3 +41,5 @@ class Plan(SQLModel, table=True):
     halt_when: dict[str, Any] | None = json_field(lambda: None)
     paused_reason: str | None = Field(default=None, max_length=500)
     paused_at: datetime | None = None
+    # {windowSeconds, minGapSeconds, …}: how the jobs' due times were spread (each job keeps its own).
+    stagger: dict[str, Any] | None = json_field(lambda: None)

@@ -25,6 +25,7 @@ from server.plans.schemas import (
     PolicyInput,
     ReceiptRead,
     SkipCount,
+    StaggerInput,
 )
 
 PLAN_JOBS_SHOWN = 100
@@ -142,6 +143,7 @@ def plan_read(session: Session, plan: Plan, settings: Settings | None = None) ->
         scheduled_for=plan.scheduled_for,
         halt_when=HaltWhenInput.model_validate(plan.halt_when) if plan.halt_when else None,
         paused_reason=plan.paused_reason,
+        stagger=StaggerInput.model_validate(plan.stagger) if plan.stagger else None,
     )
 
 

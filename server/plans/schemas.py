@@ -76,6 +76,44 @@ class HaltWhenInput(WireModel):
     within_seconds: int = Field(ge=1, le=86_400, description="... within this many seconds pause the plan.")
 
 
+class PeakHourInput(WireModel):
+    start: str = Field(min_length=1, max_length=5, description="Local start, HH:MM (e.g. 06:00).")
+    end: str = Field(
+        min_length=1, max_length=5, description="Local end, HH:MM, exclusive (24:00 for midnight; before start wraps)."
+    )
+    weight: float = Field(gt=0, le=100, description="How much busier than off-peak (1): 3 places three times as many.")
+
+
+class StaggerInput(WireModel):
+    """Spread the plan's jobs over a window: each job gets its own due time."""
+
+    window_seconds: int = Field(ge=1, le=7 * 86_400, description="Every job is due within this long of the start.")
+    min_gap_seconds: int = Field(0, ge=0, le=86_400, description="At least this long between consecutive jobs.")
+    max_gap_seconds: int | None = Field(
+        None, ge=0, le=86_400, description="At most this long between consecutive jobs (before jitter)."
+    )
+    peak_hours: list[PeakHourInput] = Field(
+        default_factory=list, max_length=24, description="Local hours that get more jobs, by weight (off-peak is 1)."
+    )
+    weekend_peak_hours: list[PeakHourInput] | None = Field(
+        None, max_length=24, description="Peak hours on Saturday and Sunday (local); default: peakHours."
+    )
+    timezone: str | None = Field(None, max_length=64, description="IANA zone the peak hours are read in (default UTC).")
+    recipient_timezone: bool = Field(
+        False, description="Read peak hours in each recipient's own time zone (else timezone, else UTC)."
+    )
+    jitter_seconds: int = Field(
+        0, ge=0, le=3_600, description="Move each time by up to this much, never breaking a gap or the window."
+    )
+    same_content_spacing_seconds: int = Field(
+        0,
+        ge=0,
+        le=86_400,
+        description="Never the same content (id and variation) to two deliveries within this long, "
+        "counting other plans' waiting and delivered jobs of the same content id.",
+    )
+
+
 class CreatePlanInput(MutationInput):
     content: ContentInput
     target_ids: list[Id] = Field(default_factory=list, max_length=100, description="Targets to deliver to (tgt_…).")
@@ -109,6 +147,9 @@ class CreatePlanInput(MutationInput):
     )
     halt_when: HaltWhenInput | None = Field(
         None, description="Risk guard: the plan pauses itself when that many of its targets get rate-limited."
+    )
+    stagger: StaggerInput | None = Field(
+        None, description="Spread the jobs over a window (gaps, peak hours, jitter); dry run lists the times."
     )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
     await_timeout_seconds: float | None = Field(
@@ -196,6 +237,7 @@ class PlanRead(WireModel):
     scheduled_for: datetime | None = Field(None, description="The schedule's nominal time this plan runs for.")
     halt_when: HaltWhenInput | None = None
     paused_reason: str | None = Field(None, description="Why the plan is paused (an operator's note or haltWhen).")
+    stagger: StaggerInput | None = Field(None, description="How the jobs are spread (each job's nextAttemptAt).")
 
 
 class TargetPreview(WireModel):
@@ -221,6 +263,15 @@ class RecipientPreview(WireModel):
     payload: Any = Field(None, description="Exactly what this recipient would receive (null when skipped).")
 
 
+class PlannedTime(WireModel):
+    target_id: Id
+    recipient_id: Id | None
+    at: datetime = Field(description="When the job is due (UTC).")
+    local_time: str = Field(description="The same time in the zone its peak hours are read in (ISO 8601).")
+    timezone: str
+    variation: int | None = Field(None, description="Which content variation it sends.")
+
+
 class PlanPreview(WireModel):
     targets: list[TargetPreview]
     scheduled_at: datetime | None
@@ -231,6 +282,11 @@ class PlanPreview(WireModel):
     )
     recipient_jobs: int = Field(0, description="Jobs the plan would make for recipients (skipped ones included).")
     skipped: list[SkipCount] = Field(default_factory=list, description="Jobs that would be skipped, by reason.")
+    planned_times: list[PlannedTime] = Field(
+        default_factory=list, description="With stagger: each job's due time, earliest first (the first 1,000)."
+    )
+    planned_first: datetime | None = Field(None, description="With stagger: the earliest due time.")
+    planned_last: datetime | None = Field(None, description="With stagger: the latest due time.")
 
 
 class PlanPayload(MutationResult):

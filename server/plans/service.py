@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, or_
 from sqlmodel import Session, col, select
@@ -24,7 +26,7 @@ from server.jobs.status import HOLDS_CONTENT, PLAN_FINAL, RETRYABLE, WAITING, Jo
 from server.models import Job, Plan, PlanRecipientContent, Target
 from server.models.base import utcnow
 from server.pagination import page
-from server.plans import attachments, guardrails, personalise
+from server.plans import attachments, guardrails, personalise, staggering
 from server.plans import audience as audience_mod
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
@@ -35,6 +37,7 @@ from server.plans.schemas import (
     PlanIdInput,
     PlanList,
     PlanMutationInput,
+    PlannedTime,
     PlanPayload,
     PlanPreview,
     PlanResult,
@@ -120,12 +123,14 @@ class _Job:
     recipient: Row | None
     skip: str | None
     variation: int | None = None
+    due: datetime | None = None  # its own due time (stagger); else the plan's
+    zone: str | None = None  # the zone its stagger read peak hours in
 
 
 def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> PlanPayload:
     # Attachments are fetched before the transaction touches the database: no lock waits on a remote server.
     resolved = attachments.resolve(ctx.runtime.settings, data.content.attachments)
-    now = utcnow()
+    now = ctx.runtime.clock.now()
     scheduled_at = _scheduled_at(data.scheduled_at, now)
     targets = _resolve_targets(ctx, session, data)
     guardrails.check_quotas(ctx, session, len(targets))
@@ -143,10 +148,11 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
         {} if data.redistribute else _already_delivered(session, ctx.workspace_id, content_key, [t.id for t in targets])
     )
     jobs = _jobs(data, targets, addressed, audience, duplicates, len(content.get("variations") or ()))
+    _stagger(session, ctx.workspace_id, data, jobs, scheduled_at or now)
     samples = _samples(ctx, session, data, content, jobs, overrides, resolved)
     if data.dry_run:
         return _dry_run(ctx, data, targets, jobs, samples, scheduled_at)
-    plan, due, queued_for = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at, now)
+    plan, due, sends = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at)
     if resolved:
         attachments.store(session, plan.id, resolved)
     if overrides:
@@ -156,8 +162,8 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
             [{"plan_id": plan.id, "recipient_id": rid, "content": o} for rid, o in overrides.items()],
         )
     read = repo.plan_read(session, plan, ctx.runtime.settings)
-    if queued_for is not None:  # else the scheduler tick sends them as they come due
-        ctx.after_commit(lambda: enqueue_at(ctx.runtime, due, scheduled_at))
+    if sends:  # jobs due beyond the enqueue horizon are sent by the scheduler tick as they come due
+        ctx.after_commit(lambda: _send(ctx, sends))
     return (
         PlanPayload(plan=read, recommended_next_action=plan_hint(read))
         if due
@@ -171,6 +177,31 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
             ),
         )
     )
+
+
+def _stagger(session: Session, workspace_id: str, data: CreatePlanInput, jobs: list[_Job], start: datetime) -> None:
+    """With a stagger, each deliverable job's own due time, and its variation in time order."""
+    if data.stagger is None:
+        return
+    deliverable = [job for job in jobs if job.skip is None]
+    slots = staggering.plan(
+        session,
+        workspace_id,
+        data.stagger,
+        data.content.id,
+        [job.recipient.id if job.recipient is not None else None for job in deliverable],
+        len(data.content.variations),
+        start,
+        data.idempotency_key or _derived_key(data),
+    )
+    for slot in slots:
+        job = deliverable[slot.job]
+        job.due, job.variation, job.zone = slot.at, slot.variation, slot.zone
+
+
+def _send(ctx: OpContext, sends: dict[datetime | None, list[str]]) -> None:
+    for eta, ids in sorted(sends.items(), key=lambda item: item[0] or datetime.min.replace(tzinfo=UTC)):
+        enqueue_at(ctx.runtime, ids, eta)
 
 
 def _audience(ctx: OpContext, session: Session, data: CreatePlanInput) -> audience_mod.Audience:
@@ -375,11 +406,16 @@ def _insert_plan(
     jobs: list[_Job],
     audience: audience_mod.Audience,
     scheduled_at: datetime | None,
-    now: datetime,
-) -> tuple[Plan, list[str], datetime | None]:
-    """The plan and its job rows (one INSERT, COPY on PostgreSQL); the ids to send, and the due time their
-    message goes for now (None: beyond the enqueue horizon)."""
+) -> tuple[Plan, list[str], dict[datetime | None, list[str]]]:
+    """The plan and its job rows (one INSERT, COPY on PostgreSQL); the ids to send, and those whose message
+    goes now, by due time (jobs beyond the enqueue horizon are not among them: the scheduler tick sends them).
+
+    The runtime's clock decided ``scheduled_at`` and the staggered times; a job without its own time is due
+    at ``scheduled_at`` or now on the wall clock the queue and the workers run on (as is the rows' state)."""
     skipped = sum(job.skip is not None for job in jobs)
+    wall = utcnow()
+    start = scheduled_at or wall
+    first_due = min((job.due or start for job in jobs if job.skip is None), default=start)
     recipient_jobs = [job for job in jobs if job.recipient is not None]
     plan = Plan(
         id=new_id("plan"),
@@ -398,35 +434,36 @@ def _insert_plan(
         if audience
         else None,
         scheduled_at=scheduled_at,
-        status=plan_state.created(scheduled_at is not None),
+        status=plan_state.created(scheduled_at is not None or first_due > wall),
         total_jobs=len(jobs),
         skipped_count=skipped,
         idempotency_key=data.idempotency_key,
         created_by=ctx.principal.key_id,
         halt_when=data.halt_when.model_dump(mode="json", by_alias=True) if data.halt_when else None,
+        stagger=data.stagger.model_dump(mode="json", by_alias=True) if data.stagger else None,
     )
     session.add(plan)
     session.flush()
     content_key = f"{content['id']}@{content['version']}"
-    due = scheduled_at or now
-    queued_for = transitions.message_due(due, now, ctx.runtime.settings.enqueue_horizon_seconds)
-    waiting = transitions.created(None, due, queued_for, now)  # the same for every job not skipped
-    rows = [
-        _job_row(
-            ctx,
-            plan,
-            content_key,
-            job,
-            waiting if job.skip is None else transitions.created(job.skip, due, None, now),
-            now,
-        )
-        for job in jobs
-    ]
+    horizon = ctx.runtime.settings.enqueue_horizon_seconds
+    waiting: dict[datetime, dict] = {}  # one state per due time (without a stagger, one for every job)
+    rows: list[dict] = []
+    sends: dict[datetime | None, list[str]] = {}
+    for job in jobs:
+        if job.skip is not None:
+            rows.append(_job_row(ctx, plan, content_key, job, transitions.created(job.skip, start, None, wall), wall))
+            continue
+        due = job.due or start
+        if due not in waiting:
+            waiting[due] = transitions.created(None, due, transitions.message_due(due, wall, horizon), wall)
+        rows.append(_job_row(ctx, plan, content_key, job, waiting[due], wall))
+        if waiting[due]["queued_for"] is not None:
+            sends.setdefault(None if scheduled_at is None and job.due is None else due, []).append(rows[-1]["id"])
     insert_rows(session, Job, rows)
     if skipped == len(jobs):
         plan_state.finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, skipped, plan.status)
         session.refresh(plan)
-    return plan, [row["id"] for row in rows if row["status"] != JobStatus.SKIPPED], queued_for
+    return plan, [row["id"] for row in rows if row["status"] != JobStatus.SKIPPED], sends
 
 
 def _job_row(ctx: OpContext, plan: Plan, content_key: str, job: _Job, state: dict, now: datetime) -> dict:
@@ -497,6 +534,7 @@ def _dry_run(
         recipients=recipients,
         recipient_jobs=sum(job.recipient is not None for job in jobs),
         skipped=[SkipCount(reason=reason, count=count) for reason, count in sorted(skipped.items())],
+        **_planned_times(jobs),
     )
     token = guardrails.confirmation_token(ctx, data) if guardrails.needs_confirmation(ctx, len(targets)) else None
     extra: dict[str, object] = {"confirmationToken": token} if token else {}
@@ -512,6 +550,32 @@ def _dry_run(
             awaitDelivery=True,
         ),
     )
+
+
+PLANNED_TIMES_SHOWN = 1_000
+
+
+def _planned_times(jobs: list[_Job]) -> dict[str, Any]:
+    """With a stagger: each deliverable job's due time, earliest first, in UTC and in its zone."""
+    timed = sorted((job for job in jobs if job.due is not None), key=lambda job: job.due or datetime.min)
+    if not timed:
+        return {}
+    return {
+        "planned_first": timed[0].due,
+        "planned_last": timed[-1].due,
+        "planned_times": [
+            PlannedTime(
+                target_id=job.target.id,
+                recipient_id=job.recipient.id if job.recipient is not None else None,
+                at=job.due,
+                local_time=job.due.astimezone(ZoneInfo(job.zone or "UTC")).isoformat(),
+                timezone=job.zone or "UTC",
+                variation=job.variation,
+            )
+            for job in timed[:PLANNED_TIMES_SHOWN]
+            if job.due is not None
+        ],
+    }
 
 
 def _derived_key(data: CreatePlanInput) -> str:

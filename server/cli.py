@@ -64,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    from server.metrics.exposition import WorkerMetricsServer
     from server.migrate import upgrade
     from server.runtime import build_runtime
     from tasks.worker import DeliveryWorker
@@ -79,12 +80,14 @@ def worker(args: argparse.Namespace) -> int:
     rt = build_runtime(settings)
     if settings.auto_migrate:
         upgrade(rt.engine)
-    delivery = DeliveryWorker(rt)
+    delivery, exposed = DeliveryWorker(rt), WorkerMetricsServer(rt)
     delivery.start()
+    exposed.start()
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     stopped.wait()
+    exposed.stop()
     delivery.stop()
     rt.close()
     return 0

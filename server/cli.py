@@ -81,8 +81,8 @@ def worker(args: argparse.Namespace) -> int:
     if settings.auto_migrate:
         upgrade(rt.engine)
     delivery, exposed = DeliveryWorker(rt), WorkerMetricsServer(rt)
+    exposed.start()  # a port already taken fails here, before anything is delivered
     delivery.start()
-    exposed.start()
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Run a delivery worker; needs HERALD_REDIS_URL (and the server's HERALD_DATABASE_URL and HERALD_SECRET_KEYS).",
         worker,
         description="Run a delivery worker. Needs HERALD_REDIS_URL (the broker), the same HERALD_DATABASE_URL and "
-        "HERALD_SECRET_KEYS as the server; without Redis, `herald serve` delivers in process.",
+        "HERALD_SECRET_KEYS as the server; without Redis, `herald serve` delivers in process. With "
+        "HERALD_WORKER_METRICS_PORT it serves its Prometheus metrics on that port (/metrics, bound to HERALD_HOST).",
     )
     _add(commands, "migrate", "Apply database migrations (run it before rolling servers and workers).", migrate)
     p = _add(commands, "makemigration", "Autogenerate a migration against the models (developers).", makemigration)

@@ -42,10 +42,15 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def attempt(self, channel: str, outcome: str, seconds: float) -> None:
-        self.deliveries.labels(channel, outcome).inc()
-        self.attempt_seconds.labels(channel).observe(seconds)
+        children = self._children.get((channel, outcome))
+        if children is None:  # ``labels()`` takes a lock and builds a key: once per channel and outcome
+            children = self.deliveries.labels(channel, outcome), self.attempt_seconds.labels(channel)
+            self._children[(channel, outcome)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def retry(self, error_class: str) -> None:
         self.retries.labels(error_class).inc()

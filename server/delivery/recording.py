@@ -70,8 +70,9 @@ def record_batch(rt: Runtime, done: list[tuple[Claim, Result]]) -> None:
             effects.settle(session)
         return effects
 
-    retry_on_conflict(transaction).run()
-    report_attempts(rt, done)
+    effects = retry_on_conflict(transaction)
+    report_attempts(rt, done)  # committed: counted even if sending the messages fails
+    effects.run()
 
 
 def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]], effects: Effects) -> None:

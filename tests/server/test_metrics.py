@@ -165,10 +165,20 @@ def test_a_scrape_of_server_and_workers_sees_every_delivery(tmp_path: Path, rece
             for port in ports:
                 live.start_worker(worker_metrics_port=str(port))
             for port in ports:
-                until(lambda port=port: _scrape(f"http://127.0.0.1:{port}/metrics"), timeout=60, message=f"port {port}")
+                until(
+                    lambda port=port: _scrape(f"http://127.0.0.1:{port}/metrics"),
+                    timeout=60,
+                    interval=0.5,
+                    message=f"port {port}",
+                )
             targets = [_live_webhook(live, f"t{i}", receiver.url + ("/flaky" if i == 0 else "/ok")) for i in range(20)]
             plan_id = _live_plan(live, targets)
-            until(lambda: _live_status(live, plan_id) in PLAN_FINAL, timeout=60, message=f"plan {plan_id} final")
+            until(
+                lambda: _live_status(live, plan_id) in PLAN_FINAL,
+                timeout=60,
+                interval=0.5,
+                message=f"plan {plan_id} final",
+            )
             server = parse(_scrape(live.url + "/metrics") or "")
             per_worker = [parse(_scrape(f"http://127.0.0.1:{port}/metrics") or "") for port in ports]
     finally:

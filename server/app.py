@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
-from sqlalchemy import func
 from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from graphql_schema.app import make_graphql_app
@@ -30,8 +29,8 @@ from server.http_errors import JsonRpcErrorBodies
 from server.inbound import whatsapp as inbound_whatsapp
 from server.jobs import workers
 from server.keys.service import create_key, has_any_key
+from server.metrics.exposition import metrics_endpoint, with_state
 from server.migrate import upgrade
-from server.models import Job
 from server.recipients.unsubscribe import unsubscribe_endpoint
 from server.runtime import Runtime, build_runtime
 from tasks.worker import DeliveryWorker
@@ -86,18 +85,9 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def metrics(request: Request) -> PlainTextResponse:
-    rt: Runtime = request.app.state.runtime
-    with session_scope(rt.engine) as session:
-        rows = session.exec(select(Job.status, func.count()).group_by(Job.status)).all()
-    lines = ["# HELP herald_jobs Jobs by status.", "# TYPE herald_jobs gauge"]
-    lines += [f'herald_jobs{{status="{status}"}} {count}' for status, count in sorted(rows)]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
-
-
 def create_app(settings: Settings | None = None, *, worker: bool = True) -> Starlette:
     settings = settings or Settings()
-    rt = build_runtime(settings)
+    rt = with_state(build_runtime(settings))
     if settings.auto_migrate:
         upgrade(rt.engine)
     delivery = DeliveryWorker(rt, consume=worker)
@@ -123,7 +113,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics_endpoint),
             *inbound_whatsapp.ROUTES,
             Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
             *FEED_ROUTES,

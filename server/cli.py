@@ -64,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    from server.metrics.exposition import WorkerMetricsServer
     from server.migrate import upgrade
     from server.runtime import build_runtime
     from tasks.worker import DeliveryWorker
@@ -79,12 +80,14 @@ def worker(args: argparse.Namespace) -> int:
     rt = build_runtime(settings)
     if settings.auto_migrate:
         upgrade(rt.engine)
-    delivery = DeliveryWorker(rt)
+    delivery, exposed = DeliveryWorker(rt), WorkerMetricsServer(rt)
+    exposed.start()  # a port already taken fails here, before anything is delivered
     delivery.start()
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     stopped.wait()
+    exposed.stop()
     delivery.stop()
     rt.close()
     return 0
@@ -473,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Run a delivery worker; needs HERALD_REDIS_URL (and the server's HERALD_DATABASE_URL and HERALD_SECRET_KEYS).",
         worker,
         description="Run a delivery worker. Needs HERALD_REDIS_URL (the broker), the same HERALD_DATABASE_URL and "
-        "HERALD_SECRET_KEYS as the server; without Redis, `herald serve` delivers in process.",
+        "HERALD_SECRET_KEYS as the server; without Redis, `herald serve` delivers in process. With "
+        "HERALD_WORKER_METRICS_PORT it serves its Prometheus metrics on that port (/metrics, bound to HERALD_HOST).",
     )
     _add(commands, "migrate", "Apply database migrations (run it before rolling servers and workers).", migrate)
     p = _add(commands, "makemigration", "Autogenerate a migration against the models (developers).", makemigration)

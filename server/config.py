@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     )
     auto_migrate: bool = Field(True, description="Apply Alembic migrations when the server or a worker starts.")
 
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port a `herald worker` serves its Prometheus metrics on (/metrics, bound to HERALD_HOST); "
+        "0: none.",
+    )
     worker_threads: int = Field(4, ge=1, le=256, description="Delivery threads per worker process.")
     worker_poll_ms: int = Field(
         5,

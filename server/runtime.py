@@ -1,4 +1,4 @@
-"""The assembled runtime: settings, database, secrets, event bus, the job queue and the delivery loop.
+"""The assembled runtime: settings, database, secrets, event bus, the job queue, the delivery loop and metrics.
 
 The queue is injected (``tasks`` builds it), so the core never imports the broker.
 """
@@ -21,6 +21,7 @@ from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
 from server.delivery.loop import DeliveryLoop, channel_io
 from server.events import EventBus, InProcessEventBus, RedisEventBus
 from server.feeds.store import SqlFeedStore
+from server.metrics.instruments import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Runtime:
     limiter: Limiter = field(default_factory=LocalLimiter)
     queue: JobQueue = field(default_factory=NullQueue)
     clock: Clock = field(default_factory=SystemClock)  # what schedules read as now; tests step a TestClock
+    metrics: Metrics = field(default_factory=Metrics)  # this process's counters (``server.metrics``)
     _delivery_loop: DeliveryLoop | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Row, or_
@@ -30,6 +31,7 @@ from server.activity.recorder import record_event
 from server.db import insert_rows, one_of, retry_on_conflict, session_scope
 from server.delivery.claims import JOB_STATE_COLUMNS, Claim
 from server.delivery.effects import Effects
+from server.delivery.reporting import attempt_outcome, http_status, report_attempts
 from server.delivery.retry import pause_seconds, retry_delay
 from server.ids import new_id
 from server.jobs import transitions
@@ -42,8 +44,6 @@ from server.plans.pausing import check_halt_when
 from server.redaction import redact
 from server.runtime import Runtime
 from server.targets import circuit
-
-BOUNCED = "bounced"  # an attempt's outcome when the recipient's address refused it for good (a hard bounce)
 
 
 @dataclass
@@ -70,7 +70,9 @@ def record_batch(rt: Runtime, done: list[tuple[Claim, Result]]) -> None:
             effects.settle(session)
         return effects
 
-    retry_on_conflict(transaction).run()
+    effects = retry_on_conflict(transaction)
+    report_attempts(rt, done)  # committed: counted even if sending the messages fails
+    effects.run()
 
 
 def _record_all(rt: Runtime, session: Session, done: list[tuple[Claim, Result]], effects: Effects) -> None:
@@ -180,7 +182,6 @@ def _update_circuit(
 
 def _attempt_row(claim: Claim, result: Result) -> dict:
     error = result.error
-    status = error.status_code if error else (result.receipt.meta.get("statusCode") if result.receipt else None)
     return {
         "id": new_id("attempt"),
         "workspace_id": claim.workspace_id,
@@ -189,12 +190,8 @@ def _attempt_row(claim: Claim, result: Result) -> dict:
         "number": claim.attempt,
         "started_at": result.started_at,
         "duration_ms": result.duration_ms,
-        "outcome": "delivered"
-        if error is None
-        else BOUNCED
-        if isinstance(error, RecipientUnreachableError)
-        else error.error_class,
-        "status_code": status,
+        "outcome": attempt_outcome(error),
+        "status_code": http_status(error, result.receipt),
         "error_class": error.error_class if error else None,
         "error_code": error.code if error else None,
         "error": _error_text(claim, error) if error else None,
@@ -351,5 +348,6 @@ def _wait_or_cancel(rt: Runtime, session: Session, job: Job, due: datetime, effe
         effects.finish(session, job, JobStatus.CANCELLED)
         return
     queued = transitions.retry_at(job, due, utcnow(), rt.settings.enqueue_horizon_seconds)
+    effects.later(partial(rt.metrics.retry, job.error_class or "transient"))
     if queued is not None:
         effects.enqueue(job.id, queued)

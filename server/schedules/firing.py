@@ -62,10 +62,12 @@ def tick_schedules(rt: Runtime, now: datetime | None = None, batch: int = 100) -
     """Turn due nominal times into runs and fire them; returns how many runs this tick fired (plans made)."""
     now = now or rt.clock.now()
     try:
-        leased = retry_on_conflict(lambda: _materialize(rt, now, batch))
+        leased, missed = retry_on_conflict(lambda: _materialize(rt, now, batch))
     except IntegrityError:
         log.info("another tick materialized these schedule runs first")
         return 0
+    if missed:
+        rt.metrics.schedule_run(RunStatus.SKIPPED, missed)
     fired = 0
     for run_id in leased:
         try:
@@ -110,7 +112,8 @@ def new_run(
     )
 
 
-def _materialize(rt: Runtime, now: datetime, batch: int) -> list[str]:
+def _materialize(rt: Runtime, now: datetime, batch: int) -> tuple[list[str], int]:
+    """The runs leased to this tick, and how many came due beyond their catch-up window (recorded skipped)."""
     with session_scope(rt.engine) as session:
         due = session.exec(
             select(Schedule)
@@ -120,16 +123,20 @@ def _materialize(rt: Runtime, now: datetime, batch: int) -> list[str]:
             .with_for_update(skip_locked=True)
         ).all()
         leased: list[str] = []
+        missed = 0
         for schedule in due:
-            leased += _due_runs(session, schedule, now)
+            runs, skipped = _due_runs(session, schedule, now)
+            leased += runs
+            missed += skipped
         session.flush()
         leased += _lease_waiting(session, now, batch, exclude=set(leased))
-        return leased
+        return leased, missed
 
 
-def _due_runs(session: Session, schedule: Schedule, now: datetime) -> list[str]:
-    """Insert the runs of ``schedule``'s nominal times that came due (skipped beyond the catch-up window)."""
-    leased = []
+def _due_runs(session: Session, schedule: Schedule, now: datetime) -> tuple[list[str], int]:
+    """Insert the runs of ``schedule``'s nominal times that came due (skipped beyond the catch-up window);
+    the ids of those to fire, and how many were skipped."""
+    leased, missed = [], 0
     for _ in range(RUNS_PER_SCHEDULE_PER_TICK):
         nominal, fires = schedule.next_nominal_at, schedule.next_fire_at
         if nominal is None or fires is None or fires > now:
@@ -141,6 +148,7 @@ def _due_runs(session: Session, schedule: Schedule, now: datetime) -> list[str]:
         elif late > schedule.catchup_window_seconds:
             reason = f"missed: {late:.0f}s late, beyond the catch-up window of {schedule.catchup_window_seconds:.0f}s"
             session.add(new_run(schedule, nominal, now, status=RunStatus.SKIPPED, reason=reason))
+            missed += 1
         else:
             run = new_run(schedule, nominal, now)
             session.add(run)
@@ -148,7 +156,7 @@ def _due_runs(session: Session, schedule: Schedule, now: datetime) -> list[str]:
         advance(schedule, nominal)
         schedule.updated_at = now
         session.add(schedule)
-    return leased
+    return leased, missed
 
 
 def has_run(session: Session, schedule_id: str, nominal: datetime) -> bool:
@@ -196,16 +204,18 @@ def fire_run(rt: Runtime, run_id: str, now: datetime) -> int:
             failure = str(exc)
     ctx_holder: list[OpContext] = []
 
-    def transaction() -> int:
+    def transaction() -> RunStatus | None:
         ctx_holder.clear()
         with session_scope(rt.engine) as session:
-            made = _decide(rt, session, run_id, now, text, document, failure, ctx_holder)
-        return made
+            left = _decide(rt, session, run_id, now, text, document, failure, ctx_holder)
+        return left
 
-    made = retry_on_conflict(transaction)
+    left = retry_on_conflict(transaction)
     for ctx in ctx_holder:
         ctx.on_commit.run()
-    return made
+    if left is not None and left not in WAITING_RUNS:
+        rt.metrics.schedule_run(left)
+    return 1 if left == RunStatus.FIRED else 0
 
 
 def _decide(
@@ -217,12 +227,13 @@ def _decide(
     document: Any,
     failure: str | None,
     ctx_holder: list[OpContext],
-) -> int:
+) -> RunStatus | None:
+    """Decide a leased run under its lock; the status it leaves the run in (None: not this tick's to decide)."""
     run = session.exec(
         select(ScheduleRun).where(ScheduleRun.id == run_id).with_for_update().execution_options(populate_existing=True)
     ).first()
     if run is None or run.status not in WAITING_RUNS:
-        return 0  # another tick fired or ended it meanwhile
+        return None  # another tick fired or ended it meanwhile
     schedule = session.get(Schedule, run.schedule_id)
     if schedule is None:
         return _end(session, run, RunStatus.SKIPPED, "the schedule was deleted", now)
@@ -274,7 +285,7 @@ def _make_plan(
     content: dict[str, Any],
     now: datetime,
     ctx_holder: list[OpContext],
-) -> int:
+) -> RunStatus:
     principal = Principal(
         workspace_id=schedule.workspace_id,
         key_id=schedule.created_by or schedule.id,
@@ -312,7 +323,7 @@ def _make_plan(
             schedule.next_nominal_at = schedule.next_fire_at = None
     session.add(schedule)
     ctx_holder.append(ctx)
-    return 1
+    return RunStatus.FIRED
 
 
 def _unfinished_plan(session: Session, schedule_id: str, run_id: str) -> str | None:
@@ -341,7 +352,7 @@ def _last_delivered(session: Session, schedule_id: str) -> tuple[str, str | None
     return (row[0], row[1]) if row is not None else None
 
 
-def _buffer(session: Session, schedule: Schedule, run: ScheduleRun, blocking: str, now: datetime) -> int:
+def _buffer(session: Session, schedule: Schedule, run: ScheduleRun, blocking: str, now: datetime) -> RunStatus:
     if run.status != RunStatus.BUFFERED:
         other = session.exec(
             select(ScheduleRun.id).where(
@@ -355,10 +366,10 @@ def _buffer(session: Session, schedule: Schedule, run: ScheduleRun, blocking: st
     run.status, run.reason = RunStatus.BUFFERED, f"buffered: starts when plan {blocking} has ended"
     run.due_at, run.lease_expires_at, run.updated_at = now, None, now
     session.add(run)
-    return 0
+    return RunStatus.BUFFERED
 
 
-def _fetch_failed(session: Session, schedule: Schedule, run: ScheduleRun, failure: str, now: datetime) -> int:
+def _fetch_failed(session: Session, schedule: Schedule, run: ScheduleRun, failure: str, now: datetime) -> RunStatus:
     run.attempts += 1
     if run.attempts < contents.FETCH_ATTEMPTS:
         retry = now + timedelta(seconds=contents.FETCH_BACKOFF_SECONDS[run.attempts - 1])
@@ -366,11 +377,11 @@ def _fetch_failed(session: Session, schedule: Schedule, run: ScheduleRun, failur
             run.due_at, run.lease_expires_at, run.updated_at = retry, None, now
             run.reason = f"{failure}; attempt {run.attempts} of {contents.FETCH_ATTEMPTS}, next at {retry:%H:%M:%SZ}"
             session.add(run)
-            return 0
+            return RunStatus.PENDING
     return _failed(session, schedule, run, f"{failure} (after {run.attempts} attempt(s))", now)
 
 
-def _failed(session: Session, schedule: Schedule, run: ScheduleRun, reason: str, now: datetime) -> int:
+def _failed(session: Session, schedule: Schedule, run: ScheduleRun, reason: str, now: datetime) -> RunStatus:
     record_event(
         session,
         schedule.workspace_id,
@@ -382,9 +393,9 @@ def _failed(session: Session, schedule: Schedule, run: ScheduleRun, reason: str,
     return _end(session, run, RunStatus.FAILED, reason, now)
 
 
-def _end(session: Session, run: ScheduleRun, status: RunStatus, reason: str, now: datetime) -> int:
+def _end(session: Session, run: ScheduleRun, status: RunStatus, reason: str, now: datetime) -> RunStatus:
     run.status, run.reason = status, reason[:500]
     run.finished_at = run.updated_at = now
     run.lease_expires_at = None
     session.add(run)
-    return 0
+    return status

@@ -137,8 +137,10 @@ class LiveHerald:
         kill(self.server)
         self.start_server()
 
-    def start_worker(self) -> subprocess.Popen[Any]:
-        worker = subprocess.Popen([*HERALD, "worker"], env=self.env, cwd=ROOT)
+    def start_worker(self, **settings: str) -> subprocess.Popen[Any]:
+        """A `herald worker` with the server's environment and ``settings`` (``HERALD_<NAME>``) of its own."""
+        env = {**self.env, **{f"HERALD_{k.upper()}": v for k, v in settings.items()}}
+        worker = subprocess.Popen([*HERALD, "worker"], env=env, cwd=ROOT)
         self.workers.append(worker)
         return worker
 

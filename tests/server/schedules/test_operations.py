@@ -27,6 +27,7 @@ from tests.support.doors import Doors, doors
 from tests.support.receiver import Receiver, Reply
 from tests.support.waiting import until_async
 
+RUN_ENDS = ("fired", "skipped", "failed", "pending")
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)  # Monday 08:00 in Berlin
@@ -262,3 +263,5 @@ async def test_a_failed_fetch_is_retried_then_recorded_as_failed(d: Doors, recei
     with session_scope(d.rt.engine) as session:
         events = session.exec(select(OperationalEvent.type).where(OperationalEvent.type == "schedule.run_failed")).all()
     assert events == ["schedule.run_failed"]
+    runs = {o: d.rt.metrics.registry.get_sample_value("herald_schedule_runs_total", {"outcome": o}) for o in RUN_ENDS}
+    assert runs == {"fired": None, "skipped": None, "failed": 1, "pending": None}  # a fetch retry ends nothing

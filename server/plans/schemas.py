@@ -368,7 +368,7 @@ class AttemptRead(WireModel):
     number: int
     started_at: datetime
     duration_ms: float
-    outcome: str = Field(description="delivered, failed, retrying, rate_limited, …")
+    outcome: str = Field(description="delivered, or what failed (the error class: transient, rate_limited, …).")
     status_code: int | None
     error_class: ErrorClass | None
     error: str | None

@@ -50,6 +50,19 @@ class Visitor:
 Page = Callable[[Request, Visitor], Awaitable[Response]]
 
 
+def compact(value: Any) -> Any:
+    """JSON without its empty parts (null, [], {}, ""): what an audit row's input says in brief."""
+    if isinstance(value, dict):
+        kept = {k: compact(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, [], {}, "")}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
+TEMPLATES.filters["compact"] = compact
+
+
 def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from server.context import OpContext
@@ -16,6 +17,17 @@ from server.models import Attempt, Job, Receipt, Target
 from server.pagination import page
 from server.plans import repository as repo
 from server.plans.schemas import AttemptRead, ListPlanJobsInput, PlanJobList, PlanJobRead
+
+ATTEMPT_COLUMNS = (
+    Attempt.job_id,
+    Attempt.number,
+    Attempt.started_at,
+    Attempt.duration_ms,
+    Attempt.outcome,
+    Attempt.status_code,
+    Attempt.error_class,
+    Attempt.error,
+)
 
 
 def list_plan_jobs(ctx: OpContext, session: Session, data: ListPlanJobsInput) -> PlanJobList:
@@ -48,20 +60,23 @@ def list_plan_jobs(ctx: OpContext, session: Session, data: ListPlanJobsInput) ->
 
 
 def _attempts(session: Session, job_ids: list[str]) -> dict[str, list[AttemptRead]]:
-    rows = session.exec(
-        select(Attempt).where(col(Attempt.job_id).in_(job_ids)).order_by(col(Attempt.job_id), col(Attempt.number))
+    """The attempts of ``job_ids`` by job, oldest first (columns, not rows: a page holds hundreds)."""
+    rows = session.execute(
+        sa.select(*(col(column) for column in ATTEMPT_COLUMNS))
+        .where(col(Attempt.job_id).in_(job_ids))
+        .order_by(col(Attempt.job_id), col(Attempt.number))
     ).all()
     found: dict[str, list[AttemptRead]] = defaultdict(list)
-    for row in rows:
-        found[row.job_id].append(
+    for job_id, number, started_at, duration_ms, outcome, status_code, error_class, error in rows:
+        found[job_id].append(
             AttemptRead(
-                number=row.number,
-                started_at=row.started_at,
-                duration_ms=row.duration_ms,
-                outcome=row.outcome,
-                status_code=row.status_code,
-                error_class=row.error_class,
-                error=row.error,
+                number=number,
+                started_at=started_at,
+                duration_ms=duration_ms,
+                outcome=outcome,
+                status_code=status_code,
+                error_class=error_class,
+                error=error,
             )
         )
     return found

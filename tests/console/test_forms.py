@@ -41,7 +41,9 @@ def sign_in(client: TestClient, secret: str) -> str:
 
 
 def target(client: TestClient) -> str:
-    body = factories.call(client.app.state.runtime, "create_distribution_target", name=f"t-{uuid.uuid4().hex[:8]}", channel="stub")  # type: ignore[attr-defined]
+    body = factories.call(
+        client.app.state.runtime, "create_distribution_target", name=f"t-{uuid.uuid4().hex[:8]}", channel="stub"
+    )  # type: ignore[attr-defined]
     return str(body.wire()["target"]["id"])
 
 

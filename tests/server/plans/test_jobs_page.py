@@ -14,9 +14,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_pages_of_jobs_carry_attempts_receipts_and_the_counters(tmp_path: Path) -> None:
     async with doors(tmp_path) as d:
-        flaky = await factories.stub_target(
-            d, "flaky", {"failTimes": 1}, retryPolicy=factories.FAST_RETRY
-        )
+        flaky = await factories.stub_target(d, "flaky", {"failTimes": 1}, retryPolicy=factories.FAST_RETRY)
         steady = [await factories.stub_target(d, f"steady-{i}") for i in range(2)]
         plan = (await factories.plan(d, flaky, *steady, awaitDelivery=True))["plan"]
         first = await d.ok("list_plan_jobs", planId=plan["id"], limit=2)

@@ -119,8 +119,6 @@ def test_an_operator_watches_a_plan_finish_live(page: Page, live: LiveHerald, si
     page.reload()
     assert page.locator("svg.chart rect.bar.ok").count() == 4
     screenshot(page, "plan")
-    page.goto(f"{live.url}/console/plans")
-    screenshot(page, "plans")
 
 
 def test_an_operator_replays_a_dead_letter_after_confirming(page: Page, live: LiveHerald, sink: Receiver) -> None:
@@ -179,6 +177,7 @@ def test_the_other_pages_render(page: Page, live: LiveHerald, sink: Receiver) ->
     plan_template = {"targetIds": [target(live, f"{sink.url}/digest", "digest")], "content": factories.content()}
     schedule_id = live.graphql(CREATE_SCHEDULE, {"plan": plan_template})["createDistributionSchedule"]["schedule"]["id"]
     sign_in(page, live, live.key)
+    screenshot(page, "plans")
     page.goto(f"{live.url}/console/schedules")
     expect(page.locator(f'tr[id="{schedule_id}"]')).to_contain_text("Morning digest")
     page.goto(f"{live.url}/console/schedules/{schedule_id}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -117,3 +119,22 @@ def test_sign_out_needs_the_token_and_ends_the_session(app_client: TestClient) -
     out = app_client.post("/console/sign-out", data={"csrf": token}, follow_redirects=False)
     assert out.status_code == 303 and f'{COOKIE}=""' in out.headers["set-cookie"]
     assert app_client.get("/console/plans", follow_redirects=False).status_code == 303
+
+
+def test_a_plan_page_and_its_event_stream(app_client: TestClient) -> None:
+    rt = app_client.app.state.runtime  # type: ignore[attr-defined]
+    sign_in(app_client, create_key(rt, "op").secret)
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    body = factories.call(
+        rt, "create_distribution_plan", content=factories.content(), targetIds=[target(app_client)], scheduledAt=later
+    )
+    plan = body.wire()["plan"]
+    page = app_client.get(f"/console/plans/{plan['id']}")
+    assert page.status_code == 200 and plan["jobs"][0]["id"] in page.text
+    assert f'data-live="/console/plans/{plan["id"]}/events"' in page.text and "No attempts yet." in page.text
+    factories.call(rt, "cancel_distribution_plan", id=plan["id"])
+    stream = app_client.get(f"/console/plans/{plan['id']}/events")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line.removeprefix("data: ")) for line in stream.text.splitlines() if line.startswith("data: ")]
+    assert [(e["status"], e["final"], e["counts"]["cancelled"]) for e in events] == [("cancelled", True, 1)]
+    assert app_client.get("/console/plans/pln_01JX0000000000000000000000/events").status_code == 404

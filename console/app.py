@@ -42,5 +42,6 @@ ROUTES: list[BaseRoute] = [
 ]
 
 
-def console_mount() -> Mount:
-    return Mount("/console", routes=ROUTES)
+def console_routes() -> list[BaseRoute]:
+    """``/console`` itself (which the catch-all /mcp mount would otherwise answer 404) and everything under it."""
+    return [Route("/console", home), Mount("/console", routes=ROUTES)]

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from console.app import console_mount
+from console.app import console_routes
 from graphql_schema.app import make_graphql_app
 from graphql_schema.ide import ASSETS_PATH
 from graphql_schema.ide import asset as graphiql_asset
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
-            console_mount(),  # its own session cookie, not the bearer key (BearerAuthMiddleware passes /console)
+            *console_routes(),  # its own session cookie, not the bearer key (BearerAuthMiddleware passes /console)
             Mount("/", app=mcp_app),
         ],
         middleware=[

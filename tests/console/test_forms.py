@@ -72,6 +72,9 @@ def test_a_wrong_key_is_refused_and_pages_send_you_to_sign_in(app_client: TestCl
 
 def test_the_console_needs_no_bearer_but_graphql_still_does(app_client: TestClient) -> None:
     assert app_client.get("/console/sign-in").status_code == 200
+    for bare in ("/console", "/console/"):
+        opened = app_client.get(bare, follow_redirects=False)
+        assert (opened.status_code, opened.headers["location"]) == (303, "/console/plans")
     assert app_client.post("/graphql", json={"query": "{ __typename }"}).status_code == 401
 
 

@@ -1,4 +1,4 @@
-"""The one ASGI app: /graphql (with GraphiQL), /mcp, /feeds, /healthz, /metrics. The composition root."""
+"""The one ASGI app: /graphql (with GraphiQL), /mcp, /console, /feeds, /healthz, /metrics. The composition root."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from console.app import console_routes
 from graphql_schema.app import make_graphql_app
 from graphql_schema.ide import ASSETS_PATH
 from graphql_schema.ide import asset as graphiql_asset
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
+            *console_routes(),  # its own session cookie, not the bearer key (BearerAuthMiddleware passes /console)
             Mount("/", app=mcp_app),
         ],
         middleware=[

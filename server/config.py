@@ -161,6 +161,9 @@ class Settings(BaseSettings):
         20, ge=1, le=1000, description="Payloads a dry run renders exactly per target (the rest are counted)."
     )
     max_recipients_per_plan: int = Field(100_000, ge=1, description="Most recipients one plan may address.")
+    console_session_seconds: int = Field(
+        28_800, ge=60, le=30 * 86_400, description="How long a console sign-in lasts (seconds) before signing in again."
+    )
     bootstrap_key: bool = Field(
         True, description="On first start with no API key at all, create one and print it once."
     )

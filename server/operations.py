@@ -23,15 +23,17 @@ from server.deadletters import service as deadletters
 from server.deadletters.schemas import DeadLetterDetailResult, DeadLetterList, GetDeadLetterInput, ListDeadLettersInput
 from server.keys import operations as keys
 from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
-from server.plans import pausing
+from server.plans import jobs_page, pausing
 from server.plans import report as reports
 from server.plans import service as plans
 from server.plans.schemas import (
     CreatePlanInput,
     JobsRequeuedPayload,
+    ListPlanJobsInput,
     ListPlansInput,
     PausePlanInput,
     PlanIdInput,
+    PlanJobList,
     PlanList,
     PlanMutationInput,
     PlanPayload,
@@ -282,6 +284,15 @@ OPERATIONS: tuple[Operation, ...] = (
         PlanIdInput,
         PlanResult,
         plans.get_plan,
+    ),
+    Operation(
+        "list_plan_jobs",
+        "planJobs",
+        "query",
+        "One page of a plan's jobs (oldest first, filtered by status) with every attempt, error and receipt.",
+        ListPlanJobsInput,
+        PlanJobList,
+        jobs_page.list_plan_jobs,
     ),
     Operation(
         "list_distribution_plans",

@@ -148,6 +148,7 @@ def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[st
         "create_distribution_plan": {"content": factories.content(id="sec"), "targetIds": [ids["target"]]},
         "get_distribution_plan": {"id": ids["failed"]},
         "get_plan_report": {"id": ids["failed"]},
+        "list_plan_jobs": {"planId": ids["failed"]},
         "cancel_distribution_plan": {"id": ids["scheduled"]},
         "retry_failed_jobs": {"planId": ids["failed"]},
         "replay_dead_letters": {"planId": ids["failed"]},

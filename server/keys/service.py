@@ -80,19 +80,29 @@ def authenticate(rt: Runtime, authorization: str | None) -> Principal:
     token = _bearer(authorization)
     with session_scope(rt.engine) as session:
         key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(token))).first()
-        if key is None or key.revoked_at is not None:
-            raise Unauthorized("The API key is not valid (unknown or revoked).")
-        now = utcnow()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            # To the minute: a write on every request would cost each call a transaction.
-            session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
-        return Principal(
-            workspace_id=key.workspace_id,
-            key_id=key.id,
-            name=key.name,
-            scopes=tuple(key.scopes),
-            read_only=key.read_only,
-        )
+        return _principal(session, key)
+
+
+def principal_by_id(rt: Runtime, key_id: str) -> Principal:
+    """The principal of a key known by id (a console session), refused once the key is revoked."""
+    with session_scope(rt.engine) as session:
+        return _principal(session, session.get(ApiKey, key_id))
+
+
+def _principal(session: Session, key: ApiKey | None) -> Principal:
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("The API key is not valid (unknown or revoked).")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # To the minute: a write on every request would cost each call a transaction.
+        session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
+    return Principal(
+        workspace_id=key.workspace_id,
+        key_id=key.id,
+        name=key.name,
+        scopes=tuple(key.scopes),
+        read_only=key.read_only,
+    )
 
 
 def _bearer(authorization: str | None) -> str:

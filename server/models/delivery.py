@@ -14,6 +14,8 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_jobs_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_jobs_content_target", "workspace_id", "content_key", "target_id"),
+        # A plan's jobs in id order (a page of them, by keyset) without sorting every job of a large plan.
+        Index("ix_jobs_plan_id_id", "plan_id", "id"),
         # Only jobs whose message is not sent yet (due beyond the enqueue horizon): what the scheduler tick reads.
         Index(
             "ix_jobs_unqueued",
@@ -25,7 +27,7 @@ class Job(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
-    plan_id: str = Field(foreign_key="distribution_plans.id", index=True, max_length=40)
+    plan_id: str = Field(foreign_key="distribution_plans.id", max_length=40)
     target_id: str = Field(foreign_key="distribution_targets.id", index=True, max_length=40)
     content_key: str = Field(max_length=300)
     # Set on a job of an addressed target: the recipient it reaches (one job per target and recipient).

@@ -92,10 +92,10 @@ def job_reads(session: Session, plan: Plan, limit: int = PLAN_JOBS_SHOWN) -> lis
         .order_by(col(Job.id))
         .limit(limit)
     ).all()
-    return [_job_read(job, receipt, name) for job, receipt, name in rows]
+    return [job_read(job, receipt, name) for job, receipt, name in rows]
 
 
-def _job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> JobRead:
+def job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> JobRead:
     return JobRead(
         id=job.id,
         target_id=job.target_id,

@@ -418,3 +418,31 @@ class PlanReportInput(WireModel):
 class PlanReportResult(WireModel):
     report: PlanReport
     recommended_next_action: NextAction
+
+
+class AttemptRead(WireModel):
+    number: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str = Field(description="delivered, or what failed (the error class: transient, rate_limited, …).")
+    status_code: int | None
+    error_class: ErrorClass | None
+    error: str | None
+
+
+class PlanJobRead(JobRead):
+    attempt_history: list[AttemptRead] = Field(description="Every attempt of this job, oldest first.")
+
+
+class ListPlanJobsInput(WireModel):
+    plan_id: Id = Field(description="Plan id (pln_…).")
+    status: JobStatus | None = Field(None, description="Only jobs in this status.")
+    limit: int = LIMIT
+    cursor: str | None = CURSOR
+
+
+class PlanJobList(WireModel):
+    plan: PlanSummary = Field(description="The plan, with counts from its counters.")
+    items: list[PlanJobRead]
+    next_cursor: str | None
+    recommended_next_action: NextAction

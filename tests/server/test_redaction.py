@@ -90,6 +90,7 @@ def read_arguments(tool: str, ids: list[str], plan_id: str, letter_id: str) -> l
         "get_distribution_target": [{"id": i} for i in ids],
         "get_distribution_plan": [{"id": plan_id}],
         "get_plan_report": [{"id": plan_id}],
+        "list_plan_jobs": [{"planId": plan_id}],
         "get_dead_letter": [{"id": letter_id}],
         "get_recipient": [],  # no recipient is seeded: recipients hold no credentials
         "get_distribution_schedule": [],  # nor schedules

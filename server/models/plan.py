@@ -41,3 +41,5 @@ class Plan(SQLModel, table=True):
     halt_when: dict[str, Any] | None = json_field(lambda: None)
     paused_reason: str | None = Field(default=None, max_length=500)
     paused_at: datetime | None = None
+    # select: {pool, of, strategy, requested, picked, skipped}: who a plan picked from its pool and who it skipped.
+    selection: dict[str, Any] | None = json_field(lambda: None)

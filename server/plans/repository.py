@@ -26,6 +26,7 @@ from server.plans.schemas import (
     ReceiptRead,
     SkipCount,
 )
+from server.selection.schemas import SelectionRead
 
 PLAN_JOBS_SHOWN = 100
 
@@ -142,6 +143,7 @@ def plan_read(session: Session, plan: Plan, settings: Settings | None = None) ->
         scheduled_for=plan.scheduled_for,
         halt_when=HaltWhenInput.model_validate(plan.halt_when) if plan.halt_when else None,
         paused_reason=plan.paused_reason,
+        selection=SelectionRead.model_validate(plan.selection) if plan.selection else None,
     )
 
 

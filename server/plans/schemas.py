@@ -13,6 +13,7 @@ from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
 from server.jobs.status import JobStatus, PlanStatus
 from server.policy import PolicyInput
+from server.selection.schemas import SelectInput, SelectionRead
 from server.wire import BASE64_MAX, Id, Instant, Label, Url, WireModel
 
 TEMPLATES = " A sandboxed Jinja2 template over content, recipient and target (e.g. 'Hello {{ recipient.name }}')."
@@ -110,6 +111,11 @@ class CreatePlanInput(MutationInput):
     halt_when: HaltWhenInput | None = Field(
         None, description="Risk guard: the plan pauses itself when that many of its targets get rate-limited."
     )
+    select: SelectInput | None = Field(
+        None,
+        description="Pick count targets (or recipients) fairly from a pool of labels or tiers, instead of naming "
+        "them: the pool remembers who was picked when (round_robin, least_recent, weighted, health; capPerPeriod).",
+    )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
     await_timeout_seconds: float | None = Field(
         None, gt=0, le=30, description="Wait at most this long (default 10, max 30)."
@@ -196,6 +202,7 @@ class PlanRead(WireModel):
     scheduled_for: datetime | None = Field(None, description="The schedule's nominal time this plan runs for.")
     halt_when: HaltWhenInput | None = None
     paused_reason: str | None = Field(None, description="Why the plan is paused (an operator's note or haltWhen).")
+    selection: SelectionRead | None = Field(None, description="What select picked and whom it skipped, and why.")
 
 
 class TargetPreview(WireModel):
@@ -231,6 +238,9 @@ class PlanPreview(WireModel):
     )
     recipient_jobs: int = Field(0, description="Jobs the plan would make for recipients (skipped ones included).")
     skipped: list[SkipCount] = Field(default_factory=list, description="Jobs that would be skipped, by reason.")
+    selection: SelectionRead | None = Field(
+        None, description="What select would pick (the pool's state is not moved by a dry run)."
+    )
 
 
 class PlanPayload(MutationResult):

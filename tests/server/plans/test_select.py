@@ -1,0 +1,194 @@
+"""select on a plan: each strategy's exact picks, the skip reasons, capPerPeriod on a test clock, dry run and
+idempotency (the pool's state moves once per plan, never in a dry run), and the refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+
+from server.clock import TestClock
+from server.db import session_scope
+from server.models import SelectionMember, SelectionPick, SelectionPool, Target
+from tests.support import factories
+from tests.support.doors import Doors, doors
+from tests.support.waiting import until_async
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def d(tmp_path: Path) -> AsyncIterator[Doors]:
+    async with doors(tmp_path) as opened:
+        opened.rt.clock = TestClock(T0)
+        yield opened
+
+
+async def members(d: Doors, label: str, count: int) -> list[str]:
+    """``count`` stub targets carrying ``label``, in creation (= id) order."""
+    return [await factories.stub_target(d, f"{label}-{i}", labels=[label]) for i in range(count)]
+
+
+async def picked(d: Doors, **spec: Any) -> dict[str, Any]:
+    """A plan of fresh content whose targets ``select`` picks; returns the whole result body."""
+    return await d.ok("create_distribution_plan", content=factories.content(), select=spec, awaitDelivery=True)
+
+
+async def picks(d: Doors, runs: int, **spec: Any) -> list[list[str]]:
+    return [(await picked(d, **spec))["plan"]["selection"]["picked"] for _ in range(runs)]
+
+
+def pool_state(d: Doors) -> dict[str, Any]:
+    with session_scope(d.rt.engine) as session:
+        pools = session.exec(select(SelectionPool)).all()
+        return {
+            "pools": [(p.name, p.pointer, p.sequence, p.version) for p in pools],
+            "members": session.exec(select(func.count()).select_from(SelectionMember)).one(),
+            "picks": session.exec(select(func.count()).select_from(SelectionPick)).one(),
+        }
+
+
+async def test_round_robin_over_labels_takes_turns(d: Doors) -> None:
+    a, b, c, e = await members(d, "pool", 4)
+    runs = [(await picked(d, count=2, labels=["pool"]))["plan"]["selection"] for _ in range(3)]
+    assert [run["picked"] for run in runs] == [[a, b], [c, e], [a, b]]
+    assert runs[0] == {
+        "pool": "targets:pool",
+        "of": "targets",
+        "strategy": "round_robin",
+        "requested": 2,
+        "picked": [a, b],
+        "skipped": [],
+        "shortfall": 0,
+    }
+    assert pool_state(d) == {"pools": [("targets:pool", 3, 6, 3)], "members": 4, "picks": 6}
+    jobs = (await d.ok("get_distribution_plan", id=(await picked(d, count=1, labels=["pool"]))["plan"]["id"]))["plan"]
+    assert [job["targetId"] for job in jobs["jobs"]] == [c]
+
+
+async def test_round_robin_over_tiers_rotates_the_starting_tier_and_takes_the_least_recent_within(d: Doors) -> None:
+    a1, a2 = await members(d, "gold", 2)
+    b1, b2 = await members(d, "silver", 2)
+    c1, c2 = await members(d, "bronze", 2)
+    tiers = [["gold"], ["silver"], ["bronze"]]
+    assert await picks(d, 4, count=3, tiers=tiers) == [
+        [a1, a2, b1],  # starts at gold, fills from silver
+        [b2, b1, c1],  # starts at silver: b2 was never picked, b1 was
+        [c2, c1, a1],  # starts at bronze, then gold's least recent
+        [a2, a1, b2],  # gold again: a2 was picked before a1 last time round; b2 before b1
+    ]
+    assert pool_state(d)["pools"] == [("targets:gold|silver|bronze", 4, 12, 4)]
+
+
+async def test_least_recent_fills_from_the_first_tier_and_spills_over_only_when_it_is_short(d: Doors) -> None:
+    a1, a2 = await members(d, "gold", 2)
+    b1, b2 = await members(d, "silver", 2)
+    spec = {"count": 3, "tiers": [["gold"], ["silver"]], "strategy": "least_recent"}
+    assert await picks(d, 3, **spec) == [[a1, a2, b1], [a1, a2, b2], [a1, a2, b1]]
+    # Another pool (its name derived from its labels): its own state, from the start.
+    assert await picks(d, 2, count=2, labels=["gold", "silver"], strategy="least_recent") == [[a1, a2], [b1, b2]]
+
+
+async def test_weighted_is_a_seeded_draw_the_same_seed_draws_the_same(d: Doors) -> None:
+    heavy, light1, light2 = await members(d, "pool", 3)
+    spec = {"count": 2, "labels": ["pool"], "strategy": "weighted", "weights": {heavy: 50}, "seed": "lead-42"}
+    first, again = await picks(d, 2, **spec)
+    assert first == again
+    assert first[0] == heavy
+    other = await picks(d, 1, **{**spec, "weights": {}, "seed": "lead-42"})
+    assert len(other[0]) == 2 and set(other[0]) <= {heavy, light1, light2}
+
+
+async def test_health_prefers_the_best_recent_success_rate(d: Doors) -> None:
+    good = await factories.stub_target(d, "good", labels=["pool"])
+    bad = await factories.stub_target(d, "bad", {"failTimes": 5, "failWith": 400}, labels=["pool"])
+    fresh = await factories.stub_target(d, "fresh", labels=["pool"])
+    sent = (await factories.plan(d, good, bad, awaitDelivery=True))["plan"]
+    assert sorted(job["status"] for job in sent["jobs"]) == ["delivered", "failed"]
+    assert await picks(d, 1, count=3, labels=["pool"], strategy="health") == [[good, fresh, bad]]
+
+
+def target_row(d: Doors, target_id: str) -> Target:
+    with session_scope(d.rt.engine) as session:
+        row = session.get(Target, target_id)
+        assert row is not None
+        return row
+
+
+async def _paused(d: Doors, target_id: str) -> bool:
+    return (await d.ok("get_distribution_target", id=target_id))["target"]["pausedUntil"] is not None
+
+
+async def test_members_that_cannot_take_it_are_skipped_with_their_reason(d: Doors) -> None:
+    ok1, inactive, paused, limited, tripped = await members(d, "pool", 5)
+    given = await factories.stub_target(d, "given", labels=["pool", "solo"])
+    ok2 = await factories.stub_target(d, "ok2", labels=["pool"])
+    await d.ok("update_distribution_target", id=inactive, active=False)
+    await d.ok("pause_distribution_target", id=paused, seconds=600, reason="maintenance")
+    await d.ok("update_distribution_target", id=limited, config={"rateLimitTimes": 5, "retryAfterSeconds": 600})
+    await factories.plan(d, limited)
+    await until_async(lambda: _paused(d, limited), timeout=10, message="the 429 pauses the target")
+    with session_scope(d.rt.engine) as session:
+        row = session.get(Target, tripped)
+        assert row is not None
+        row.circuit_state, row.circuit_reason = "open", "5 of 5 attempts failed"
+        session.add(row)
+    content = factories.content()
+    earlier = await d.ok("create_distribution_plan", content=content, select={"count": 1, "labels": ["solo"]})
+    assert earlier["plan"]["selection"]["picked"] == [given]
+    body = await d.ok(
+        "create_distribution_plan", content={**content, "version": "2"}, select={"count": 3, "labels": ["pool"]}
+    )
+    selection = body["plan"]["selection"]
+    paused_row, limited_row = target_row(d, paused), target_row(d, limited)
+    assert paused_row.paused_until is not None and limited_row.paused_until is not None
+    assert selection["skipped"] == [
+        {"id": inactive, "reason": "inactive"},
+        {"id": paused, "reason": f"paused until {paused_row.paused_until.isoformat()}: maintenance"},
+        {"id": limited, "reason": f"rate-limited until {limited_row.paused_until.isoformat()}"},
+        {"id": tripped, "reason": "circuit open: 5 of 5 attempts failed"},
+        {"id": given, "reason": f"already given content {content['id']} (plan {earlier['plan']['id']})"},
+    ]
+    assert (selection["picked"], selection["shortfall"]) == ([ok1, ok2], 1)
+    assert body["recommendedNextAction"]["reason"].startswith(
+        "Picked 2 of 3 from pool 'targets:pool': 1 short, 5 member(s) skipped (plan.selection.skipped says why). "
+    )
+    assert sorted(job["targetId"] for job in body["plan"]["jobs"]) == sorted([ok1, ok2])
+    # redistribute: the content may go again to whom it went.
+    again = await d.ok(
+        "create_distribution_plan", content=content, redistribute=True, select={"count": 1, "labels": ["solo"]}
+    )
+    assert again["plan"]["selection"]["picked"] == [given]
+
+
+async def test_cap_per_period_counts_picks_in_a_sliding_window_on_the_runtime_clock(d: Doors) -> None:
+    a, b = await members(d, "pool", 2)
+    spec = {"count": 2, "labels": ["pool"], "capPerPeriod": {"count": 2, "periodSeconds": 60}}
+    assert await picks(d, 2, **spec) == [[a, b], [a, b]]
+    clock = d.rt.clock
+    assert isinstance(clock, TestClock)
+    clock.advance(30)
+    before, state = d.counts(), pool_state(d)
+    content = factories.content()
+    refused = await d.error("create_distribution_plan", content=content, select=spec)
+    assert refused["code"] == "CONFLICT" and refused["field"] == "select"
+    assert refused["message"] == (
+        "No member of pool 'targets:pool' can be picked, so no plan was created: "
+        f"{a}: cap reached: 2 pick(s) in the last 60s; {b}: cap reached: 2 pick(s) in the last 60s."
+    )
+    action = refused["recommendedNextAction"]
+    assert (action["tool"], action["afterSeconds"], action["arguments"]["select"]) == (
+        "create_distribution_plan",
+        31,
+        spec,
+    )
+    assert d.counts() == {**before, "audit_events": before["audit_events"] + 1}  # the refusal is audited
+    assert pool_state(d) == state
+    clock.advance(31)  # the first two picks leave the window
+    assert await picks(d, 1, **spec) == [[a, b]]

@@ -114,6 +114,10 @@ async def test_health_prefers_the_best_recent_success_rate(d: Doors) -> None:
     assert await picks(d, 1, count=3, labels=["pool"], strategy="health") == [[good, fresh, bad]]
 
 
+def unaudited(counts: dict[str, int]) -> dict[str, int]:
+    return {table: n for table, n in counts.items() if table != "audit_events"}
+
+
 def target_row(d: Doors, target_id: str) -> Target:
     with session_scope(d.rt.engine) as session:
         row = session.get(Target, target_id)
@@ -192,3 +196,113 @@ async def test_cap_per_period_counts_picks_in_a_sliding_window_on_the_runtime_cl
     assert pool_state(d) == state
     clock.advance(31)  # the first two picks leave the window
     assert await picks(d, 1, **spec) == [[a, b]]
+
+
+async def test_a_dry_run_shows_the_picks_it_would_make_and_writes_nothing(d: Doors) -> None:
+    a, b, c = await members(d, "pool", 3)
+    assert await picks(d, 1, count=2, labels=["pool"]) == [[a, b]]
+    before, state = d.counts(), pool_state(d)
+    arguments = {"content": factories.content(), "select": {"count": 2, "labels": ["pool"]}}
+    preview = await d.ok("create_distribution_plan", dryRun=True, **arguments)
+    assert preview["plan"] is None
+    assert (preview["preview"]["selection"]["picked"], preview["preview"]["jobsToCreate"]) == ([c, a], 2)
+    assert [t["targetId"] for t in preview["preview"]["targets"]] == [c, a]
+    assert (d.counts(), pool_state(d)) == (before, state)
+    # A dry run of a pool never used does not create it either.
+    fresh = await d.ok(
+        "create_distribution_plan",
+        dryRun=True,
+        content=factories.content(),
+        select={"count": 1, "labels": ["pool"], "pool": "new"},
+    )
+    assert fresh["preview"]["selection"]["picked"] == [a]
+    assert pool_state(d) == state
+    # Following the hint makes exactly those picks.
+    action = preview["recommendedNextAction"]
+    made = await d.ok(action["tool"], **action["arguments"])
+    assert made["plan"]["selection"]["picked"] == [c, a]
+
+
+async def test_the_same_idempotency_key_returns_the_same_picks_and_moves_the_pool_once(d: Doors) -> None:
+    a, b, c = await members(d, "pool", 3)
+    arguments = {"content": factories.content(), "select": {"count": 2, "labels": ["pool"]}, "idempotencyKey": "lead-7"}
+    first = await d.ok("create_distribution_plan", **arguments)
+    state = pool_state(d)
+    again = await d.ok("create_distribution_plan", **arguments)
+    assert again["replayed"] is True
+    assert again["plan"]["id"] == first["plan"]["id"]
+    assert again["plan"]["selection"] == first["plan"]["selection"]
+    assert first["plan"]["selection"]["picked"] == [a, b]
+    assert pool_state(d) == state == {"pools": [("targets:pool", 1, 2, 1)], "members": 2, "picks": 2}
+    # A new key is a new plan: the turn moves on.
+    assert await picks(d, 1, count=2, labels=["pool"]) == [[c, a]]
+
+
+@pytest.mark.parametrize(
+    ("extra", "spec", "field", "message"),
+    [
+        ({}, {"count": 1}, "select.labels", "select needs its pool as labels or as tiers"),
+        ({}, {"count": 1, "labels": ["pool"], "tiers": [["pool"]]}, "select.labels", "exactly one of them"),
+        ({"targetIds": ["tgt_x"]}, {"count": 1, "labels": ["pool"]}, "select", "leave targetIds and targetLabels out"),
+        (
+            {"recipientLabels": ["list"]},
+            {"of": "recipients", "count": 1, "labels": ["pool"]},
+            "select",
+            "leave recipientIds and recipientLabels out",
+        ),
+        ({}, {"of": "recipients", "count": 1, "labels": ["pool"], "strategy": "health"}, "select.strategy", "health"),
+        ({}, {"count": 1, "labels": ["pool"], "weights": {"pool": 2}}, "select.weights", "weighted only"),
+        ({}, {"count": 0, "labels": ["pool"]}, "select.count", "greater than or equal to 1"),
+        ({}, {"count": 101, "labels": ["pool"]}, "select.count", "less than or equal to 100"),
+        ({}, {"count": 1, "labels": ["pool"], "strategy": "random"}, "select.strategy", "round_robin"),
+        ({}, {"count": 1, "labels": ["no space"]}, "select.labels", "invalid"),
+    ],
+)
+async def test_a_select_that_cannot_work_is_refused_saying_what_to_send(
+    d: Doors, extra: dict[str, Any], spec: dict[str, Any], field: str, message: str
+) -> None:
+    await members(d, "pool", 1)
+    before = d.counts()
+    error = await d.error("create_distribution_plan", content=factories.content(), select=spec, **extra)
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", field)
+    assert message in error["message"]
+    assert unaudited(d.counts()) == unaudited(before)  # a refusal by the plan's rules is audited, nothing else
+    assert pool_state(d)["pools"] == []
+
+
+async def test_a_pool_without_members_is_refused(d: Doors) -> None:
+    error = await d.error(
+        "create_distribution_plan", content=factories.content(), select={"count": 1, "labels": ["empty"]}
+    )
+    assert (error["code"], error["message"]) == (
+        "CONFLICT",
+        "Pool 'targets:empty' has no members: no targets carry its labels.",
+    )
+    assert error["recommendedNextAction"]["tool"] == "list_distribution_targets"
+    assert pool_state(d) == {"pools": [], "members": 0, "picks": 0}
+
+
+async def test_select_of_recipients_picks_whom_the_plans_targets_reach(d: Doors) -> None:
+    sender = await factories.stub_target(d, "sender")
+    people = [
+        {"externalId": name, "name": name, "addresses": {"stub": f"{name}@stub"}, "labels": ["advisors"]}
+        for name in ("ana", "ben", "cy", "dee")
+    ]
+    people.append({"externalId": "eve", "name": "eve", "labels": ["advisors"]})  # no address
+    rows = (await d.ok("upsert_recipients", recipients=people))["recipients"]
+    ana, ben, cy, dee, eve = (row["id"] for row in rows)
+    await d.ok("unsubscribe_recipient", id=ben, channel="stub")
+    spec = {"of": "recipients", "count": 2, "labels": ["advisors"]}
+    first = await d.ok(
+        "create_distribution_plan", content=factories.content(), targetIds=[sender], select=spec, awaitDelivery=True
+    )
+    selection = first["plan"]["selection"]
+    assert (selection["pool"], selection["picked"]) == ("recipients:advisors", [ana, cy])
+    assert selection["skipped"] == [
+        {"id": ben, "reason": "recipient unsubscribed from stub"},
+        {"id": eve, "reason": "recipient has no stub address"},
+    ]
+    assert sorted(job["recipientId"] for job in first["plan"]["jobs"]) == sorted([ana, cy])
+    assert first["plan"]["status"] == "succeeded"
+    second = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[sender], select=spec)
+    assert second["plan"]["selection"]["picked"] == [dee, ana]

@@ -54,11 +54,13 @@ _PLAN_COLUMNS = (Target.id, Target.name, Target.active, Target.channel, Target.c
 
 
 def _resolve_targets(
-    ctx: OpContext, session: Session, data: CreatePlanInput, choice: plan_selection.Choice
+    ctx: OpContext, session: Session, data: CreatePlanInput, choice: plan_selection.Choice | None = None
 ) -> list[Target]:
+    """The plan's targets; ``select`` picks them into ``choice`` (without one, a schedule's check: only the
+    select is checked, its pool is picked from at each run)."""
     plan_selection.check(data)
     if data.select is not None and data.select.of == SelectionOf.TARGETS:
-        return plan_selection.pick_targets(ctx, session, data, choice)
+        return plan_selection.pick_targets(ctx, session, data, choice) if choice is not None else []
     ids = [check_id("target", tid, "targetIds") for tid in dict.fromkeys(data.target_ids)]
     labels = check_labels(data.target_labels, "targetLabels")
     if not ids and not labels:

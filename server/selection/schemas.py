@@ -58,7 +58,7 @@ class SelectInput(WireModel):
         "label's, else 1).",
     )
     seed: str | None = Field(
-        None, max_length=200, description="weighted: the draw's seed (default: the content id and version)."
+        None, max_length=200, description="weighted: the draw's seed (default: the content id)."
     )
     cap_per_period: CapPerPeriodInput | None = Field(None, description="A member over this cap is skipped.")
     pool: Key | None = Field(

@@ -57,9 +57,7 @@ class SelectInput(WireModel):
         description="weighted: weight (1-1000) by member id or label (a member's id first, else its highest "
         "label's, else 1).",
     )
-    seed: str | None = Field(
-        None, max_length=200, description="weighted: the draw's seed (default: the content id)."
-    )
+    seed: str | None = Field(None, max_length=200, description="weighted: the draw's seed (default: the content id).")
     cap_per_period: CapPerPeriodInput | None = Field(None, description="A member over this cap is skipped.")
     pool: Key | None = Field(
         None, description="The pool's name (its fairness state); default derived from of and the labels or tiers."

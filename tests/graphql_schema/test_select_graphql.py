@@ -21,7 +21,8 @@ PEOPLE = """mutation { upsertRecipients(recipients: [
   ... on UpsertRecipientsPayload { recipients { id } } } }"""
 SELECT = """mutation {
   createDistributionPlan(content: {id: "note-7", version: "1", title: "Note", body: "…"}, targetIds: ["%s"],
-    select: {of: RECIPIENTS, count: 2, labels: ["advisors"], strategy: WEIGHTED, weights: {senior: 3}, seed: "note-7"}) {
+    select: {of: RECIPIENTS, count: 2, labels: ["advisors"], strategy: WEIGHTED,
+             weights: {senior: 3}, seed: "note-7"}) {
     ... on PlanPayload { plan { id selection { picked skipped { id reason } shortfall strategy of } }
                          recommendedNextAction { reason } }
     ... on OperationError { code field message }

@@ -306,3 +306,25 @@ async def test_select_of_recipients_picks_whom_the_plans_targets_reach(d: Doors)
     assert first["plan"]["status"] == "succeeded"
     second = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[sender], select=spec)
     assert second["plan"]["selection"]["picked"] == [dee, ana]
+
+
+async def test_each_run_of_a_schedule_picks_from_the_pool_in_turn(d: Doors) -> None:
+    a, b, c = await members(d, "pool", 3)
+    template = {
+        "content": factories.content(id="daily-lead-digest"),
+        "select": {"count": 2, "labels": ["pool"]},
+        "redistribute": True,  # the runs share a content id: each may reach whom earlier runs reached
+    }
+    schedule = await d.ok(
+        "create_distribution_schedule", name="digest", intervalSeconds=3600, plan=template, paused=True
+    )
+    clock = d.rt.clock
+    assert isinstance(clock, TestClock)
+    picked_by_run = []
+    for _ in range(3):
+        [run] = (await d.ok("trigger_distribution_schedule", id=schedule["schedule"]["id"]))["runs"]
+        plan = (await d.ok("get_distribution_plan", id=run["planId"]))["plan"]
+        picked_by_run.append(plan["selection"]["picked"])
+        clock.advance(60)
+    assert picked_by_run == [[a, b], [c, a], [b, c]]
+    assert pool_state(d)["pools"] == [("targets:pool", 3, 6, 3)]

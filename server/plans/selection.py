@@ -9,6 +9,7 @@ and in its hint); none: the plan is refused and nothing is written.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -30,6 +31,7 @@ from server.selection.schemas import SelectInput, SelectionOf, SelectionStrategy
 from server.targets.circuit import COUNTED_OUTCOMES
 from server.targets.repository import check_labels, is_paused
 from server.targets.repository import has_label as target_has_label
+from server.wire import ID_MAX
 
 MAX_MEMBERS = 1_000  # members a pool may hold (every one is considered on every pick)
 HEALTH_ATTEMPTS = 20
@@ -105,8 +107,12 @@ def check(data: CreatePlanInput) -> None:
 
 
 def pool_name(spec: SelectInput) -> str:
+    """``select.pool``, or one derived from the spec: ``targets:gold|silver`` (long ones end in a digest)."""
+    if spec.pool:
+        return spec.pool
     levels = spec.tiers or [spec.labels]
-    return spec.pool or f"{spec.of.value}:" + "|".join(",".join(sorted(set(level))) for level in levels)
+    name = f"{spec.of.value}:" + "|".join(",".join(sorted(set(level))) for level in levels)
+    return name if len(name) <= ID_MAX else name[:180] + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def pick_targets(ctx: OpContext, session: Session, data: CreatePlanInput, choice: Choice) -> list[Target]:
@@ -190,8 +196,9 @@ def _levels(
     levels: list[list[picking.Candidate]] = [[] for _ in tiers]
     for row in rows:
         carried = set(row.labels or ())
-        index = next(i for i, tier in enumerate(tiers) if carried & set(tier))
-        levels[index].append(candidates[row.id])
+        index = next((i for i, tier in enumerate(tiers) if carried & set(tier)), None)
+        if index is not None:  # SQLite's LIKE folds case: a label that only looks the same is not the label
+            levels[index].append(candidates[row.id])
     return levels
 
 

@@ -16,6 +16,7 @@ from server.db import session_scope
 from server.models import SelectionMember, SelectionPick, SelectionPool, Target
 from tests.support import factories
 from tests.support.doors import Doors, doors
+from tests.support.modes import MODES, mode_settings
 from tests.support.waiting import until_async
 
 pytestmark = pytest.mark.anyio
@@ -26,6 +27,14 @@ T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 @pytest.fixture
 async def d(tmp_path: Path) -> AsyncIterator[Doors]:
     async with doors(tmp_path) as opened:
+        opened.rt.clock = TestClock(T0)
+        yield opened
+
+
+@pytest.fixture(params=MODES)
+async def on_both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Doors]:
+    """For what reads the database its own way (the health window query): SQLite, and PostgreSQL + Redis."""
+    async with doors(tmp_path, **mode_settings(request)) as opened:
         opened.rt.clock = TestClock(T0)
         yield opened
 
@@ -105,7 +114,8 @@ async def test_weighted_is_a_seeded_draw_the_same_seed_draws_the_same(d: Doors) 
     assert len(other[0]) == 2 and set(other[0]) <= {heavy, light1, light2}
 
 
-async def test_health_prefers_the_best_recent_success_rate(d: Doors) -> None:
+async def test_health_prefers_the_best_recent_success_rate(on_both: Doors) -> None:
+    d = on_both
     good = await factories.stub_target(d, "good", labels=["pool"])
     bad = await factories.stub_target(d, "bad", {"failTimes": 5, "failWith": 400}, labels=["pool"])
     fresh = await factories.stub_target(d, "fresh", labels=["pool"])

@@ -8,6 +8,7 @@ from server.models.idempotency import IdempotencyRecord
 from server.models.plan import Plan
 from server.models.recipient import PlanAttachment, PlanRecipientContent, Recipient
 from server.models.schedule import Schedule, ScheduleRun
+from server.models.selection import SelectionMember, SelectionPick, SelectionPool
 from server.models.target import Target, TargetState
 from server.models.worker import WorkerHeartbeat
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
@@ -28,6 +29,9 @@ __all__ = [
     "Recipient",
     "Schedule",
     "ScheduleRun",
+    "SelectionMember",
+    "SelectionPick",
+    "SelectionPool",
     "Target",
     "TargetState",
     "WorkerHeartbeat",

@@ -43,3 +43,5 @@ class Plan(SQLModel, table=True):
     paused_at: datetime | None = None
     # {windowSeconds, minGapSeconds, …}: how the jobs' due times were spread (each job keeps its own).
     stagger: dict[str, Any] | None = json_field(lambda: None)
+    # select: {pool, of, strategy, requested, picked, skipped}: who a plan picked from its pool and who it skipped.
+    selection: dict[str, Any] | None = json_field(lambda: None)

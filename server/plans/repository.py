@@ -27,6 +27,7 @@ from server.plans.schemas import (
     SkipCount,
     StaggerInput,
 )
+from server.selection.schemas import SelectionRead
 
 PLAN_JOBS_SHOWN = 100
 
@@ -144,6 +145,7 @@ def plan_read(session: Session, plan: Plan, settings: Settings | None = None) ->
         halt_when=HaltWhenInput.model_validate(plan.halt_when) if plan.halt_when else None,
         paused_reason=plan.paused_reason,
         stagger=StaggerInput.model_validate(plan.stagger) if plan.stagger else None,
+        selection=SelectionRead.model_validate(plan.selection) if plan.selection else None,
     )
 
 

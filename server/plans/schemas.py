@@ -13,6 +13,7 @@ from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
 from server.jobs.status import JobStatus, PlanStatus
 from server.policy import PolicyInput
+from server.selection.schemas import SelectInput, SelectionRead
 from server.wire import BASE64_MAX, Id, Instant, Label, Url, WireModel
 
 TEMPLATES = " A sandboxed Jinja2 template over content, recipient and target (e.g. 'Hello {{ recipient.name }}')."
@@ -151,6 +152,11 @@ class CreatePlanInput(MutationInput):
     stagger: StaggerInput | None = Field(
         None, description="Spread the jobs over a window (gaps, peak hours, jitter); dry run lists the times."
     )
+    select: SelectInput | None = Field(
+        None,
+        description="Pick count targets (or recipients) fairly from a pool of labels or tiers, instead of naming "
+        "them: the pool remembers who was picked when (round_robin, least_recent, weighted, health; capPerPeriod).",
+    )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
     await_timeout_seconds: float | None = Field(
         None, gt=0, le=30, description="Wait at most this long (default 10, max 30)."
@@ -238,6 +244,7 @@ class PlanRead(WireModel):
     halt_when: HaltWhenInput | None = None
     paused_reason: str | None = Field(None, description="Why the plan is paused (an operator's note or haltWhen).")
     stagger: StaggerInput | None = Field(None, description="How the jobs are spread (each job's nextAttemptAt).")
+    selection: SelectionRead | None = Field(None, description="What select picked and whom it skipped, and why.")
 
 
 class TargetPreview(WireModel):
@@ -287,6 +294,9 @@ class PlanPreview(WireModel):
     )
     planned_first: datetime | None = Field(None, description="With stagger: the earliest due time.")
     planned_last: datetime | None = Field(None, description="With stagger: the latest due time.")
+    selection: SelectionRead | None = Field(
+        None, description="What select would pick (the pool's state is not moved by a dry run)."
+    )
 
 
 class PlanPayload(MutationResult):

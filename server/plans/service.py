@@ -29,6 +29,7 @@ from server.pagination import page
 from server.plans import attachments, guardrails, personalise, staggering
 from server.plans import audience as audience_mod
 from server.plans import repository as repo
+from server.plans import selection as plan_selection
 from server.plans.hints import plan_hint
 from server.plans.schemas import (
     CreatePlanInput,
@@ -48,13 +49,21 @@ from server.plans.schemas import (
 )
 from server.policy import channel_refusal, effective_policy
 from server.recipients.unsubscribe import unsubscribe_url
+from server.selection.schemas import SelectionOf
 from server.targets.repository import check_labels, has_label, is_paused, target_view
 
 # A plan needs only these of each target; a dry run's preview renders the whole target.
 _PLAN_COLUMNS = (Target.id, Target.name, Target.active, Target.channel, Target.config, Target.policy)
 
 
-def _resolve_targets(ctx: OpContext, session: Session, data: CreatePlanInput) -> list[Target]:
+def _resolve_targets(
+    ctx: OpContext, session: Session, data: CreatePlanInput, choice: plan_selection.Choice | None = None
+) -> list[Target]:
+    """The plan's targets; ``select`` picks them into ``choice`` (without one, a schedule's check: only the
+    select is checked, its pool is picked from at each run)."""
+    plan_selection.check(data)
+    if data.select is not None and data.select.of == SelectionOf.TARGETS:
+        return plan_selection.pick_targets(ctx, session, data, choice) if choice is not None else []
     ids = [check_id("target", tid, "targetIds") for tid in dict.fromkeys(data.target_ids)]
     labels = check_labels(data.target_labels, "targetLabels")
     if not ids and not labels:
@@ -132,11 +141,12 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     resolved = attachments.resolve(ctx.runtime.settings, data.content.attachments)
     now = ctx.runtime.clock.now()
     scheduled_at = _scheduled_at(data.scheduled_at, now)
-    targets = _resolve_targets(ctx, session, data)
+    choice = plan_selection.Choice()  # what select picks (nothing without select)
+    targets = _resolve_targets(ctx, session, data, choice)
     guardrails.check_quotas(ctx, session, len(targets))
     if guardrails.needs_confirmation(ctx, len(targets)) and not data.dry_run:
         guardrails.check_confirmation(ctx, data, len(targets))
-    audience = _audience(ctx, session, data)
+    audience = _audience(ctx, session, data, targets, choice)
     addressed = {t.id for t in targets if audience_mod.is_addressed(t.channel, bool(audience))}
     _check_addressing(data, targets, addressed, audience)
     overrides = audience_mod.overrides(data.recipient_content, audience)
@@ -151,8 +161,9 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     _stagger(session, ctx.workspace_id, data, jobs, scheduled_at or now)
     samples = _samples(ctx, session, data, content, jobs, overrides, resolved)
     if data.dry_run:
-        return _dry_run(ctx, data, targets, jobs, samples, scheduled_at)
+        return choice.shown(_dry_run(ctx, data, targets, jobs, samples, scheduled_at))
     plan, due, sends = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at)
+    choice.record(ctx, session, plan)
     if resolved:
         attachments.store(session, plan.id, resolved)
     if overrides:
@@ -164,7 +175,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     read = repo.plan_read(session, plan, ctx.runtime.settings)
     if sends:  # jobs due beyond the enqueue horizon are sent by the scheduler tick as they come due
         ctx.after_commit(lambda: _send(ctx, sends))
-    return (
+    return choice.hinted(
         PlanPayload(plan=read, recommended_next_action=plan_hint(read))
         if due
         else PlanPayload(
@@ -204,7 +215,11 @@ def _send(ctx: OpContext, sends: dict[datetime | None, list[str]]) -> None:
         enqueue_at(ctx.runtime, ids, eta)
 
 
-def _audience(ctx: OpContext, session: Session, data: CreatePlanInput) -> audience_mod.Audience:
+def _audience(
+    ctx: OpContext, session: Session, data: CreatePlanInput, targets: list[Target], choice: plan_selection.Choice
+) -> audience_mod.Audience:
+    if data.select is not None and data.select.of == SelectionOf.RECIPIENTS:
+        return plan_selection.pick_recipients(ctx, session, data, targets, choice)
     if not data.recipient_ids and not data.recipient_labels:
         if data.recipient_content:
             raise ValidationFailed(

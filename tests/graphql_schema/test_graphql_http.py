@@ -295,3 +295,36 @@ def test_recipients_over_graphql(client: TestClient) -> None:
     assert plan["counts"] == {"delivered": 1, "skipped": 1}
     assert plan["recipients"] == {"reached": 2, "jobs": 2, "skipped": [{"reason": "recipient inactive", "count": 1}]}
     assert sorted(j["status"] for j in plan["jobs"]) == ["DELIVERED", "SKIPPED"]
+
+
+# The README's select example: enums by name, weights as a JSON object.
+SELECT_TARGET = """mutation { createDistributionTarget(name: "sender", channel: STUB, config: {}) {
+  ... on TargetPayload { target { id } } } }"""
+SELECT_PEOPLE = """mutation { upsertRecipients(recipients: [
+  {externalId: "ana", addresses: {stub: "ana@stub"}, labels: ["advisors", "senior"]},
+  {externalId: "ben", addresses: {stub: "ben@stub"}, labels: ["advisors"]},
+  {externalId: "cy", addresses: {stub: "cy@stub"}, labels: ["advisors"]}]) {
+  ... on UpsertRecipientsPayload { recipients { id } } } }"""
+SELECT_PLAN = """mutation {
+  createDistributionPlan(content: {id: "note-7", version: "1", title: "Note", body: "…"}, targetIds: ["%s"],
+    select: {of: RECIPIENTS, count: 2, labels: ["advisors"], strategy: WEIGHTED,
+             weights: {senior: 3}, seed: "note-7"}) {
+    ... on PlanPayload { plan { id selection { picked skipped { id reason } shortfall strategy of } }
+                         recommendedNextAction { reason } }
+    ... on OperationError { code field message }
+  }
+}"""
+
+
+def test_the_readme_select_example_picks_two_advisors(client: TestClient) -> None:
+    target = gql(client, SELECT_TARGET)["createDistributionTarget"]["target"]["id"]
+    people = [r["id"] for r in gql(client, SELECT_PEOPLE)["upsertRecipients"]["recipients"]]
+    plan = gql(client, SELECT_PLAN % target)["createDistributionPlan"]["plan"]
+    selection = plan["selection"]
+    assert (selection["strategy"], selection["of"], selection["shortfall"], selection["skipped"]) == (
+        "WEIGHTED",
+        "RECIPIENTS",
+        0,
+        [],
+    )
+    assert len(selection["picked"]) == 2 and set(selection["picked"]) <= set(people)

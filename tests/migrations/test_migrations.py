@@ -33,6 +33,9 @@ TABLES = {
     "distribution_schedules",
     "schedule_runs",
     "worker_heartbeats",
+    "selection_pools",
+    "selection_members",
+    "selection_picks",
 }
 
 

@@ -61,6 +61,10 @@ async def _unknown(request: Request) -> Response:
     return error_response(refused, request_id_of(request))
 
 
+def _templated(path: str) -> int:
+    return path.count("{")
+
+
 def rest_routes(rt: Runtime) -> list[BaseRoute]:
     """Every REST route, the OpenAPI document and the plan event stream; an unknown /api path is a 404 error body."""
     by_path: dict[str, dict[str, RestRoute]] = defaultdict(dict)
@@ -78,6 +82,7 @@ def rest_routes(rt: Runtime) -> list[BaseRoute]:
     return [
         Route(OPENAPI_PATH, openapi, methods=["GET"]),
         Route(PLAN_EVENTS_PATH, events, methods=["GET"]),
-        *(Route(path, _endpoint(rt, routes), methods=methods) for path, routes in by_path.items()),
+        # Fixed paths before templated ones: /recipients/delete is not /recipients/{id}.
+        *(Route(path, _endpoint(rt, by_path[path]), methods=methods) for path in sorted(by_path, key=_templated)),
         Route("/api/{rest:path}", _unknown, methods=methods),
     ]

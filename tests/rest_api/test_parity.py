@@ -10,7 +10,10 @@ import pytest
 
 from server.operations import OPERATIONS, Operation
 from tests.support.marks import each_operation
-from tests.test_security import World, arguments_for, world  # noqa: F401  (the module's world fixture)
+from tests import test_security
+from tests.test_security import World, arguments_for
+
+world = test_security.world  # the access matrix's world: workspace A with one of everything
 
 # Differ between two calls by design: each request's own id; the key's last use, which a bearer call records
 # (to the minute) and an in-process MCP principal does not; a worker's heartbeat; a dry run's preview, stamped now.
@@ -42,7 +45,7 @@ def both(world: World, op: Operation, arguments: dict[str, Any]) -> tuple[Any, i
 
 
 @pytest.mark.parametrize("op", each_operation(OPERATIONS))
-def test_same_outcome_on_rest_and_mcp(world: World, op: Operation) -> None:  # noqa: F811
+def test_same_outcome_on_rest_and_mcp(world: World, op: Operation) -> None:
     arguments = arguments_for(op, world.ids, world.spare_key)
     if op.mutation:
         arguments = {**arguments, "dryRun": True}
@@ -56,7 +59,7 @@ def test_same_outcome_on_rest_and_mcp(world: World, op: Operation) -> None:  # n
 
 
 @pytest.mark.parametrize("op", each_operation(OPERATIONS))
-def test_same_refusal_of_an_unknown_argument(world: World, op: Operation) -> None:  # noqa: F811
+def test_same_refusal_of_an_unknown_argument(world: World, op: Operation) -> None:
     arguments = {**arguments_for(op, world.ids, world.spare_key), "bogusArgument": "x"}
     before = world.state()
     mcp, status, rest = both(world, op, arguments)

@@ -29,3 +29,7 @@ def request_for(tool: str, arguments: dict[str, Any], route: RestRoute | None = 
         for item in (value if isinstance(value, list) else [value])
     ]
     return {"method": route.method, "url": url, "params": params}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from server.operations import OPERATIONS, Operation
-from tests.support.marks import each_operation
 from tests import test_security
+from tests.support.marks import each_operation
 from tests.test_security import World, arguments_for
 
 world = test_security.world  # the access matrix's world: workspace A with one of everything

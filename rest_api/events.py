@@ -22,7 +22,9 @@ from server.errors import HeraldError
 from server.plans.live import PlanProgressEvent, check_watch, plan_progress
 from server.runtime import Runtime
 
-KEEPALIVE = b": keep-alive\n\n"
+# A comment line alone, no blank line after it: a blank line would end an "event" of no data, which some
+# clients (httpx-sse) hand on as an empty message carrying the last id.
+KEEPALIVE = b": keep-alive\n"
 
 
 def frame(number: int, event: PlanProgressEvent) -> bytes:

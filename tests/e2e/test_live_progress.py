@@ -18,8 +18,8 @@ import websockets
 from httpx_sse import ServerSentEvent, connect_sse
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import factories, services
-from tests.support.live import LiveHerald, herald_env, live_herald
+from tests.support import factories
+from tests.support.live import LiveHerald, herald_env, live_herald, redis_mode_herald
 from tests.support.waiting import within
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -37,21 +37,8 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         with live_herald(herald_env(data_dir, live_keepalive_seconds="0.2")) as server:
             yield server
         return
-    schema = f"herald_live_{services.RUN_TAG}"
-    namespace = services.redis_namespace(f"herald-live-{services.RUN_TAG}")
-    env = herald_env(
-        data_dir,
-        live_keepalive_seconds="0.2",
-        database_url=services.postgres_schema_url(schema),
-        redis_url=services.REDIS_URL,
-        redis_namespace=namespace,
-    )
-    try:
-        with live_herald(env, "--no-worker", workers=1) as server:
-            yield server
-    finally:
-        services.drop_postgres_schema(schema)
-        services.drop_redis_namespace(namespace)
+    with redis_mode_herald(data_dir, "live", live_keepalive_seconds="0.2") as server:
+        yield server
 
 
 def rest(live: LiveHerald, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

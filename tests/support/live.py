@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import services
 from tests.support.waiting import until
 
 HERALD = [sys.executable, "-m", "server.cli"]
@@ -165,3 +166,24 @@ def live_herald(env: dict[str, str], *serve_args: str, workers: int = 0) -> Iter
         yield live
     finally:
         live.stop()
+
+
+@contextmanager
+def redis_mode_herald(data_dir: Path, tag: str, workers: int = 1, **settings: str) -> Iterator[LiveHerald]:
+    """`herald serve --no-worker` and ``workers`` `herald worker`s on a fresh PostgreSQL schema and Redis
+    namespace (named after ``tag``), both dropped afterwards."""
+    schema = f"herald_{tag}_{services.RUN_TAG}"
+    namespace = services.redis_namespace(f"herald-{tag}-{services.RUN_TAG}")
+    env = herald_env(
+        data_dir,
+        database_url=services.postgres_schema_url(schema),
+        redis_url=services.REDIS_URL,
+        redis_namespace=namespace,
+        **settings,
+    )
+    try:
+        with live_herald(env, "--no-worker", workers=workers) as server:
+            yield server
+    finally:
+        services.drop_postgres_schema(schema)
+        services.drop_redis_namespace(namespace)

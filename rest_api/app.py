@@ -70,10 +70,9 @@ def rest_routes(rt: Runtime) -> list[BaseRoute]:
     by_path: dict[str, dict[str, RestRoute]] = defaultdict(dict)
     for route in ROUTES:
         by_path[route.path][route.method] = route
-    spec = document()
 
     async def openapi(_request: Request) -> Response:
-        return JSONResponse(spec)
+        return JSONResponse(document())  # built on first request (cached): it costs start-up half a second
 
     async def events(request: Request) -> Response:
         return await plan_events(rt, request, request_id_of(request))

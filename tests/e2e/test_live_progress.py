@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -198,10 +197,3 @@ async def test_subscription_answers_an_unknown_plan_with_an_error_and_completes(
         result = await next_result(ws)
         assert result is not None and (result["__typename"], result["code"]) == ("OperationError", "NOT_FOUND")
         assert await next_result(ws) is None
-
-
-def test_the_module_serves_both_modes(tmp_path: Path) -> None:
-    """The fixture's modes are the house's two (tests/support/modes.py)."""
-    from tests.support.modes import MODES
-
-    assert [getattr(mode, "values", [mode])[0] for mode in MODES] == ["sqlite", "postgresql+redis"]

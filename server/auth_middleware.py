@@ -54,7 +54,7 @@ class BearerAuthMiddleware:
 def _is_public(scope: Scope, headers: Headers) -> bool:
     """The GraphiQL page, its static assets and the OpenAPI document are public; the calls they lead to carry
     the key. A websocket upgrade without a header may authenticate in its connection_init payload instead."""
-    if scope["type"] == "websocket" and "authorization" not in headers:
+    if scope["type"] == "websocket" and scope["path"] == "/graphql" and "authorization" not in headers:
         return True
     if scope.get("method") == "GET" and (
         scope["path"].startswith(GRAPHIQL_ASSETS + "/") or scope["path"] == OPENAPI_DOCUMENT

@@ -10,6 +10,7 @@ COPY adapters ./adapters
 COPY tasks ./tasks
 COPY graphql_schema ./graphql_schema
 COPY mcp_tools ./mcp_tools
+COPY rest_api ./rest_api
 COPY migrations ./migrations
 RUN pip install . && useradd --create-home --uid 10001 herald
 USER herald

@@ -8,8 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.sizes import Sizes
-from tests.support import services
-from tests.support.live import LiveHerald, herald_env, live_herald
+from tests.support.live import LiveHerald, herald_env, live_herald, redis_mode_herald
 
 # herald_env tunes retries and the sweeper for fast tests; the bench runs Herald's defaults instead.
 TEST_TUNING = ("HERALD_RETRY_BASE_DELAY_SECONDS", "HERALD_RETRY_MAX_DELAY_SECONDS", "HERALD_SWEEP_INTERVAL_SECONDS")
@@ -42,22 +41,11 @@ def worker_pids(live: LiveHerald) -> list[int]:
 @contextmanager
 def production_cluster(data_dir: Path, sizes: Sizes) -> Iterator[LiveHerald]:
     """A fresh PostgreSQL schema and Redis namespace, `herald serve --no-worker` and 2 `herald worker`."""
-    schema = f"herald_bench_{services.RUN_TAG}"
-    namespace = services.redis_namespace(f"herald-bench-{services.RUN_TAG}")
-    env = bench_env(
-        data_dir,
-        sizes,
-        database_url=services.postgres_schema_url(schema),
-        redis_url=services.REDIS_URL,
-        redis_namespace=namespace,
-    )
-    try:
-        with live_herald(env, "--no-worker", workers=WORKERS) as live:
-            time.sleep(2)  # let both workers connect before any clock starts
-            yield live
-    finally:
-        services.drop_postgres_schema(schema)
-        services.drop_redis_namespace(namespace)
+    with redis_mode_herald(
+        data_dir, "bench", WORKERS, env_for=lambda directory, **settings: bench_env(directory, sizes, **settings)
+    ) as live:
+        time.sleep(2)  # let both workers connect before any clock starts
+        yield live
 
 
 @contextmanager

@@ -9,25 +9,28 @@ carries ``extensions.code``; only a genuine server fault is masked (``INTERNAL_E
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
 from typing import Any
 
+import anyio
 from cross_web import HTTPException
 from graphql import GraphQLEnumType, GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from graphql_schema.ide import ide_response
 from graphql_schema.schema import LIMITS, MaskedError, configure_limits, schema
-from server.errors import HeraldError, InternalError
+from server.errors import HeraldError, InternalError, Unauthorized
 from server.http_errors import graphql_errors
+from server.json_body import MalformedJson, parse_object
+from server.keys.service import authenticate
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -41,44 +44,14 @@ class MalformedBody(HTTPException):
         super().__init__(400, reason)
 
 
-def _refuse_constant(what: str, name: str) -> Any:
-    raise MalformedBody(f"{what} is not valid JSON: {name} is not a JSON number; send finite numbers.")
-
-
 def strict_json(data: str | bytes) -> dict[str, Any]:
     """RFC 8259 JSON as a client must send it: UTF-8, finite numbers, an object at the top.
 
     ``data`` is the request body (bytes) or a GET request's ``variables`` / ``extensions`` (text)."""
-    what = "The request body" if isinstance(data, bytes) else "The JSON in the query string"
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedBody(
-                f"{what} is not UTF-8 (invalid byte at position {exc.start}); send JSON encoded as UTF-8."
-            ) from None
-    if data.startswith("\ufeff"):
-        raise MalformedBody(f"{what} starts with a byte order mark; send JSON encoded as UTF-8 without it.")
     try:
-        parsed = json.loads(data, parse_constant=lambda name: _refuse_constant(what, name))
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}).") from None
-    except RecursionError:
-        raise MalformedBody(f"{what} is nested too deeply; send at most a few dozen levels.") from None
-    except ValueError:  # an integer with more digits than Python converts (sys.get_int_max_str_digits)
-        raise MalformedBody(f"{what} has a number with more than {sys.get_int_max_str_digits()} digits.") from None
-    if not isinstance(parsed, dict):
-        raise MalformedBody(
-            f'{what} must be a JSON object such as {{"query": "…", "variables": {{…}}}}, '
-            f"not {_json_kind(parsed)} (batching is not enabled)."
-        )
-    return parsed
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", str: "a string", int: "a number", float: "a number", list: "an array"}[type(value)]
+        return parse_object(data, '{"query": "…", "variables": {…}}', " (batching is not enabled)")
+    except MalformedJson as exc:
+        raise MalformedBody(str(exc)) from None
 
 
 _MALFORMED_FIX = 'POST a UTF-8 JSON object {"query": "...", "variables": {...}} with Content-Type: application/json.'
@@ -86,8 +59,24 @@ _MALFORMED_FIX = 'POST a UTF-8 JSON object {"query": "...", "variables": {...}} 
 
 class HeraldGraphQL(GraphQL):
     def __init__(self, runtime: Runtime) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         self.runtime = runtime
+
+    async def on_ws_connect(self, context: dict[str, Any]) -> None:  # type: ignore[override]
+        """A websocket authenticates with its upgrade's Authorization header (checked by the middleware) or,
+        for browsers that cannot set one, ``{"Authorization": "Bearer <key>"}`` in connection_init; else the
+        socket closes with 4403 before any operation runs."""
+        if context["principal"] is not None:
+            return
+        params = context.get("connection_params") or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        try:
+            context["principal"] = await anyio.to_thread.run_sync(
+                authenticate, self.runtime, authorization if isinstance(authorization, str) else None
+            )
+        except Unauthorized as exc:
+            log.info("request %s refused: %s on the /graphql websocket", context.get("request_id"), exc.code)
+            raise ConnectionRejectionError() from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,4 +1,5 @@
-"""Query and Mutation built from ``server.operations``: one field per operation, same arguments.
+"""Query and Mutation built from ``server.operations``: one field per operation, same arguments; the
+planProgress subscription (``graphql_schema.subscription``).
 
 Each field returns ``<Name>Result = <Payload> | OperationError``: expected errors are data.
 """
@@ -19,6 +20,7 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.types import Info
 from strawberry.types.base import get_object_definition
 
+from graphql_schema.subscription import Subscription
 from graphql_schema.types import field_type, graphql_values, output_type, to_graphql, to_plain
 from server.common import OperationError
 from server.config import Settings
@@ -168,6 +170,7 @@ class ValidatedDocuments(SchemaExtension):
 schema = HeraldSchema(
     query=_root("Query", "query"),
     mutation=_root("Mutation", "mutation"),
+    subscription=Subscription,
     extensions=[
         ValidatedDocuments,
         lambda: MaskUnexpected(should_mask_error=_should_mask, error_message="Internal error."),

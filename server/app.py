@@ -1,4 +1,4 @@
-"""The one ASGI app: /graphql (with GraphiQL), /mcp, /console, /feeds, /healthz, /metrics. The composition root."""
+"""The one ASGI app: /graphql (with GraphiQL), /mcp, /api (REST), /console, /feeds, /healthz, /metrics. The composition root."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from graphql_schema.app import make_graphql_app
 from graphql_schema.ide import ASSETS_PATH
 from graphql_schema.ide import asset as graphiql_asset
 from mcp_tools.server import build_mcp_server
+from rest_api.app import rest_routes
 from server import __version__
 from server.auth_middleware import BearerAuthMiddleware
 from server.body_limit import BodyLimitMiddleware
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, worker: bool = True) -> Star
             Route(ASSETS_PATH + "/{name}", graphiql_asset, methods=["GET"]),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
+            *rest_routes(rt),
             *console_routes(),  # its own session cookie, not the bearer key (BearerAuthMiddleware passes /console)
             Mount("/", app=mcp_app),
         ],

@@ -1,4 +1,4 @@
-"""Bearer-key authentication for /graphql and /mcp, as a pure ASGI middleware.
+"""Bearer-key authentication for /graphql, /mcp and /api (REST), as a pure ASGI middleware.
 
 The principal goes on ``scope["state"]``, where the GraphQL context and MCP tools read it.
 A missing or wrong key gets 401 with a body that says how to create a key (on /graphql in GraphQL's
@@ -20,7 +20,8 @@ from server.keys.service import authenticate
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
-PROTECTED = ("/graphql", "/mcp")
+PROTECTED = ("/graphql", "/mcp", "/api/")
+OPENAPI_DOCUMENT = "/api/v1/openapi.json"  # rest_api.routes.OPENAPI_PATH: public, like the GraphQL schema
 GRAPHIQL_ASSETS = "/graphql/assets"  # graphql_schema.ide.ASSETS_PATH (the middleware imports no door)
 
 
@@ -37,7 +38,7 @@ class BearerAuthMiddleware:
         request_id = new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        if _is_graphiql_page(scope, headers):
+        if _is_public(scope, headers):
             await self.app(scope, receive, send)
             return
         try:
@@ -50,9 +51,14 @@ class BearerAuthMiddleware:
         await self.app(scope, receive, send)
 
 
-def _is_graphiql_page(scope: Scope, headers: Headers) -> bool:
-    """The GraphiQL page and its static assets are public; the queries it sends carry the key."""
-    if scope.get("method") == "GET" and scope["path"].startswith(GRAPHIQL_ASSETS + "/"):
+def _is_public(scope: Scope, headers: Headers) -> bool:
+    """The GraphiQL page, its static assets and the OpenAPI document are public; the calls they lead to carry
+    the key. A websocket upgrade without a header may authenticate in its connection_init payload instead."""
+    if scope["type"] == "websocket" and scope["path"] == "/graphql" and "authorization" not in headers:
+        return True
+    if scope.get("method") == "GET" and (
+        scope["path"].startswith(GRAPHIQL_ASSETS + "/") or scope["path"] == OPENAPI_DOCUMENT
+    ):
         return True
     return scope["path"] == "/graphql" and scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
 

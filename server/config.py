@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     mcp_hide_mutations: bool = Field(
         False, description="List only read-only tools over MCP (for agents that must never change anything)."
     )
+    live_keepalive_seconds: float = Field(
+        15.0, gt=0, le=300, description="How often an idle SSE progress stream sends a keep-alive comment."
+    )
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body /graphql and /mcp accept.")
     graphql_max_depth: int = Field(12, ge=2, description="Deepest GraphQL selection accepted.")
     graphql_max_aliases: int = Field(30, ge=1, description="Most aliases in one GraphQL document.")

@@ -1,5 +1,6 @@
-"""The public contract: both doors expose every operation with the same arguments, and the
-exported schema files match what the code generates (a change must be deliberate)."""
+"""The public contract: the three doors (GraphQL, MCP, REST) expose every operation with the same arguments,
+and the exported schema files (schema.graphql, tools.json, openapi.json) match what the code generates (a
+change must be deliberate)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, get_name
 from graphql_schema.export import SCHEMA_FILE, sdl
 from graphql_schema.schema import schema
 from mcp_tools.export import TOOLS_FILE, render, tool_list
+from rest_api import export as rest_export
+from rest_api.openapi import document
+from rest_api.routes import ROUTES, missing_routes
 from server.jobs.status import JobStatus, PlanStatus
 from server.operations import OPERATIONS
+from tests.support.rest import V1_ROUTES
 
 CONTRACT = {
     "create_distribution_target": "createDistributionTarget",
@@ -216,3 +221,86 @@ def test_mcp_schemas_carry_no_generated_field_titles(mcp_tools: dict[str, dict])
         "description": "Wait until every job is final (or the timeout) before answering.",
         "type": "boolean",
     }
+
+
+def test_every_operation_has_a_rest_route() -> None:
+    assert missing_routes() == []
+    assert len({(route.method, route.path) for route in ROUTES}) == len(ROUTES)
+
+
+def test_the_rfc_routes_exist_as_named() -> None:
+    aliases = {(route.method, route.path): route.tool for route in ROUTES if route.alias}
+    assert aliases == {
+        ("POST", "/api/distribution/targets"): "create_distribution_target",
+        ("POST", "/api/distribution/plans"): "create_distribution_plan",
+        ("GET", "/api/distribution/plans/{id}"): "get_distribution_plan",
+    }
+
+
+def _rest_arguments(spec: dict, path: str, method: str) -> tuple[set[str], set[str]]:
+    """(every argument, the required ones) of one REST operation: path, query and body together."""
+    operation = spec["paths"][path][method.lower()]
+    names, required = set(), set()
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] != "header":
+            names.add(parameter["name"])
+            if parameter["required"]:
+                required.add(parameter["name"])
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    names |= set(body.get("properties", {}))
+    required |= set(body.get("required", []))
+    return names, required
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: f"{route.method} {route.path}")
+def test_same_arguments_and_outcome_on_rest(route, mcp_tools: dict[str, dict]) -> None:  # type: ignore[no-untyped-def]
+    """REST takes the MCP tool's arguments (a path parameter is required where the tool's id may be optional:
+    get_recipient, whose externalId twin is a query parameter) and answers its output model."""
+    spec = document()
+    tool = mcp_tools[route.tool]
+    names, required = _rest_arguments(spec, route.path, route.method)
+    assert names == set(tool["inputSchema"]["properties"])
+    assert required - set(tool["inputSchema"].get("required", [])) <= set(route.path_fields)
+    assert set(tool["inputSchema"].get("required", [])) <= required
+    operation = spec["paths"][route.path][route.method.lower()]
+    assert operation["operationId"] == route.operation_id
+    assert operation["x-scope"] == route.op.scope
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    output = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    assert set(output["properties"]) == set(tool["outputSchema"]["properties"])
+    assert route.op.mutation == (route.method != "GET")
+    if route.op.mutation:
+        assert {"dryRun", "idempotencyKey"} <= names
+        assert "Idempotency-Key" in {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+
+
+def test_operation_ids_are_the_mcp_tool_names(mcp_tools: dict[str, dict]) -> None:
+    spec = document()
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert {V1_ROUTES[tool].operation_id for tool in mcp_tools} == set(mcp_tools)
+    assert set(ids) == set(mcp_tools) | {f"{r.tool}_rfc" for r in ROUTES if r.alias} | {"plan_progress_events"}
+
+
+def test_openapi_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    spec = document()
+    validate(spec)
+    assert spec["openapi"] == "3.1.0"
+    assert spec["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API key."}
+    }
+    assert spec["security"] == [{"bearer": []}]
+    target = spec["components"]["schemas"]["CreateTargetInput"]
+    assert {"retryPolicy", "fallbackTargetId", "dryRun", "idempotencyKey"} <= set(target["properties"])
+    broken = {**spec, "paths": {"/x": {"get": {"responses": {"200": {"description": 1}}}}}}
+    with pytest.raises(OpenAPIValidationError):  # the validator does refuse a broken document
+        validate(broken)
+
+
+def test_exported_openapi_document_is_current(snapshot) -> None:  # type: ignore[no-untyped-def]
+    generated = rest_export.render(document())
+    assert json.loads(generated) == snapshot
+    assert rest_export.OPENAPI_FILE.read_text() == generated, "openapi.json is stale: run `make export` and commit it"

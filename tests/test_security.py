@@ -1,5 +1,6 @@
-"""Every operation, both doors, against: no key, a revoked key, another workspace's key, a key
-lacking the scope, a read-only key. Each refusal is asserted, and so is that nothing changed."""
+"""Every operation, on all three doors (GraphQL, MCP, REST), against: no key, a revoked key, another
+workspace's key, a key lacking the scope, a read-only key. Each refusal is asserted, and so is that nothing
+changed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from server.keys.service import ALL_SCOPES, authenticate, create_key
 from server.models import ApiKey, AuditEvent, DeadLetter, Job, Plan, Recipient, Schedule, Target, Workspace
 from server.operations import OPERATIONS, Operation
 from server.runtime import Runtime
-from tests.support import factories
+from tests.support import factories, rest
 from tests.support.gql import document
 from tests.support.marks import each_operation
 
@@ -43,7 +44,14 @@ class World:
             row.revoked_at = datetime.now(UTC)
             session.add(row)
         self.revoked_secret = revoked.secret
-        self.other = authenticate(self.rt, f"Bearer {create_key(self.rt, 'other', workspace_id='ws_other').secret}")
+        self.other_secret = create_key(self.rt, "other", workspace_id="ws_other").secret
+        self.other = authenticate(self.rt, f"Bearer {self.other_secret}")
+        # REST takes a bearer key: one lacking each scope, and a read-only one.
+        self.lacking_secret = {
+            scope: create_key(self.rt, f"lacking-{scope}", scopes=tuple(s for s in ALL_SCOPES if s != scope)).secret
+            for scope in ALL_SCOPES
+        }
+        self.read_only_secret = create_key(self.rt, "read-only", read_only=True).secret
         self.spare_key = create_key(self.rt, "spare").id
         self.ids = self._seed()
 
@@ -54,6 +62,11 @@ class World:
             return {**result.structured_content, "_isError": result.is_error}
 
         return anyio.run(run)
+
+    def rest(self, secret: str | None, op: Operation, arguments: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        response = self.client.request(**rest.request_for(op.tool, arguments), headers=headers)
+        return response.status_code, response.json()
 
     def _seed(self) -> dict[str, str]:
         ok = self.call(self.admin, "create_distribution_target", name="t", channel="stub")["target"]["id"]
@@ -207,7 +220,7 @@ def graphql(world: World, principal: Principal, op: Operation, arguments: dict[s
 
 @pytest.mark.parametrize("op", each_operation(OPERATIONS))
 @pytest.mark.parametrize("secret", ["none", "revoked"])
-def test_no_key_or_revoked_key_is_401_on_both_doors(world: World, op: Operation, secret: str) -> None:
+def test_no_key_or_revoked_key_is_401_on_every_door(world: World, op: Operation, secret: str) -> None:
     before = world.state()
     headers = {} if secret == "none" else {"Authorization": f"Bearer {world.revoked_secret}"}
     arguments = arguments_for(op, world.ids, world.spare_key)
@@ -217,22 +230,27 @@ def test_no_key_or_revoked_key_is_401_on_both_doors(world: World, op: Operation,
         headers={**headers, "Accept": "application/json, text/event-stream"},
         json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": op.tool, "arguments": arguments}},
     )
+    status, body = world.rest(None if secret == "none" else world.revoked_secret, op, arguments)
     for response in (gql, mcp):
         assert response.status_code == 401
-    # Each door's own shape: GraphQL's errors list (code in extensions), the structured error on /mcp.
+    # Each door's own shape: GraphQL's errors list (code in extensions), the structured error on /mcp and REST.
     assert [error["extensions"]["code"] for error in gql.json()["errors"]] == ["UNAUTHORIZED"]
     assert mcp.json()["error"]["code"] == "UNAUTHORIZED"
+    assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
     assert world.state() == before
 
 
 @pytest.mark.parametrize("op", each_operation(OPERATIONS))
-def test_key_lacking_the_scope_is_refused_on_both_doors(world: World, op: Operation) -> None:
+def test_key_lacking_the_scope_is_refused_on_every_door(world: World, op: Operation) -> None:
     lacking = Principal("ws_default", world.admin.key_id, "lacking", tuple(s for s in ALL_SCOPES if s != op.scope))
     arguments = arguments_for(op, world.ids, world.spare_key)
     before = world.state()
     body = world.call(lacking, op.tool, **arguments)
     assert body["_isError"] and body["code"] == "FORBIDDEN"
     assert graphql(world, lacking, op, arguments)["code"] == "FORBIDDEN"
+    status, rest_body = world.rest(world.lacking_secret[op.scope], op, arguments)
+    assert (status, rest_body["error"]["code"]) == (403, "FORBIDDEN")
+    assert rest_body["error"]["message"] == body["message"]
     assert world.state() == before
 
 
@@ -244,8 +262,12 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
     body = world.call(read_only, op.tool, **arguments)
     assert body["_isError"] and body["code"] == "READ_ONLY_KEY"
     assert graphql(world, read_only, op, arguments)["code"] == "READ_ONLY_KEY"
+    status, rest_body = world.rest(world.read_only_secret, op, arguments)
+    assert (status, rest_body["error"]["code"]) == (403, "READ_ONLY_KEY")
     dry = world.call(read_only, op.tool, dryRun=True, **arguments)
     assert dry["_isError"] is False and dry["dryRun"] is True
+    status, rest_dry = world.rest(world.read_only_secret, op, {**arguments, "dryRun": True})
+    assert (status, rest_dry["dryRun"]) == (200, True)
     assert world.state() == before
 
 
@@ -279,8 +301,10 @@ def test_another_workspaces_key_cannot_see_or_touch_resources(world: World, op: 
     before = world.state()
     body = world.call(world.other, op.tool, **arguments)
     gql = graphql(world, world.other, op, arguments)
+    status, rest_body = world.rest(world.other_secret, op, arguments)
     assert body["_isError"] and body["code"] == "NOT_FOUND", body
     assert gql["code"] == "NOT_FOUND"
+    assert (status, rest_body["error"]["code"]) == (404, "NOT_FOUND")
     assert world.state() == before
 
 

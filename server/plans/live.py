@@ -16,7 +16,9 @@ from datetime import datetime
 import anyio
 from pydantic import Field
 
+from server.context import Principal
 from server.db import session_scope
+from server.errors import Unauthorized
 from server.jobs.status import PLAN_FINAL, PlanStatus
 from server.models.base import utcnow
 from server.plans import repository as repo
@@ -40,6 +42,18 @@ class PlanProgressEvent(WireModel):
         default_factory=list, description=f"Jobs that became final since the last event (at most {JOB_IDS_SHOWN})."
     )
     at: datetime
+
+
+def check_watch(runtime: Runtime, principal: Principal, plan_id: str) -> None:
+    """Refuse a watcher before any stream opens: a key without the read scope (FORBIDDEN), then a plan that
+    is not its workspace's (NOT_FOUND). Every live door (subscription, SSE, console) calls this first."""
+    if "read" not in principal.scopes:
+        raise Unauthorized(
+            "This API key lacks the 'read' scope needed to watch a plan's progress.",
+            code="FORBIDDEN",
+            remediation="Use a key with the 'read' scope.",
+        )
+    check_plan(runtime, principal.workspace_id, plan_id)
 
 
 def check_plan(runtime: Runtime, workspace_id: str, plan_id: str) -> None:

@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e import flows
-from tests.support import services
-from tests.support.live import LiveHerald, herald_env, live_herald
+from tests.support.live import LiveHerald, redis_mode_herald
 from tests.support.receiver import Receiver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.slow]
@@ -17,20 +16,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHerald]:
-    schema = f"herald_e2e_{services.RUN_TAG}"
-    namespace = services.redis_namespace(f"herald-e2e-{services.RUN_TAG}")
-    env = herald_env(
-        tmp_path_factory.mktemp("redis-mode"),
-        database_url=services.postgres_schema_url(schema),
-        redis_url=services.REDIS_URL,
-        redis_namespace=namespace,
-    )
-    try:
-        with live_herald(env, "--no-worker", workers=2) as server:
-            yield server
-    finally:
-        services.drop_postgres_schema(schema)
-        services.drop_redis_namespace(namespace)
+    with redis_mode_herald(tmp_path_factory.mktemp("redis-mode"), "e2e", workers=2) as server:
+        yield server
 
 
 async def test_agent_over_mcp_gets_signed_delivery_and_receipt(live: LiveHerald, receiver: Receiver) -> None:

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import services
 from tests.support.waiting import until
 
 HERALD = [sys.executable, "-m", "server.cli"]
@@ -167,3 +168,27 @@ def live_herald(env: dict[str, str], *serve_args: str, workers: int = 0) -> Iter
         yield live
     finally:
         live.stop()
+
+
+@contextmanager
+def redis_mode_herald(
+    data_dir: Path, tag: str, workers: int = 1, env_for: Callable[..., dict[str, str]] = herald_env, **settings: str
+) -> Iterator[LiveHerald]:
+    """`herald serve --no-worker` and ``workers`` `herald worker`s on a fresh PostgreSQL schema and Redis
+    namespace (named after ``tag``), both dropped afterwards; ``env_for(data_dir, **settings)`` builds the
+    environment (the bench passes its own)."""
+    schema = f"herald_{tag}_{services.RUN_TAG}"
+    namespace = services.redis_namespace(f"herald-{tag}-{services.RUN_TAG}")
+    env = env_for(
+        data_dir,
+        database_url=services.postgres_schema_url(schema),
+        redis_url=services.REDIS_URL,
+        redis_namespace=namespace,
+        **settings,
+    )
+    try:
+        with live_herald(env, "--no-worker", workers=workers) as server:
+            yield server
+    finally:
+        services.drop_postgres_schema(schema)
+        services.drop_redis_namespace(namespace)

@@ -26,6 +26,7 @@ PREFIXES = {
     "schedule": "sch",
     "schedule_run": "run",
     "worker": "wkr",
+    "alert_rule": "alr",
 }
 
 

@@ -41,3 +41,6 @@ class Plan(SQLModel, table=True):
     halt_when: dict[str, Any] | None = json_field(lambda: None)
     paused_reason: str | None = Field(default=None, max_length=500)
     paused_at: datetime | None = None
+    # {firstAttemptSuccessRate, deliveryRate, averageDeliverySeconds, completionWithinSeconds}: checked when it ends.
+    kpi: dict[str, Any] | None = json_field(lambda: None)
+    origin: str | None = Field(default=None, max_length=20)  # "alert": an alert rule's delivery (never alerts)

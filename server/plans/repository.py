@@ -14,6 +14,7 @@ from server.jobs import workers
 from server.jobs.status import RETRYABLE, WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
 from server.models.base import utcnow
+from server.plans.kpi import PlanKpiInput
 from server.plans.schemas import (
     ContentInput,
     HaltWhenInput,
@@ -142,6 +143,7 @@ def plan_read(session: Session, plan: Plan, settings: Settings | None = None) ->
         scheduled_for=plan.scheduled_for,
         halt_when=HaltWhenInput.model_validate(plan.halt_when) if plan.halt_when else None,
         paused_reason=plan.paused_reason,
+        kpi=PlanKpiInput.model_validate(plan.kpi) if plan.kpi else None,
     )
 
 

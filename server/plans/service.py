@@ -404,6 +404,7 @@ def _insert_plan(
         idempotency_key=data.idempotency_key,
         created_by=ctx.principal.key_id,
         halt_when=data.halt_when.model_dump(mode="json", by_alias=True) if data.halt_when else None,
+        kpi=data.kpi.model_dump(mode="json", by_alias=True, exclude_none=True) if data.kpi else None,
     )
     session.add(plan)
     session.flush()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.hints import NextAction
-from server.wire import Id, Label, WireModel
+from server.wire import FILTER_MAX, Id, Label, WireModel
 
+EventType = Annotated[str, StringConstraints(min_length=1, max_length=FILTER_MAX)]
 EventPattern = Field(
     min_length=1,
     max_length=20,
@@ -29,7 +31,7 @@ class AlertFilters(WireModel):
 
 class CreateAlertRuleInput(MutationInput):
     name: str = Field(min_length=1, max_length=200, description="What the rule is for, shown in each alert.")
-    event_types: list[str] = EventPattern
+    event_types: list[EventType] = EventPattern
     target_id: Id = Field(description="Where alerts are delivered (tgt_…): any channel, e.g. Slack or a webhook.")
     filters: AlertFilters | None = None
     min_interval_seconds: int = Field(

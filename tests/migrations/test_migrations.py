@@ -33,6 +33,8 @@ TABLES = {
     "distribution_schedules",
     "schedule_runs",
     "worker_heartbeats",
+    "alert_rules",
+    "alert_subject_states",
 }
 
 

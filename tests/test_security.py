@@ -271,11 +271,12 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
                         "dead_letter": "dlq_",
                         "recipient": "rcp_",
                         "schedule": "sch_",
+                        "alert_rule": "alr_",
                     },
                     "key_",
                 )
             )
-            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_", "sch_")
+            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_", "sch_", "alr_")
         )
     ),
 )

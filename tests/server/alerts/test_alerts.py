@@ -12,6 +12,7 @@ import anyio
 import pytest
 from sqlmodel import func, select
 
+from graphql_schema.schema import schema
 from server.activity.recorder import record_event
 from server.alerts.dispatch import tick_alerts
 from server.clock import TestClock
@@ -255,3 +256,36 @@ async def test_list_and_delete(d: Doors, receiver: Receiver) -> None:
     assert rule_rows(d) == 0 and (await d.ok("list_alert_rules"))["items"] == []
     missing = await d.error("delete_alert_rule", id=made["id"])
     assert missing["code"] == "NOT_FOUND"
+
+
+README_MUTATION = """
+mutation {
+  createAlertRule(name: "ops", eventTypes: ["target.circuit_opened", "job.dead"],
+                  targetId: "%(hook)s", minIntervalSeconds: 300) {
+    ... on AlertRulePayload { rule { id eventTypes } recommendedNextAction { tool reason } }
+    ... on OperationError { code field message }
+  }
+  createDistributionPlan(targetIds: ["%(stub)s"], content: {id: "morning-note", version: "2026-12-02",
+      title: "Good morning", body: "…"},
+    kpi: {firstAttemptSuccessRate: 0.99, deliveryRate: 0.9999, averageDeliverySeconds: 2.5,
+          completionWithinSeconds: 300}) {
+    ... on PlanPayload { plan { id kpi { deliveryRate completionWithinSeconds } } }
+  }
+}
+"""
+
+
+async def test_the_readme_graphql_example(d: Doors, receiver: Receiver) -> None:
+    hook = await factories.webhook_target(d, receiver.url + "/ops")
+    stub = await factories.stub_target(d, "advisors")
+    context = {"runtime": d.rt, "principal": d.principal, "request_id": "req_g", "request": None, "response": None}
+    result = await schema.execute(README_MUTATION % {"hook": hook, "stub": stub}, context_value=context)
+    assert result.errors is None and result.data is not None
+    created = result.data["createAlertRule"]
+    assert created["rule"]["eventTypes"] == ["target.circuit_opened", "job.dead"]
+    assert created["recommendedNextAction"]["tool"] == "test_distribution_target"
+    assert result.data["createDistributionPlan"]["plan"]["kpi"] == {
+        "deliveryRate": 0.9999,
+        "completionWithinSeconds": 300.0,
+    }
+    assert [rule["id"] for rule in (await d.ok("list_alert_rules"))["items"]] == [created["rule"]["id"]]

@@ -175,9 +175,13 @@ def _make_plan(
     try:
         with session.begin_nested():
             payload = create_plan(ctx, session, data)
-    except HeraldError as exc:
+    except HeraldError as exc:  # the target was deleted, a quota: the event is dispatched without an alert
         ctx.on_commit.drop()
         log.warning("alert rule %s could not deliver event %s: %s", rule.id, event.id, exc.message)
+        return False
+    except Exception:  # never let one event block the events behind it (its savepoint rolled back)
+        ctx.on_commit.drop()
+        log.exception("alert rule %s failed on event %s", rule.id, event.id)
         return False
     assert payload.plan is not None
     session.execute(

@@ -10,7 +10,7 @@ from server.wire import WireModel
 
 
 class PlanKpiInput(WireModel):
-    """Thresholds a finished plan is held to; a miss records ``plan.kpi_missed`` (alert rules can send it)."""
+    """Thresholds a finished plan is held to; a miss records the event plan.kpi_missed (alert rules send it)."""
 
     first_attempt_success_rate: float | None = Field(
         None, ge=0, le=1, description="At least this share of jobs delivered on their first attempt (0.99)."

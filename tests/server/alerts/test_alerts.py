@@ -289,3 +289,22 @@ async def test_the_readme_graphql_example(d: Doors, receiver: Receiver) -> None:
         "completionWithinSeconds": 300.0,
     }
     assert [rule["id"] for rule in (await d.ok("list_alert_rules"))["items"]] == [created["rule"]["id"]]
+
+
+async def test_a_429_pause_and_a_dead_job_alert_once_each(d: Doors, receiver: Receiver) -> None:
+    hook = await factories.webhook_target(d, receiver.url + "/ops")
+    await rule(d, hook, "target.paused", "job.dead", minIntervalSeconds=0)
+    limited = await factories.stub_target(d, "limited", {"rateLimitTimes": 1, "retryAfterSeconds": 0.2})
+    doomed = await factories.stub_target(
+        d, "doomed", {"failTimes": 9}, retryPolicy={**factories.FAST_RETRY, "maxAttempts": 1}
+    )
+    await factories.plan(d, limited)
+    await factories.plan(d, doomed)
+    paused = await event_of(d, "target.paused", targetId=limited)
+    dead = await event_of(d, "job.dead", targetId=doomed)
+    assert await tick(d) == 2
+    bodies = [r.json()["data"] for r in receiver.wait_for("/ops", 2, timeout=15)]
+    assert sorted(body["metadata"]["alert"]["eventId"] for body in bodies) == sorted([paused["id"], dead["id"]])
+    by_type = {body["metadata"]["alert"]["eventType"]: body for body in bodies}
+    assert by_type["job.dead"]["metadata"]["alert"]["recommendedNextAction"]["arguments"] == {"targetId": doomed}
+    assert by_type["target.paused"]["body"].splitlines()[0] == paused["message"]

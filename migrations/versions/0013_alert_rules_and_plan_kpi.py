@@ -55,7 +55,6 @@ def upgrade() -> None:
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
         sa.Column("last_sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("suppressed", sa.Integer(), nullable=False),
-        sa.Column("suppressed_since", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["rule_id"],
             ["alert_rules.id"],

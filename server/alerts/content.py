@@ -56,6 +56,10 @@ def next_action(event: OperationalEvent, graphql: dict[str, str]) -> NextAction:
     return NextAction(tool=tool, graphql=graphql.get(tool), arguments={argument: value} if value else {}, reason=reason)
 
 
+def _zulu(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _plain(text: str) -> str:
     """Content fields are templates; an event's text is sent as it is."""
     return text.replace("{{", "{ {").replace("{%", "{ %").replace("{#", "{ #")
@@ -66,8 +70,8 @@ def build(
 ) -> ContentInput:
     """``more``: how many matching events about the same subject were held back since the last alert (and when)."""
     action = next_action(event, graphql)
-    occurred = event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    since = None if more is None else more[1].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    occurred = _zulu(event.created_at)
+    since = None if more is None else _zulu(more[1])
     lines = [event.message]
     if more is not None:
         lines.append(f"{more[0]} more since {since} (at most one alert every {rule.min_interval_seconds}s).")
@@ -93,5 +97,38 @@ def build(
         version=rule.id,
         title=_plain(f"Herald alert ({rule.name}): {event.type}")[:500],
         body=_plain("\n".join(lines)),
+        metadata=metadata,
+    )
+
+
+def held(rule: AlertRule, subject: str, count: int, since: datetime, graphql: dict[str, str]) -> ContentInput:
+    """The alert for events held back about ``subject`` when no new one came after the interval."""
+    where = {"tgt": "targetId", "pln": "planId"}.get(subject.split("_", 1)[0])
+    action = NextAction(
+        tool="list_operational_events",
+        graphql=graphql.get("list_operational_events"),
+        arguments={where: subject} if where else {},
+        reason="See the events held back.",
+    )
+    about = "the workspace" if where is None else subject
+    text = (
+        f"{count} more event(s) matching {', '.join(rule.event_types)} about {about} since {_zulu(since)} "
+        f"(at most one alert every {rule.min_interval_seconds}s)."
+    )
+    metadata = {
+        "alert": {
+            "ruleId": rule.id,
+            "ruleName": rule.name,
+            "workspaceId": rule.workspace_id,
+            "subject": subject,
+            "moreSince": {"count": count, "since": _zulu(since)},
+            "recommendedNextAction": action.wire(),
+        }
+    }
+    return ContentInput(
+        id=f"alert-held-{subject}-{_zulu(since)}",
+        version=rule.id,
+        title=_plain(f"Herald alert ({rule.name}): {count} more about {about}")[:500],
+        body=_plain(f"{text}\nNext: {action.reason}"),
         metadata=metadata,
     )

@@ -13,7 +13,7 @@ the wrong moment the sweeper's grace (two sweep intervals, 10 s by default).
 
 Rate: at most one alert per ``minIntervalSeconds`` per (rule, subject), the subject being the event's
 target, else plan, else job, else the workspace; events held back are counted and the next alert says
-"N more since". Loops: alert plans carry ``origin = "alert"``; events about them (their jobs dead,
+"N more since", or, when no event comes after the interval, an alert of their own ("N more about …"). Loops: alert plans carry ``origin = "alert"``; events about them (their jobs dead,
 the plan failed) and about a target whose recent failed attempts were all alert deliveries (its
 circuit opened, a 429 pause) never alert.
 """
@@ -34,7 +34,7 @@ from server.db import one_of, retry_on_conflict, session_scope
 from server.errors import HeraldError
 from server.models import AlertRule, AlertSubjectState, Attempt, Job, OperationalEvent, Plan, Target
 from server.operations import BY_TOOL
-from server.plans.schemas import CreatePlanInput
+from server.plans.schemas import ContentInput, CreatePlanInput
 from server.plans.service import create_plan
 from server.runtime import Runtime
 
@@ -55,7 +55,12 @@ def tick_alerts(rt: Runtime, now: datetime | None = None, batch: int = 200) -> i
             ctx.on_commit.run()
         made += count
         if seen < batch:
-            return made
+            break
+    contexts.clear()
+    made += retry_on_conflict(lambda: _flush_held(rt, now, contexts))
+    for ctx in contexts:
+        ctx.on_commit.run()
+    return made
 
 
 def _dispatch(rt: Runtime, now: datetime, batch: int, contexts: list[OpContext]) -> tuple[int, int]:
@@ -151,7 +156,8 @@ def _alert(
         session.add(state)
         return 0
     more = (state.suppressed, state.last_sent_at) if state is not None and state.suppressed else None
-    if not _make_plan(rt, session, rule, event, more, contexts):
+    content = alert_content.build(rule, event, more, _GRAPHQL)
+    if not _make_plan(rt, session, rule, content, f"req_{event.id}", contexts):
         return 0
     if state is None:
         state = AlertSubjectState(rule_id=rule.id, subject=subject, last_sent_at=now)
@@ -165,23 +171,23 @@ def _make_plan(
     rt: Runtime,
     session: Session,
     rule: AlertRule,
-    event: OperationalEvent,
-    more: tuple[int, datetime] | None,
+    content: ContentInput,
+    request_id: str,
     contexts: list[OpContext],
 ) -> bool:
     principal = Principal(workspace_id=rule.workspace_id, key_id=rule.created_by or rule.id, name=f"alert {rule.name}")
-    ctx = OpContext(runtime=rt, principal=principal, request_id=f"req_{event.id}")
-    data = CreatePlanInput(content=alert_content.build(rule, event, more, _GRAPHQL), target_ids=[rule.target_id])
+    ctx = OpContext(runtime=rt, principal=principal, request_id=request_id)
+    data = CreatePlanInput(content=content, target_ids=[rule.target_id])
     try:
         with session.begin_nested():
             payload = create_plan(ctx, session, data)
     except HeraldError as exc:  # the target was deleted, a quota: the event is dispatched without an alert
         ctx.on_commit.drop()
-        log.warning("alert rule %s could not deliver event %s: %s", rule.id, event.id, exc.message)
+        log.warning("alert rule %s could not deliver %s: %s", rule.id, content.id, exc.message)
         return False
     except Exception:  # never let one event block the events behind it (its savepoint rolled back)
         ctx.on_commit.drop()
-        log.exception("alert rule %s failed on event %s", rule.id, event.id)
+        log.exception("alert rule %s failed on %s", rule.id, content.id)
         return False
     assert payload.plan is not None
     session.execute(
@@ -192,3 +198,25 @@ def _make_plan(
     )
     contexts.append(ctx)
     return True
+
+
+def _flush_held(rt: Runtime, now: datetime, contexts: list[OpContext]) -> int:
+    """A subject whose interval passed with events held back and none since: one "N more" alert of its own."""
+    contexts.clear()
+    made = 0
+    with session_scope(rt.engine) as session:
+        rows = session.exec(
+            select(AlertSubjectState, AlertRule)
+            .join(AlertRule, col(AlertRule.id) == AlertSubjectState.rule_id)
+            .where(col(AlertSubjectState.suppressed) > 0, col(AlertRule.active).is_(True))
+            .with_for_update(skip_locked=True, of=AlertSubjectState)
+        ).all()
+        for state, rule in rows:
+            if (now - state.last_sent_at).total_seconds() < rule.min_interval_seconds:
+                continue
+            content = alert_content.held(rule, state.subject, state.suppressed, state.last_sent_at, _GRAPHQL)
+            if _make_plan(rt, session, rule, content, f"req_{rule.id}", contexts):
+                state.last_sent_at, state.suppressed = now, 0
+                session.add(state)
+                made += 1
+    return made

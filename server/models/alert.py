@@ -35,4 +35,3 @@ class AlertSubjectState(SQLModel, table=True):
     subject: str = Field(primary_key=True, max_length=60)
     last_sent_at: datetime
     suppressed: int = Field(default=0)
-    suppressed_since: datetime | None = None

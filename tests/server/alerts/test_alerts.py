@@ -153,6 +153,19 @@ async def test_at_most_one_alert_per_interval_per_subject_then_n_more_since(d: D
     assert last["metadata"]["alert"]["moreSince"] == {"count": 2, "since": "2026-12-01T09:00:00Z"}
     assert sorted(body["body"].splitlines()[0] for body in bodies) == ["A paused (1).", "A paused (3).", "B paused."]
     assert {p.content["version"] for p in alert_plans(d)} == {made["id"]}
+    # Held back with no event after it: the interval's end sends the count on its own.
+    record(d, "target.paused", "A paused (4).", target_id=a)
+    assert await tick(d, T0 + timedelta(seconds=301)) == 0
+    assert await tick(d, T0 + timedelta(seconds=599)) == 0
+    assert await tick(d, T0 + timedelta(seconds=600)) == 1
+    held = [r.json()["data"] for r in receiver.wait_for("/ops", 4, timeout=15)][-1]
+    assert held["title"] == f"Herald alert (ops): 1 more about {a}"
+    assert held["body"] == (
+        f"1 more event(s) matching target.* about {a} since 2026-12-01T09:05:00Z (at most one alert every 300s)."
+        "\nNext: See the events held back."
+    )
+    assert held["metadata"]["alert"]["recommendedNextAction"]["arguments"] == {"targetId": a}
+    assert await tick(d, T0 + timedelta(seconds=1200)) == 0
 
 
 async def test_no_loop_when_the_alert_target_itself_fails(d: Doors, receiver: Receiver) -> None:

@@ -13,9 +13,11 @@ the wrong moment the sweeper's grace (two sweep intervals, 10 s by default).
 
 Rate: at most one alert per ``minIntervalSeconds`` per (rule, subject), the subject being the event's
 target, else plan, else job, else the workspace; events held back are counted and the next alert says
-"N more since", or, when no event comes after the interval, an alert of their own ("N more about …"). Loops: alert plans carry ``origin = "alert"``; events about them (their jobs dead,
-the plan failed) and about a target whose recent failed attempts were all alert deliveries (its
-circuit opened, a 429 pause) never alert.
+"N more since", or, when no event comes after the interval, an alert of their own ("N more about …").
+
+Loops: alert plans carry ``origin = "alert"``; events about them (their jobs dead, the plan failed)
+and about a target whose recent failed attempts were all alert deliveries (its circuit opened, a 429
+pause) never alert.
 """
 
 from __future__ import annotations

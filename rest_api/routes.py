@@ -84,6 +84,9 @@ ROUTES: tuple[RestRoute, ...] = (
     _v1("revoke_api_key", "POST", "/api-keys/{id}/revoke"),
     _v1("list_audit_events", "GET", "/audit-events"),
     _v1("list_workers", "GET", "/workers"),
+    _v1("create_alert_rule", "POST", "/alert-rules"),
+    _v1("list_alert_rules", "GET", "/alert-rules"),
+    _v1("delete_alert_rule", "DELETE", "/alert-rules/{id}"),
     # The RFC's routes, exactly as it names them.
     RestRoute("create_distribution_target", "POST", "/api/distribution/targets", alias=True),
     RestRoute("create_distribution_plan", "POST", "/api/distribution/plans", alias=True),

@@ -1,4 +1,5 @@
-"""The one ASGI app: /graphql (with GraphiQL), /mcp, /api (REST), /console, /feeds, /healthz, /metrics. The composition root."""
+"""The one ASGI app, the composition root: /graphql (with GraphiQL), /mcp, /api (REST), /console, /feeds,
+/healthz, /metrics."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ PREFIXES = {
     "schedule_run": "run",
     "worker": "wkr",
     "selection_pool": "spl",
+    "alert_rule": "alr",
 }
 
 

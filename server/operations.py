@@ -16,6 +16,14 @@ from server import hints
 from server.activity import service as activity
 from server.activity.audit_ops import AuditList, ListAuditInput, list_audit_events
 from server.activity.schemas import EventList, HaltInput, HaltPayload, ListEventsInput, ResumeDeliveriesInput
+from server.alerts import service as alerts
+from server.alerts.schemas import (
+    AlertRuleList,
+    AlertRulePayload,
+    CreateAlertRuleInput,
+    DeleteAlertRuleInput,
+    ListAlertRulesInput,
+)
 from server.channels import service as channels
 from server.channels.schemas import ChannelList, ListChannelsInput
 from server.context import OpContext
@@ -570,6 +578,44 @@ OPERATIONS += (
         ListWorkersInput,
         WorkerStatusResult,
         workers.list_workers,
+    ),
+)
+
+# Alert rules are admin: a rule makes Herald deliver every matching event of the whole workspace (any
+# target's, any plan's) to a destination of its author's choosing, with no confirmation per delivery.
+OPERATIONS += (
+    Operation(
+        "create_alert_rule",
+        "createAlertRule",
+        "mutation",
+        "Deliver matching operational events (target.circuit_opened, job.dead, plan.kpi_missed, …) to a target, "
+        "at most once per minIntervalSeconds per target, plan or workspace.",
+        CreateAlertRuleInput,
+        AlertRulePayload,
+        alerts.create_alert_rule,
+        scope="admin",
+        confirm_reason="The rule is valid; create it.",
+    ),
+    Operation(
+        "list_alert_rules",
+        "alertRules",
+        "query",
+        "List the workspace's alert rules, oldest first; paginated.",
+        ListAlertRulesInput,
+        AlertRuleList,
+        alerts.list_alert_rules,
+    ),
+    Operation(
+        "delete_alert_rule",
+        "deleteAlertRule",
+        "mutation",
+        "Delete an alert rule: no further alert from it (alerts already made stay as plans).",
+        DeleteAlertRuleInput,
+        AlertRulePayload,
+        alerts.delete_alert_rule,
+        scope="admin",
+        destructive=True,
+        confirm_reason="Delete the rule for real.",
     ),
 )
 

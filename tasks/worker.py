@@ -10,6 +10,7 @@ import threading
 import dramatiq
 
 from server import idempotency
+from server.alerts.dispatch import tick_alerts
 from server.deadletters.service import enforce_retention
 from server.jobs import workers
 from server.jobs.scheduler import tick
@@ -95,6 +96,10 @@ class DeliveryWorker:
                 tick_schedules(self.rt)  # due schedule runs become plans, once each across all workers
             except Exception:
                 log.exception("schedule tick failed; next tick in %gs", interval)
+            try:
+                tick_alerts(self.rt)  # operational events matching an alert rule become alert plans
+            except Exception:
+                log.exception("alert tick failed; next tick in %gs", interval)
             if self._stop.wait(interval):
                 return
 

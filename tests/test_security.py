@@ -21,7 +21,7 @@ from server.app import create_app
 from server.context import Principal
 from server.db import session_scope
 from server.keys.service import ALL_SCOPES, authenticate, create_key
-from server.models import ApiKey, AuditEvent, DeadLetter, Job, Plan, Recipient, Schedule, Target, Workspace
+from server.models import AlertRule, ApiKey, AuditEvent, DeadLetter, Job, Plan, Recipient, Schedule, Target, Workspace
 from server.operations import OPERATIONS, Operation
 from server.runtime import Runtime
 from tests.support import factories, rest
@@ -122,6 +122,9 @@ class World:
             plan={"targetIds": [ok], "content": factories.content(id="held-weekly")},
             paused=True,
         )["schedule"]["id"]
+        alert_rule = self.call(
+            self.admin, "create_alert_rule", name="kpi", eventTypes=["plan.kpi_missed"], targetId=hook
+        )["rule"]["id"]
         return {
             "target": ok,
             "webhook": hook,
@@ -132,6 +135,7 @@ class World:
             "schedule": schedule,
             "paused_plan": held_plan,
             "paused_schedule": held_schedule,
+            "alert_rule": alert_rule,
         }
 
     def state(self) -> str:
@@ -139,7 +143,7 @@ class World:
         with session_scope(self.rt.engine) as session:
             rows = [
                 session.exec(select(m).where(m.workspace_id == "ws_default").order_by(m.id)).all()
-                for m in (Target, Plan, Job, ApiKey, DeadLetter, Recipient, Schedule)
+                for m in (Target, Plan, Job, ApiKey, DeadLetter, Recipient, Schedule, AlertRule)
             ]
             halted = session.get(Workspace, "ws_default").halted
         return json.dumps(
@@ -191,6 +195,8 @@ def arguments_for(op: Operation, ids: dict[str, str], spare_key: str) -> dict[st
             "startAt": "2026-11-02T00:00:00Z",
             "endAt": "2026-11-09T23:00:00Z",
         },
+        "create_alert_rule": {"name": "more", "eventTypes": ["plan.kpi_missed"], "targetId": ids["target"]},
+        "delete_alert_rule": {"id": ids["alert_rule"]},
     }
     return by_tool.get(op.tool, {})
 
@@ -288,11 +294,12 @@ def test_read_only_key_refuses_mutations_but_dry_runs_work(world: World, op: Ope
                         "dead_letter": "dlq_",
                         "recipient": "rcp_",
                         "schedule": "sch_",
+                        "alert_rule": "alr_",
                     },
                     "key_",
                 )
             )
-            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_", "sch_")
+            for k in ("tgt_", "pln_", "dlq_", "key_", "rcp_", "sch_", "alr_")
         )
     ),
 )

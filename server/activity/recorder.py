@@ -21,6 +21,7 @@ EVENT_TYPES = (
     "plan.completed",
     "plan.partial",
     "plan.failed",
+    "plan.kpi_missed",
     "plan.paused",
     "plan.resumed",
     "schedule.run_skipped",

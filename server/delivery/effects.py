@@ -25,6 +25,7 @@ from server.jobs.queue import enqueue_at
 from server.jobs.status import JobStatus
 from server.models import Job, Target
 from server.models.base import utcnow
+from server.plans.kpi_check import check_kpi
 from server.runtime import Runtime
 
 
@@ -97,6 +98,7 @@ class Effects:
                     f"Plan {plan_id} ended {final}.",
                     plan_id=plan_id,
                 )
+                check_kpi(session, settled.workspace_id, plan_id)
             event = {
                 "type": "jobs.finished",
                 "planId": plan_id,

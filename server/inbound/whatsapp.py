@@ -34,6 +34,7 @@ from server.jobs import plan_state, transitions
 from server.jobs.status import JobStatus
 from server.models import Job, Receipt, Target
 from server.models.base import utcnow
+from server.plans.kpi_check import check_kpi
 from server.runtime import Runtime
 from server.targets.repository import credentials_of
 
@@ -181,6 +182,7 @@ def _fail_job(session: Session, receipt: Receipt, status: Status, now: datetime)
     if final in PLAN_EVENTS:
         ended = f"Plan {job.plan_id} ended {final}."
         record_event(session, job.workspace_id, PLAN_EVENTS[final], ended, plan_id=job.plan_id)
+        check_kpi(session, job.workspace_id, job.plan_id)
 
 
 async def verify(request: Request) -> Response:

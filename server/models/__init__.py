@@ -1,5 +1,6 @@
 """Table models (SQLModel). Never exposed on the wire: services map them to data models."""
 
+from server.models.alert import AlertRule, AlertSubjectState
 from server.models.audit import AuditEvent
 from server.models.delivery import Attempt, DeadLetter, Job, Receipt
 from server.models.event import OperationalEvent
@@ -14,6 +15,8 @@ from server.models.worker import WorkerHeartbeat
 from server.models.workspace import ApiKey, Workspace, WorkspaceState
 
 __all__ = [
+    "AlertRule",
+    "AlertSubjectState",
     "ApiKey",
     "Attempt",
     "AuditEvent",

@@ -45,3 +45,6 @@ class Plan(SQLModel, table=True):
     stagger: dict[str, Any] | None = json_field(lambda: None)
     # select: {pool, of, strategy, requested, picked, skipped}: who a plan picked from its pool and who it skipped.
     selection: dict[str, Any] | None = json_field(lambda: None)
+    # {firstAttemptSuccessRate, deliveryRate, averageDeliverySeconds, completionWithinSeconds}: checked when it ends.
+    kpi: dict[str, Any] | None = json_field(lambda: None)
+    origin: str | None = Field(default=None, max_length=20)  # "alert": an alert rule's delivery (never alerts)

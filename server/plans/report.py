@@ -13,6 +13,7 @@ from server.jobs.status import UNFINISHED, JobStatus
 from server.models import Attempt, Job, Plan, Target
 from server.plans import repository as repo
 from server.plans.hints import plan_hint
+from server.plans.kpi import KpiResult, evaluate
 from server.plans.schemas import FallbackRead, PlanReport, PlanReportInput, PlanReportResult, SkipCount, SlowTarget
 
 
@@ -50,7 +51,7 @@ def build_report(session: Session, plan: Plan, sla_seconds: float = 300.0) -> Pl
     completion = round(max(0.0, (max(ends) - due).total_seconds()), 3) if ends and pending == 0 else None
     skipped = Counter(job.skip_reason or "skipped" for job in jobs if job.status == JobStatus.SKIPPED)
     bounced = _bounced_jobs(session, plan.id)
-    return PlanReport(
+    report = PlanReport(
         plan_id=plan.id,
         status=plan.status,
         total_targets=len(jobs),
@@ -95,6 +96,20 @@ def build_report(session: Session, plan: Plan, sla_seconds: float = 300.0) -> Pl
             if job.fallback_of is not None
         ],
     )
+    if plan.kpi:
+        report.kpi = kpi_result(report, plan.kpi)
+    return report
+
+
+def kpi_result(report: PlanReport, kpi: dict) -> KpiResult:
+    avg = report.avg_delivery_ms
+    measured = {
+        "first_attempt_success_rate": report.first_attempt_success_rate,
+        "delivery_rate": report.delivery_rate,
+        "avg_delivery_seconds": None if avg is None else round(avg / 1000, 3),
+        "completion_seconds": report.completion_seconds,
+    }
+    return evaluate(kpi, measured, ended=report.pending == 0)
 
 
 def _primary(job: Job, by_id: dict[str, Job]) -> Job:

@@ -14,6 +14,7 @@ from server.jobs import workers
 from server.jobs.status import RETRYABLE, WAITING, JobStatus
 from server.models import Job, Plan, Receipt, Target
 from server.models.base import utcnow
+from server.plans.kpi import PlanKpiInput
 from server.plans.schemas import (
     ContentInput,
     HaltWhenInput,
@@ -146,6 +147,7 @@ def plan_read(session: Session, plan: Plan, settings: Settings | None = None) ->
         paused_reason=plan.paused_reason,
         stagger=StaggerInput.model_validate(plan.stagger) if plan.stagger else None,
         selection=SelectionRead.model_validate(plan.selection) if plan.selection else None,
+        kpi=PlanKpiInput.model_validate(plan.kpi) if plan.kpi else None,
     )
 
 

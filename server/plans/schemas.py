@@ -12,6 +12,7 @@ from server.common import CURSOR, LIMIT, MutationInput, MutationResult
 from server.deadletters.schemas import DeadLetterFilter
 from server.hints import NextAction
 from server.jobs.status import JobStatus, PlanStatus
+from server.plans.kpi import KpiResult, PlanKpiInput
 from server.policy import PolicyInput
 from server.selection.schemas import SelectInput, SelectionRead
 from server.wire import BASE64_MAX, Id, Instant, Label, Url, WireModel
@@ -157,6 +158,9 @@ class CreatePlanInput(MutationInput):
         description="Pick count targets (or recipients) fairly from a pool of labels or tiers, instead of naming "
         "them: the pool remembers who was picked when (round_robin, least_recent, weighted, health; capPerPeriod).",
     )
+    kpi: PlanKpiInput | None = Field(
+        None, description="KPI thresholds checked when the plan ends; a miss records the event plan.kpi_missed."
+    )
     await_delivery: bool = Field(False, description="Wait until every job is final (or the timeout) before answering.")
     await_timeout_seconds: float | None = Field(
         None, gt=0, le=30, description="Wait at most this long (default 10, max 30)."
@@ -245,6 +249,7 @@ class PlanRead(WireModel):
     paused_reason: str | None = Field(None, description="Why the plan is paused (an operator's note or haltWhen).")
     stagger: StaggerInput | None = Field(None, description="How the jobs are spread (each job's nextAttemptAt).")
     selection: SelectionRead | None = Field(None, description="What select picked and whom it skipped, and why.")
+    kpi: PlanKpiInput | None = Field(None, description="The KPI thresholds the plan is held to when it ends.")
 
 
 class TargetPreview(WireModel):
@@ -418,6 +423,9 @@ class PlanReport(WireModel):
         description="Deliveries whose primary job failed and a fallback job (of its chain) delivered."
     )
     fallbacks: list[FallbackRead] = Field(description="Every fallback job of the plan, oldest first.")
+    kpi: KpiResult | None = Field(
+        None, description="The plan's KPI thresholds against what it measured (if it has any)."
+    )
 
 
 class PlanReportInput(WireModel):

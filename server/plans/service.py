@@ -456,6 +456,7 @@ def _insert_plan(
         created_by=ctx.principal.key_id,
         halt_when=data.halt_when.model_dump(mode="json", by_alias=True) if data.halt_when else None,
         stagger=data.stagger.model_dump(mode="json", by_alias=True) if data.stagger else None,
+        kpi=data.kpi.model_dump(mode="json", by_alias=True, exclude_none=True) if data.kpi else None,
     )
     session.add(plan)
     session.flush()

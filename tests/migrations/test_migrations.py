@@ -36,6 +36,8 @@ TABLES = {
     "selection_pools",
     "selection_members",
     "selection_picks",
+    "alert_rules",
+    "alert_subject_states",
 }
 
 

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import SQLModel, select
 
 from server import idempotency
+from server.alerts.dispatch import tick_alerts
 from server.db import session_scope
 from server.keys.service import create_key
 from server.models import IdempotencyRecord, Target
@@ -107,6 +108,12 @@ MUTATIONS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
         "startAt": (datetime.now(UTC) - timedelta(days=15)).isoformat(),
         "endAt": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
     },
+    "create_alert_rule": lambda ids: {
+        "name": "ops",
+        "eventTypes": ["target.*", "job.dead"],
+        "targetId": ids["webhook"],
+    },
+    "delete_alert_rule": lambda ids: {"id": ids["alert_rule"]},
 }
 # What a dry run's hint adds to the echoed arguments.
 HINT_EXTRAS: dict[str, dict[str, Any]] = {
@@ -160,6 +167,9 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
     paused_schedule = (
         await d.ok("create_distribution_schedule", name="held", plan=template, paused=True, note="hold", **weekly)
     )["schedule"]["id"]
+    alert_rule = (await d.ok("create_alert_rule", name="kpi", eventTypes=["plan.kpi_missed"], targetId=webhook))[
+        "rule"
+    ]["id"]
     ids = {
         "target": target,
         "dead": dead,
@@ -170,8 +180,10 @@ async def test_dry_run_writes_nothing(d: Doors, tool: str, monkeypatch: pytest.M
         "paused_plan": paused_plan,
         "schedule": schedule,
         "paused_schedule": paused_schedule,
+        "alert_rule": alert_rule,
     }
     quiet_counts(d)
+    tick_alerts(d.rt)  # every event so far dispatched: the worker's own alert tick has nothing left to mark
     before = everything(d)
     assert d.counts()["idempotency_records"] == 0
     sent: list[list[str]] = []

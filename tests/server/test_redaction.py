@@ -94,6 +94,7 @@ def read_arguments(tool: str, ids: list[str], plan_id: str, letter_id: str) -> l
         "get_dead_letter": [{"id": letter_id}],
         "get_recipient": [],  # no recipient is seeded: recipients hold no credentials
         "get_distribution_schedule": [],  # nor schedules
+        "list_alert_rules": [{}],  # alert rules name a target, never its credentials
     }.get(tool, [{}])
 
 

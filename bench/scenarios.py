@@ -72,6 +72,13 @@ def fan_out(api: Api, sink: SinkControl, label: str, targets: int, seconds: floa
     return {**result, "sink": sink.stats(label)}
 
 
+def fan_out_to(api: Api, sink: SinkControl, label: str, target_ids: list[str], seconds: float) -> dict:
+    """One plan to ``target_ids`` (some of the targets labelled ``label``), until it is final."""
+    sink.reset(label)
+    result = drained(api, [create_plan(api, target_ids=target_ids)], len(target_ids), seconds)
+    return {**result, "sink": sink.stats(label)}
+
+
 def memory_drain(
     api: Api, sink: SinkControl, label: str, plans: int, targets: int, pids: list[int], seconds: float
 ) -> dict:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from bench.channels import SmtpSink, email_recipients, feeds, large_plan, stub_recipients, upsert_recipients
 from bench.cluster import embedded_herald, production_cluster, worker_pids
-from bench.herald import TARGETS_PER_CALL, Api, create_targets
+from bench.herald import TARGETS_PER_CALL, Api, create_targets, small_label
 from bench.isolation import isolation
 from bench.peers import apprise_peer, celery_peer
-from bench.scenarios import await_latency, fan_out, fan_out_to, memory_drain
+from bench.scenarios import await_latency, fan_out, memory_drain
 from bench.sinkctl import SinkControl
 from bench.sizes import Sizes
 from tests.support.live import LiveHerald, stop
@@ -24,7 +24,7 @@ SLOW_SECONDS = 0.05
 
 def _setup(api: Api, sink: SinkControl, sizes: Sizes) -> tuple[dict, dict[str, list[str]]]:
     started = time.perf_counter()
-    fan = create_targets(api, sink.url, FAN, sizes.fan_out_targets, sizes.create_threads)
+    fan = create_targets(api, sink.url, FAN, sizes.fan_out_targets, sizes.create_threads, sizes.curve_small_jobs)
     seconds = time.perf_counter() - started
     ids = {
         FAN: fan,
@@ -49,7 +49,7 @@ def _slow_fan_out(api: Api, sink: SinkControl, sizes: Sizes) -> dict:
         sink.configure()
 
 
-def _herald_scenarios(api: Api, sink: SinkControl, sizes: Sizes, pids: list[int]) -> tuple[dict, dict[str, list[str]]]:
+def _herald_scenarios(api: Api, sink: SinkControl, sizes: Sizes, pids: list[int]) -> dict:
     setup, ids = _setup(api, sink, sizes)
     warm_up = fan_out(api, sink, ISO, sizes.isolation_targets, sizes.wait_seconds)  # both workers, before any clock
     fan = fan_out(api, sink, FAN, sizes.fan_out_targets, sizes.wait_seconds)
@@ -64,7 +64,7 @@ def _herald_scenarios(api: Api, sink: SinkControl, sizes: Sizes, pids: list[int]
         ),
         "memory": memory_drain(api, sink, FAN, sizes.memory_plans, sizes.fan_out_targets, pids, sizes.wait_seconds),
         "plan_creation": {"jobs": fan["jobs"], "ms": fan["create_call_ms"][0]},
-    }, ids
+    }
 
 
 def _channel_scenarios(api: Api, live: LiveHerald, smtp: SmtpSink, sizes: Sizes) -> dict:
@@ -77,10 +77,10 @@ def _channel_scenarios(api: Api, live: LiveHerald, smtp: SmtpSink, sizes: Sizes)
     }
 
 
-def _curve(api: Api, live: LiveHerald, sink: SinkControl, sizes: Sizes, fan_ids: list[str], results: dict) -> dict:
+def _curve(api: Api, live: LiveHerald, sink: SinkControl, sizes: Sizes, results: dict) -> dict:
     """Fan-out against size (the 100,000 point is the memory run: 10 plans of 10,000), with 2 workers, then 1."""
-    small = fan_ids[: sizes.curve_small_jobs]
-    two = {"small": fan_out_to(api, sink, FAN, small, sizes.wait_seconds)}
+    small = sizes.curve_small_jobs
+    two = {"small": fan_out(api, sink, small_label(FAN), small, sizes.wait_seconds, FAN)}
     curve: dict = {"workers_2": two}
     if sizes.plan_100k_recipients:
         curve["large_plan"] = large_plan(api, results["channels"]["stub"]["target_id"], sizes.plan_100k_recipients)
@@ -89,7 +89,7 @@ def _curve(api: Api, live: LiveHerald, sink: SinkControl, sizes: Sizes, fan_ids:
         stop(worker)  # SIGTERM: Dramatiq hands its prefetched messages back
         live.workers.remove(worker)
         curve["workers_1"] = {
-            "small": fan_out_to(api, sink, FAN, small, sizes.wait_seconds),
+            "small": fan_out(api, sink, small_label(FAN), small, sizes.wait_seconds, FAN),
             "fan_out": fan_out(api, sink, FAN, sizes.fan_out_targets, sizes.wait_seconds),
         }
     return curve
@@ -99,9 +99,9 @@ def herald_production(sink: SinkControl, smtp: SmtpSink, sizes: Sizes) -> dict:
     with tempfile.TemporaryDirectory() as scratch, production_cluster(Path(scratch), sizes) as live:
         api = Api(live, sizes.create_threads)
         try:
-            results, ids = _herald_scenarios(api, sink, sizes, worker_pids(live))
+            results = _herald_scenarios(api, sink, sizes, worker_pids(live))
             results["channels"] = _channel_scenarios(api, live, smtp, sizes)
-            results["curve"] = _curve(api, live, sink, sizes, ids[FAN], results)
+            results["curve"] = _curve(api, live, sink, sizes, results)
             return results
         finally:
             api.close()

@@ -3,7 +3,6 @@ update, credential change or signing-secret rotation, so no stale credential or 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,9 @@ from tests.support.receiver import Receiver
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def d(tmp_path: Path) -> AsyncIterator[Doors]:
-    async with doors(tmp_path) as opened:
-        yield opened
-
-
 async def deliver(d: Doors, target: str) -> None:
-    plan = await d.ok("create_distribution_plan", content=factories.content(), targetIds=[target], awaitDelivery=True)
-    assert plan["plan"]["status"] == "succeeded"
+    """One plan to ``target``, awaited: its job was delivered with the view the worker holds now."""
+    assert (await factories.plan(d, target, awaitDelivery=True))["plan"]["status"] == "succeeded"
 
 
 def row(d: Doors, target_id: str) -> Target:
@@ -50,18 +43,21 @@ class CountingBox:
         return self.box.decrypt_json(blob, context)
 
 
-async def test_a_view_is_built_once_per_target_version(d: Doors, receiver: Receiver) -> None:
-    created = await d.ok("create_distribution_target", name="w", channel="webhook", config={"url": receiver.url + "/a"})
-    target_id = created["target"]["id"]
-    views, box = TargetViews(), CountingBox(d.rt.box)
-    first = views.get(row(d, target_id), box)  # type: ignore[arg-type]
-    again = views.get(row(d, target_id), box)  # type: ignore[arg-type]
-    assert again is first and box.decrypted == 1 and len(views) == 1
-    assert first[1] == [created["revealedSecrets"]["signingSecret"]]
-    await d.ok("update_distribution_target", id=target_id, config={"url": receiver.url + "/b"})
-    updated = views.get(row(d, target_id), box)  # type: ignore[arg-type]
-    assert box.decrypted == 2 and len(views) == 1  # the older version is replaced, not kept
-    assert str(updated[0].config.url) == receiver.url + "/b"
+async def test_a_view_is_built_once_per_target_version(tmp_path: Path, receiver: Receiver) -> None:
+    async with doors(tmp_path) as d:
+        created = await d.ok(
+            "create_distribution_target", name="w", channel="webhook", config={"url": receiver.url + "/a"}
+        )
+        target_id = created["target"]["id"]
+        views, box = TargetViews(), CountingBox(d.rt.box)
+        first = views.get(row(d, target_id), box)  # type: ignore[arg-type]
+        again = views.get(row(d, target_id), box)  # type: ignore[arg-type]
+        assert again is first and box.decrypted == 1 and len(views) == 1
+        assert first[1] == [created["revealedSecrets"]["signingSecret"]]
+        await d.ok("update_distribution_target", id=target_id, config={"url": receiver.url + "/b"})
+        updated = views.get(row(d, target_id), box)  # type: ignore[arg-type]
+        assert box.decrypted == 2 and len(views) == 1  # the older version is replaced, not kept
+        assert str(updated[0].config.url) == receiver.url + "/b"
 
 
 def test_the_least_recently_used_target_is_dropped_first(tmp_path: Path) -> None:
@@ -80,26 +76,33 @@ def test_the_least_recently_used_target_is_dropped_first(tmp_path: Path) -> None
     views.get(a, rt.box)  # b is now the least recently used
     views.get(c, rt.box)
     assert len(views) == 2 and set(views._views) == {a.id, c.id}
+    rt.close()
 
 
-async def test_after_rotation_the_next_delivery_signs_with_the_new_secret_only(d: Doors, receiver: Receiver) -> None:
-    created = await d.ok("create_distribution_target", name="w", channel="webhook", config={"url": receiver.url + "/r"})
-    target, old = created["target"]["id"], created["revealedSecrets"]["signingSecret"]
-    await deliver(d, target)  # the worker now holds a view with the old secret
-    Webhook(old).verify(receiver.at("/r")[-1].body, receiver.at("/r")[-1].headers)
-    rotated = await d.ok("rotate_target_signing_secret", id=target, overlapHours=0)
-    new = rotated["revealedSecrets"]["signingSecret"]
-    await deliver(d, target)
-    latest = receiver.at("/r")[-1]
-    assert len(latest.headers["webhook-signature"].split(" ")) == 1
-    Webhook(new).verify(latest.body, latest.headers)
-    with pytest.raises(WebhookVerificationError):
-        Webhook(old).verify(latest.body, latest.headers)
+async def test_after_rotation_the_next_delivery_signs_with_the_new_secret_only(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    async with doors(tmp_path) as d:
+        created = await d.ok(
+            "create_distribution_target", name="w", channel="webhook", config={"url": receiver.url + "/r"}
+        )
+        target, old = created["target"]["id"], created["revealedSecrets"]["signingSecret"]
+        await deliver(d, target)  # the worker now holds a view with the old secret
+        Webhook(old).verify(receiver.at("/r")[-1].body, receiver.at("/r")[-1].headers)
+        rotated = await d.ok("rotate_target_signing_secret", id=target, overlapHours=0)
+        new = rotated["revealedSecrets"]["signingSecret"]
+        await deliver(d, target)
+        latest = receiver.at("/r")[-1]
+        assert len(latest.headers["webhook-signature"].split(" ")) == 1
+        Webhook(new).verify(latest.body, latest.headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(old).verify(latest.body, latest.headers)
 
 
-async def test_after_an_update_the_next_delivery_goes_to_the_new_url(d: Doors, receiver: Receiver) -> None:
-    target = await factories.webhook_target(d, receiver.url + "/before")
-    await deliver(d, target)
-    await d.ok("update_distribution_target", id=target, config={"url": receiver.url + "/after"})
-    await deliver(d, target)
-    assert (len(receiver.at("/before")), len(receiver.at("/after"))) == (1, 1)
+async def test_after_an_update_the_next_delivery_goes_to_the_new_url(tmp_path: Path, receiver: Receiver) -> None:
+    async with doors(tmp_path) as d:
+        target = await factories.webhook_target(d, receiver.url + "/before")
+        await deliver(d, target)
+        await d.ok("update_distribution_target", id=target, config={"url": receiver.url + "/after"})
+        await deliver(d, target)
+        assert (len(receiver.at("/before")), len(receiver.at("/after"))) == (1, 1)

@@ -22,9 +22,9 @@ class Sizes:
     curve_small_jobs: int = 1_000  # the cost curve's small fan-out: that many of the fan-out targets
     single_worker: int = 1  # 1: the curve's fan-outs again with one worker stopped; 0: skip them
     recipients: int = 10_000  # through a stub target, then through an email target to the SMTP sink
-    smtp_raw_messages: int = 5_000
+    smtp_raw_messages: int = 2_000
     feed_targets: int = 500
-    feed_reads: int = 2_000
+    feed_reads: int = 1_000
     plan_100k_recipients: int = 0  # e.g. 100000: also time creating one plan to that many recipients
 
     def __post_init__(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -32,14 +33,23 @@ def database_url(settings: Settings) -> str:
     return url
 
 
-def json_loads(text: str | bytes) -> Any:
+# 19 digits in a row may be an integer beyond 64 bits, which orjson would read as a float.
+_LONG_DIGITS, _LONG_DIGITS_TEXT = re.compile(rb"\d{19}"), re.compile(r"\d{19}")
+
+
+def json_loads(text: str | bytes | memoryview) -> Any:
     """JSON columns as the database returns them: orjson, several times faster than the standard
-    library on the rows the hot paths read; what orjson refuses (NaN, which ``json.dumps`` writes) the
-    standard library reads, so every stored value still loads."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    library on the rows the hot paths read. What orjson reads differently or refuses goes to the
+    standard library, so every stored value loads exactly as before: long runs of digits (an integer
+    beyond 64 bits) and NaN or Infinity (which ``json.dumps`` writes)."""
+    if isinstance(text, memoryview):
+        text = bytes(text)
+    if (_LONG_DIGITS_TEXT if isinstance(text, str) else _LONG_DIGITS).search(text) is None:  # type: ignore[arg-type]
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def make_engine(settings: Settings) -> Engine:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import embedded_rows, installed, main_rows, ratio, render, verdicts
+from bench.channels import raw_smtp_limit, running_smtp_sink
+from bench.plot import plot
+from bench.report import curve_rows, embedded_rows, installed, main_rows, ratio, render, verdicts
 from bench.runs import herald_embedded, herald_production, peers
 from bench.scenarios import raw_limit
 from bench.sinkctl import running_sink
@@ -34,6 +36,15 @@ def _ratios(results: dict) -> None:
     for peer in results["peers"].values():
         if installed(peer):
             peer["herald_ratio"] = ratio(herald, peer["deliveries_per_second"], 2)
+    email = results["channels"]["email"]
+    email["ratio_to_raw"] = ratio(email["deliveries_per_second"], results["raw_smtp"]["messages_per_second"])
+    stub = results["channels"]["stub"]
+    stub["ratio_to_fan_out"] = ratio(stub["deliveries_per_second"], herald)
+    one = results["curve"].get("workers_1")
+    if one:
+        one["fan_out"]["ratio_to_2_workers"] = ratio(one["fan_out"]["deliveries_per_second"], herald)
+        small = results["curve"]["workers_2"]["small"]["deliveries_per_second"]
+        one["small"]["ratio_to_2_workers"] = ratio(one["small"]["deliveries_per_second"], small)
 
 
 def _timed(durations: dict[str, float], name: str, session: Callable[..., dict], *args: Any) -> dict:
@@ -53,11 +64,13 @@ def run(sizes: Sizes, mode: str) -> dict:
         "sizes": asdict(sizes),
     }
     durations: dict[str, float] = {}
-    with running_sink() as sink:
+    with running_sink() as sink, running_smtp_sink() as smtp:
         results["raw_limit"] = _timed(durations, "raw_limit", raw_limit, sink, sizes.raw_requests)
-        results.update(_timed(durations, "herald_production", herald_production, sink, sizes))
+        results["raw_smtp"] = _timed(durations, "raw_smtp", raw_smtp_limit, smtp, sizes.smtp_raw_messages)
+        results.update(_timed(durations, "herald_production", herald_production, sink, smtp, sizes))
         results["peers"] = _timed(durations, "peers", peers, sink, sizes)
         results["embedded"] = _timed(durations, "herald_embedded", herald_embedded, sink, sizes)
+    durations["total"] = round(sum(durations.values()), 1)
     results["session_seconds"] = durations
     _ratios(results)
     results["verdicts"] = verdicts(results)
@@ -92,12 +105,16 @@ def main() -> None:
     if mode != "full":
         print("Sizes below the issue's: the figures and verdicts are only indicative.")
     print(render(main_rows(results)))
+    print("\nCost curve and channels (PostgreSQL + Redis; 2 workers unless the row says 1)")
+    print(render(curve_rows(results)))
     print("\nEmbedded mode (`herald serve` alone: SQLite, in-process worker, no Redis)")
     print(render(embedded_rows(results["embedded"])))
-    name = {"full": "latest.json", "smoke": "smoke.json"}.get(mode, "custom.json")
+    name = {"full": "latest", "smoke": "smoke"}.get(mode, "custom")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwritten to bench/results/{name}")
+    results["plot"] = plot(results, RESULTS / f"{name}.png")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to bench/results/{name}.json; plot: {results['plot']}")
+    print(f"run time {results['session_seconds']['total']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -69,28 +69,46 @@ def parse_time(value: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def _target_batch(api: Api, sink_url: str, label: str, indexes: range) -> list[str]:
+def _target_batch(api: Api, label: str, channel: str, configs: dict[int, dict], small: int) -> list[str]:
     """One document of aliased createDistributionTarget mutations (fewer round trips than one each)."""
-    names = [f"t{k}" for k in range(len(indexes))]
-    declared = ", ".join(f"${n}: String!, ${n}c: JSON" for n in names)
+    names = [f"t{k}" for k in range(len(configs))]
+    declared = ", ".join(f"${n}: String!, ${n}c: JSON, ${n}l: [String!]" for n in names)
     fields = " ".join(
-        f"{n}: createDistributionTarget(name: ${n}, channel: WEBHOOK, config: ${n}c, labels: $labels)"
+        f"{n}: createDistributionTarget(name: ${n}, channel: {channel}, config: ${n}c, labels: ${n}l)"
         f" {{ {TARGET_RESULT} }}"
         for n in names
     )
-    variables: dict = {"labels": [label]}
-    for n, i in zip(names, indexes, strict=True):
-        variables.update({n: f"{label}-{i}", f"{n}c": {"url": f"{sink_url}/{label}/{i}"}})
-    data = api.data(f"mutation({declared}, $labels: [String!]) {{ {fields} }}", variables)
+    variables: dict = {}
+    for n, (i, config) in zip(names, configs.items(), strict=True):
+        labels = [label, small_label(label)] if i < small else [label]
+        variables.update({n: f"{label}-{i}", f"{n}c": config, f"{n}l": labels})
+    data = api.data(f"mutation({declared}) {{ {fields} }}", variables)
     return [payload(data[n], "createDistributionTarget")["target"]["id"] for n in names]
 
 
-def create_targets(api: Api, sink_url: str, label: str, count: int, threads: int) -> list[str]:
-    """Webhook targets ``{sink}/{label}/{i}`` labelled ``label``: batches of aliases, sent in parallel."""
-    batches = [range(start, min(start + TARGETS_PER_CALL, count)) for start in range(0, count, TARGETS_PER_CALL)]
+def small_label(label: str) -> str:
+    """The second label of the first few targets of a group (a plan names at most 100 targets by id)."""
+    return f"{label}-small"
+
+
+def create_targets_of(
+    api: Api, label: str, channel: str, configs: list[dict], threads: int = 8, small: int = 0
+) -> list[str]:
+    """Targets of ``channel`` (a GraphQL enum name) named ``{label}-{i}`` with ``configs[i]``, labelled ``label``
+    (the first ``small`` also ``{label}-small``): batches of aliases, sent in parallel."""
+    batches = [
+        {i: configs[i] for i in range(start, min(start + TARGETS_PER_CALL, len(configs)))}
+        for start in range(0, len(configs), TARGETS_PER_CALL)
+    ]
     with ThreadPoolExecutor(threads) as pool:
-        created = pool.map(lambda batch: _target_batch(api, sink_url, label, batch), batches)
+        created = pool.map(lambda batch: _target_batch(api, label, channel, batch, small), batches)
         return [target_id for ids in created for target_id in ids]
+
+
+def create_targets(api: Api, sink_url: str, label: str, count: int, threads: int, small: int = 0) -> list[str]:
+    """Webhook targets ``{sink}/{label}/{i}`` labelled ``label`` (the first ``small`` also ``{label}-small``)."""
+    configs = [{"url": f"{sink_url}/{label}/{i}"} for i in range(count)]
+    return create_targets_of(api, label, "WEBHOOK", configs, threads, small)
 
 
 @dataclass(frozen=True)

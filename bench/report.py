@@ -180,3 +180,70 @@ def render(rows: list[Row]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def _ms(ms: float) -> str:
+    return f"{ms:,.0f} ms"
+
+
+def _curve_fan_rows(r: dict) -> list[Row]:
+    two, mem, fan = r["curve"]["workers_2"]["small"], r["memory"], r["fan_out"]
+    rows = [
+        Row(f"fan-out: {two['jobs']:,} jobs (some of the same targets), 2 workers", _rate(two)),
+        Row(f"fan-out: {fan['jobs']:,} jobs (the fan-out above), 2 workers", _rate(fan)),
+        Row(f"fan-out: {mem['jobs']:,} jobs ({mem['plans']} plans, the memory run), 2 workers", _rate(mem)),
+    ]
+    one = r["curve"].get("workers_1")
+    if one:
+        for run in (one["small"], one["fan_out"]):
+            rows.append(
+                Row(f"fan-out: {run['jobs']:,} jobs, 1 worker", _rate(run), f"{run['ratio_to_2_workers']:.2f} of 2")
+            )
+    return rows
+
+
+def _channel_rows(r: dict) -> list[Row]:
+    c, smtp = r["channels"], r["raw_smtp"]
+    stub, email, up = c["stub"], c["email"], c["upsert"]
+    publish, serve = c["feeds"]["publish"], c["feeds"]["serve"]
+    return [
+        Row(f"recipients: upsertRecipients of {up['recipients']:,} in calls of 2,000", f"{up['per_second']:,.0f}/s"),
+        Row(
+            f"recipients: one plan to {stub['jobs']:,} recipients through a stub target",
+            _rate(stub),
+            f"{stub['ratio_to_fan_out']:.2f} of fan-out",
+        ),
+        Row(
+            f"raw limit (SMTP): bare aiosmtplib, {smtp['connections']} connections, ~1 KB message",
+            f"{smtp['messages_per_second']:,.0f} messages/s",
+            "1.00",
+        ),
+        Row(
+            f"email: one plan to {email['jobs']:,} recipients, local SMTP sink",
+            _rate(email),
+            f"{email['ratio_to_raw']:.3f} of SMTP raw",
+        ),
+        Row(f"feeds: one plan publishing to {publish['jobs']:,} feed targets", _rate(publish)),
+        Row(
+            f"feeds: {serve['reads']:,} GETs of those feeds (.rss, 20 concurrent)",
+            f"{serve['reads_per_second']:,.0f} reads/s",
+        ),
+    ]
+
+
+def _plan_rows(r: dict) -> list[Row]:
+    two, fan, stub = r["curve"]["workers_2"]["small"], r["fan_out"], r["channels"]["stub"]
+    rows = [
+        Row(f"plan creation: {two['jobs']:,} targets", _ms(two["create_call_ms"][0])),
+        Row(f"plan creation: {fan['jobs']:,} targets", _ms(fan["create_call_ms"][0])),
+        Row(f"plan creation: {stub['jobs']:,} recipients (one stub target)", _ms(stub["create_call_ms"][0])),
+    ]
+    large = r["curve"].get("large_plan")
+    if large:
+        rows.append(Row(f"plan creation: {large['jobs']:,} recipients (scheduled, then cancelled)", _ms(large["ms"])))
+    return rows
+
+
+def curve_rows(r: dict) -> list[Row]:
+    """The cost curve (fan-out against size and workers, plan creation against size) and the channel rows."""
+    return [*_curve_fan_rows(r), *_channel_rows(r), *_plan_rows(r)]

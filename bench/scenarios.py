@@ -65,11 +65,13 @@ def drained(api: Api, created: list[Created], jobs: int, seconds: float) -> dict
     }
 
 
-def fan_out(api: Api, sink: SinkControl, label: str, targets: int, seconds: float) -> dict:
-    """One plan to every target labelled ``label``, until it is final."""
-    sink.reset(label)
+def fan_out(api: Api, sink: SinkControl, label: str, targets: int, seconds: float, segment: str | None = None) -> dict:
+    """One plan to every target labelled ``label``, until it is final; the sink counts under ``segment``
+    (default: the label, the first segment of the targets' URLs)."""
+    segment = segment or label
+    sink.reset(segment)
     result = drained(api, [create_plan(api, label)], targets, seconds)
-    return {**result, "sink": sink.stats(label)}
+    return {**result, "sink": sink.stats(segment)}
 
 
 def memory_drain(

@@ -19,11 +19,19 @@ class Sizes:
     embedded_await_calls: int = 100
     create_threads: int = 8
     wait_seconds: int = 150
+    curve_small_jobs: int = 1_000  # the cost curve's small fan-out: that many of the fan-out targets
+    single_worker: int = 1  # 1: the curve's fan-outs again with one worker stopped; 0: skip them
+    recipients: int = 10_000  # through a stub target, then through an email target to the SMTP sink
+    smtp_raw_messages: int = 2_000
+    feed_targets: int = 500
+    feed_reads: int = 1_000
+    plan_100k_recipients: int = 0  # e.g. 100000: also time creating one plan to that many recipients
 
     def __post_init__(self) -> None:
         # Plans are watched through the first page of distributionPlans (newest first, 100 at most).
         assert self.isolation_plans <= 100 and self.memory_plans <= 100, "at most 100 plans per scenario"
         assert self.isolation_targets >= 2, "the 429 scenario needs one limited and at least one healthy target"
+        assert self.curve_small_jobs <= self.fan_out_targets, "the small fan-out uses some of the fan-out targets"
 
 
 FULL = Sizes()
@@ -38,6 +46,11 @@ QUICK = Sizes(
     embedded_targets=200,
     embedded_await_calls=30,
     wait_seconds=120,
+    curve_small_jobs=200,
+    recipients=1_000,
+    smtp_raw_messages=1_000,
+    feed_targets=50,
+    feed_reads=500,
 )
 SMOKE = Sizes(
     raw_requests=300,
@@ -51,6 +64,11 @@ SMOKE = Sizes(
     embedded_targets=20,
     embedded_await_calls=5,
     wait_seconds=60,
+    curve_small_jobs=10,
+    recipients=20,
+    smtp_raw_messages=50,
+    feed_targets=3,
+    feed_reads=9,
 )
 
 

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Jobs one queue message carries: a worker claims, sends and records them as one batch.",
     )
+    target_view_cache_size: int = Field(
+        20_000,
+        ge=0,
+        le=1_000_000,
+        description="Decrypted target views a worker keeps between batches (about 2 KB each; 0: none).",
+    )
     batch_patience_seconds: float = Field(
         2.0,
         gt=0,

@@ -19,6 +19,7 @@ from server.crypto import SecretBox, load_secret_box
 from server.db import make_engine
 from server.delivery.limits import Limiter, LocalLimiter, RedisLimiter
 from server.delivery.loop import DeliveryLoop, channel_io
+from server.delivery.views import TargetViews
 from server.events import EventBus, InProcessEventBus, RedisEventBus
 from server.feeds.store import SqlFeedStore
 from server.metrics.instruments import Metrics
@@ -55,6 +56,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)  # what schedules read as now; tests step a TestClock
     metrics: Metrics = field(default_factory=Metrics)  # this process's counters (``server.metrics``)
     _delivery_loop: DeliveryLoop | None = None
+    _target_views: TargetViews | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -66,6 +68,14 @@ class Runtime:
                 feeds = SqlFeedStore(self.engine, self.settings.public_base_url)
                 self._delivery_loop = DeliveryLoop(lambda: channel_io(allowed, timeout, feeds=feeds))
             return self._delivery_loop
+
+    @property
+    def target_views(self) -> TargetViews:
+        """The process's cache of decrypted target views (server/delivery/views.py)."""
+        with self._lock:
+            if self._target_views is None:
+                self._target_views = TargetViews(self.settings.target_view_cache_size)
+            return self._target_views
 
     def close(self) -> None:
         if self._delivery_loop is not None:

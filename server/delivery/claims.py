@@ -29,7 +29,7 @@ from server.plans import audience as audience_mod
 from server.policy import effective_policy
 from server.recipients.unsubscribe import unsubscribe_url
 from server.runtime import Runtime
-from server.targets.repository import effective_retry_policy, target_view, view_secrets
+from server.targets.repository import effective_retry_policy
 from server.targets.schemas import RetryPolicy
 
 EARLY_TOLERANCE = timedelta(milliseconds=5)
@@ -100,8 +100,7 @@ class _Batch:
 
     def view(self, target: Row) -> tuple[TargetView[Any, Any], list[str]]:
         if target.id not in self.views:
-            view = target_view(target, self.rt.box)
-            self.views[target.id] = (view, view_secrets(view))
+            self.views[target.id] = self.rt.target_views.get(target, self.rt.box)
         return self.views[target.id]
 
 
@@ -157,7 +156,7 @@ def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effec
         return []
     batch = _Batch(
         rt,
-        targets=_load(session, Target, {job.target_id for job in jobs}),
+        targets=_load(session, Target, {job.target_id for job in jobs}, skip=("labels",)),
         plans=_load(session, Plan, {job.plan_id for job in jobs}, skip=("target_ids",)),
         workspaces=_load(session, Workspace, {job.workspace_id for job in jobs}),
     )

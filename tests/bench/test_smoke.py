@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from bench.peers import NOT_INSTALLED
+from bench.plot import NOT_INSTALLED as NO_PLOT
 from tests.support import services
 from tests.support.live import ROOT
 
@@ -28,6 +29,20 @@ ROWS = (
     "Apprise:",
     "memory: 50 plans × 20 targets = 1,000 jobs",
     "plan creation: the create call of one 20-job plan",
+    "Cost curve and channels",
+    "fan-out: 10 jobs (some of the same targets), 2 workers",
+    "fan-out: 20 jobs (the fan-out above), 2 workers",
+    "fan-out: 1,000 jobs (50 plans, the memory run), 2 workers",
+    "fan-out: 10 jobs, 1 worker",
+    "fan-out: 20 jobs, 1 worker",
+    "recipients: upsertRecipients of 20",
+    "recipients: one plan to 20 recipients through a stub target",
+    "raw limit (SMTP): bare aiosmtplib",
+    "email: one plan to 20 recipients, local SMTP sink",
+    "feeds: one plan publishing to 3 feed targets",
+    "feeds: 9 GETs of those feeds",
+    "plan creation: 10 targets",
+    "plan creation: 20 recipients (one stub target)",
     "Embedded mode",
     "fan-out: one plan to 20 targets (SQLite",
 )
@@ -89,6 +104,34 @@ def assert_peers(r: dict, stdout: str, count: int) -> None:
             assert NOT_INSTALLED in row and row.endswith("n/a"), row
 
 
+def assert_curve_and_channels(r: dict, stdout: str) -> None:
+    """The cost curve's runs, recipients through stub and email (the SMTP sink saw each message once), feeds."""
+    sizes, curve, channels = r["sizes"], r["curve"], r["channels"]
+    small, count = sizes["curve_small_jobs"], sizes["recipients"]
+    assert (small, count, sizes["feed_targets"], sizes["feed_reads"]) == (10, 20, 3, 9)
+    assert_drained(curve["workers_2"]["small"], small, small)
+    assert_drained(curve["workers_1"]["small"], small, small)
+    assert_drained(curve["workers_1"]["fan_out"], sizes["fan_out_targets"], sizes["fan_out_targets"])
+    assert "large_plan" not in curve  # only with --sizes plan_100k_recipients=N
+    assert channels["upsert"]["recipients"] == count
+    for name in ("stub", "email"):
+        run = channels[name]
+        assert run["complete"] and run["statuses"] == ["succeeded"]
+        assert run["jobs"] == run["delivered"] == count and run["deliveries_per_second"] > 0
+    assert (channels["email"]["sink"]["messages"], channels["email"]["sink"]["recipients"]) == (count, count)
+    raw = r["raw_smtp"]
+    assert (raw["sink"]["messages"], raw["messages"]) == (sizes["smtp_raw_messages"],) * 2
+    assert raw["messages_per_second"] > 0 and channels["email"]["ratio_to_raw"] > 0
+    publish, serve = channels["feeds"]["publish"], channels["feeds"]["serve"]
+    assert publish["complete"] and publish["jobs"] == publish["delivered"] == sizes["feed_targets"]
+    assert (serve["reads"], serve["ok"]) == (sizes["feed_reads"], sizes["feed_reads"]) and serve["mean_bytes"] > 0
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert r["plot"] == "bench/results/smoke.png"
+        assert (ROOT / r["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert r["plot"] == NO_PLOT and NO_PLOT in stdout
+
+
 def test_bench_smoke_prints_every_row_and_writes_json() -> None:
     services.redis_namespace("herald-bench-probe")  # skip locally / fail under CI=true without Redis
     probe = f"herald_bench_probe_{services.RUN_TAG}"
@@ -121,5 +164,6 @@ def test_bench_smoke_prints_every_row_and_writes_json() -> None:
     assert_drained(r["embedded"]["warm_up"], 1, 1)
     assert_drained(r["embedded"]["fan_out"], sizes["embedded_targets"], sizes["embedded_targets"])
     assert r["embedded"]["await_delivery"]["calls"] == r["embedded"]["await_delivery"]["sink"]["requests"] == 5
+    assert_curve_and_channels(r, out.stdout)
     assert set(r["verdicts"]) == VERDICTS
     assert all(isinstance(r["verdicts"][name], bool) for name in VERDICTS - {"celery", "apprise"})

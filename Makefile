@@ -32,8 +32,11 @@ install: $(STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/herald serve $(RUN_ARGS)
 
+# Most tests wait on sockets, workers and subprocesses rather than compute, so two processes share the cores
+# well; each has its own databases, schemas, Redis namespaces and ports. TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 # The quick loop: everything but the fuzz and the bench smoke (`heavy`); add PYTEST_ARGS="-m 'not slow'" for less.
 test-fast: install

@@ -23,9 +23,9 @@ from server.models import Target
 from server.models.base import utcnow
 from server.runtime import Runtime
 from server.schedules.firing import tick_schedules
-from tests.support import factories, services
+from tests.support import factories
 from tests.support.factories import FAST_RETRY, call
-from tests.support.live import LiveHerald, free_port, herald_env, live_herald
+from tests.support.live import LiveHerald, free_port, redis_mode_herald
 from tests.support.queues import RecordingQueue
 from tests.support.receiver import Receiver, Reply
 from tests.support.waiting import until
@@ -150,40 +150,28 @@ def test_schedule_runs_by_outcome(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_scrape_of_server_and_workers_sees_every_delivery(tmp_path: Path, receiver: Receiver) -> None:
     """PostgreSQL + Redis, `herald serve --no-worker` and two `herald worker`s, each on its own metrics port."""
-    schema = f"herald_metrics_{services.RUN_TAG}"
-    namespace = services.redis_namespace(f"herald-metrics-{services.RUN_TAG}")
-    env = herald_env(
-        tmp_path,
-        database_url=services.postgres_schema_url(schema),
-        redis_url=services.REDIS_URL,
-        redis_namespace=namespace,
-    )
     receiver.script["/flaky"] = [Reply(503), Reply(200)]
-    try:
-        with live_herald(env, "--no-worker") as live:
-            ports = [free_port(), free_port()]
-            for port in ports:
-                live.start_worker(worker_metrics_port=str(port))
-            for port in ports:
-                until(
-                    lambda port=port: _scrape(f"http://127.0.0.1:{port}/metrics"),
-                    timeout=60,
-                    interval=0.5,
-                    message=f"port {port}",
-                )
-            targets = [_live_webhook(live, f"t{i}", receiver.url + ("/flaky" if i == 0 else "/ok")) for i in range(20)]
-            plan_id = _live_plan(live, targets)
+    with redis_mode_herald(tmp_path, "metrics", workers=0) as live:
+        ports = [free_port(), free_port()]
+        for port in ports:
+            live.start_worker(worker_metrics_port=str(port))
+        for port in ports:
             until(
-                lambda: _live_status(live, plan_id) in PLAN_FINAL,
+                lambda port=port: _scrape(f"http://127.0.0.1:{port}/metrics"),
                 timeout=60,
                 interval=0.5,
-                message=f"plan {plan_id} final",
+                message=f"port {port}",
             )
-            server = parse(_scrape(live.url + "/metrics") or "")
-            per_worker = [parse(_scrape(f"http://127.0.0.1:{port}/metrics") or "") for port in ports]
-    finally:
-        services.drop_postgres_schema(schema)
-        services.drop_redis_namespace(namespace)
+        targets = [_live_webhook(live, f"t{i}", receiver.url + ("/flaky" if i == 0 else "/ok")) for i in range(20)]
+        plan_id = _live_plan(live, targets)
+        until(
+            lambda: _live_status(live, plan_id) in PLAN_FINAL,
+            timeout=60,
+            interval=0.5,
+            message=f"plan {plan_id} final",
+        )
+        server = parse(_scrape(live.url + "/metrics") or "")
+        per_worker = [parse(_scrape(f"http://127.0.0.1:{port}/metrics") or "") for port in ports]
     assert deliveries(server) == {}  # this server does not deliver
     assert jobs(server)["delivered"] == 20
     summed: dict[str, float] = {}

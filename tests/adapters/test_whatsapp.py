@@ -50,7 +50,7 @@ def fake() -> Iterator[WhatsAppFake]:
 
 @pytest.fixture
 def loop() -> Iterator[DeliveryLoop]:
-    opened = delivery_loop(timeout_seconds=1.0)
+    opened = delivery_loop(timeout_seconds=3.0)  # a loaded host answers loopback late; a hang (5 s) still outlasts it
     yield opened
     opened.close()
 

@@ -9,6 +9,7 @@ stale, and the stream ends with the event that shows the plan final.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -114,3 +115,44 @@ async def plan_progress(
                 job_ids=job_ids[:JOB_IDS_SHOWN],
                 at=utcnow(),
             )
+
+
+# A comment line alone, no blank line after it: a blank line would end an "event" of no data, which some
+# clients (httpx-sse) hand on as an empty message carrying the last id.
+SSE_KEEPALIVE = b": keep-alive\n"
+
+
+def sse_frame(number: int, event: PlanProgressEvent) -> bytes:
+    return f"id: {number}\nevent: progress\ndata: {event.model_dump_json(by_alias=True)}\n\n".encode()
+
+
+async def sse_frames(runtime: Runtime, workspace_id: str, plan_id: str, keepalive: float) -> AsyncIterator[bytes]:
+    """The progress stream as server-sent events (``id``, ``event: progress``, ``data``), a keep-alive comment
+    every ``keepalive`` seconds while nothing happens, ending after the final event. The stream is read by one
+    task (its subscription lives there) and framed here."""
+    queue: asyncio.Queue[PlanProgressEvent] = asyncio.Queue()
+
+    async def read() -> None:
+        async for event in plan_progress(runtime, workspace_id, plan_id):
+            queue.put_nowait(event)
+
+    reader = asyncio.create_task(read())
+    try:
+        number = 0
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), keepalive)
+            except TimeoutError:
+                if reader.done():
+                    reader.result()  # a failed read ends the stream (logged by the server)
+                    return
+                yield SSE_KEEPALIVE
+                continue
+            number += 1
+            yield sse_frame(number, event)
+            if event.final:
+                return
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader

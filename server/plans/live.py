@@ -126,15 +126,23 @@ def sse_frame(number: int, event: PlanProgressEvent) -> bytes:
     return f"id: {number}\nevent: progress\ndata: {event.model_dump_json(by_alias=True)}\n\n".encode()
 
 
-async def sse_frames(runtime: Runtime, workspace_id: str, plan_id: str, keepalive: float) -> AsyncIterator[bytes]:
+def sse_frames(runtime: Runtime, workspace_id: str, plan_id: str, keepalive: float) -> AsyncIterator[bytes]:
     """The progress stream as server-sent events (``id``, ``event: progress``, ``data``), a keep-alive comment
     every ``keepalive`` seconds while nothing happens, ending after the final event. The stream is read by one
-    task (its subscription lives there) and framed here."""
-    queue: asyncio.Queue[PlanProgressEvent] = asyncio.Queue()
+    task (its subscription lives there) and framed here; the task hands on every event it read and then an end
+    marker, so an event read just as a keep-alive falls due is still sent."""
+    return _frames(plan_progress(runtime, workspace_id, plan_id), keepalive)
+
+
+async def _frames(stream: AsyncIterator[PlanProgressEvent], keepalive: float) -> AsyncIterator[bytes]:
+    queue: asyncio.Queue[PlanProgressEvent | None] = asyncio.Queue()
 
     async def read() -> None:
-        async for event in plan_progress(runtime, workspace_id, plan_id):
-            queue.put_nowait(event)
+        try:
+            async for event in stream:
+                queue.put_nowait(event)
+        finally:
+            queue.put_nowait(None)
 
     reader = asyncio.create_task(read())
     try:
@@ -143,11 +151,11 @@ async def sse_frames(runtime: Runtime, workspace_id: str, plan_id: str, keepaliv
             try:
                 event = await asyncio.wait_for(queue.get(), keepalive)
             except TimeoutError:
-                if reader.done():
-                    reader.result()  # a failed read ends the stream (logged by the server)
-                    return
                 yield SSE_KEEPALIVE
                 continue
+            if event is None:
+                await reader  # a failed read ends the stream with its error (logged by the server)
+                return
             number += 1
             yield sse_frame(number, event)
             if event.final:

@@ -26,7 +26,9 @@ class Job(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=40)
-    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    # The plan's workspace, copied from it (no foreign key: the plan's own checks it, and a 10,000-job plan
+    # would pay a check per row for the one workspace).
+    workspace_id: str = Field(max_length=40)
     plan_id: str = Field(foreign_key="distribution_plans.id", max_length=40)
     target_id: str = Field(foreign_key="distribution_targets.id", index=True, max_length=40)
     content_key: str = Field(max_length=300)

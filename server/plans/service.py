@@ -19,7 +19,7 @@ from server.context import OpContext
 from server.db import insert_rows
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.hints import for_real, hint
-from server.ids import check_id, new_id
+from server.ids import check_id, new_id, new_ids
 from server.jobs import plan_state, transitions
 from server.jobs.queue import enqueue_at
 from server.jobs.status import HOLDS_CONTENT, PLAN_FINAL, RETRYABLE, WAITING, JobStatus, PlanStatus
@@ -159,9 +159,13 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     )
     jobs = _jobs(data, targets, addressed, audience, duplicates, len(content.get("variations") or ()))
     _stagger(session, ctx.workspace_id, data, jobs, scheduled_at or now)
-    samples = _samples(ctx, session, data, content, jobs, overrides, resolved)
     if data.dry_run:
+        samples = _samples(ctx, session, data, content, jobs, overrides, resolved)
         return choice.shown(_dry_run(ctx, data, targets, jobs, samples, scheduled_at))
+    # A template may fail for one target or recipient: rendering the first jobs of each refuses the plan. Content
+    # without one renders as stored (overrides are verbatim), so 10,000 renders would prove nothing.
+    if personalise.has_templates(content):
+        _samples(ctx, session, data, content, jobs, overrides, resolved)
     plan, due, sends = _insert_plan(ctx, session, data, content, targets, jobs, audience, scheduled_at)
     choice.record(ctx, session, plan)
     if resolved:
@@ -465,16 +469,17 @@ def _insert_plan(
     waiting: dict[datetime, dict] = {}  # one state per due time (without a stagger, one for every job)
     rows: list[dict] = []
     sends: dict[datetime | None, list[str]] = {}
-    for job in jobs:
+    common = _job_common(plan, content_key, wall)
+    for job, job_id in zip(jobs, new_ids("job", len(jobs)), strict=True):
         if job.skip is not None:
-            rows.append(_job_row(ctx, plan, content_key, job, transitions.created(job.skip, start, None, wall), wall))
+            rows.append(_job_row(job_id, common, job, transitions.created(job.skip, start, None, wall)))
             continue
         due = job.due or start
         if due not in waiting:
             waiting[due] = transitions.created(None, due, transitions.message_due(due, wall, horizon), wall)
-        rows.append(_job_row(ctx, plan, content_key, job, waiting[due], wall))
+        rows.append(_job_row(job_id, common, job, waiting[due]))
         if waiting[due]["queued_for"] is not None:
-            sends.setdefault(None if scheduled_at is None and job.due is None else due, []).append(rows[-1]["id"])
+            sends.setdefault(None if scheduled_at is None and job.due is None else due, []).append(job_id)
     insert_rows(session, Job, rows)
     if skipped == len(jobs):
         plan_state.finish_if_done(session, plan.id, plan.total_jobs, 0, 0, 0, 0, skipped, plan.status)
@@ -482,19 +487,26 @@ def _insert_plan(
     return plan, [row["id"] for row in rows if row["status"] != JobStatus.SKIPPED], sends
 
 
-def _job_row(ctx: OpContext, plan: Plan, content_key: str, job: _Job, state: dict, now: datetime) -> dict:
+def _job_common(plan: Plan, content_key: str, now: datetime) -> dict:
+    """The columns every job of the plan starts with."""
     return {
-        "id": new_id("job"),
-        "workspace_id": ctx.workspace_id,
+        "workspace_id": plan.workspace_id,
         "plan_id": plan.id,
-        "target_id": job.target.id,
-        "recipient_id": job.recipient.id if job.recipient is not None else None,
-        "variation": job.variation,
         "content_key": content_key,
         "attempts": 0,
         "retries_used": 0,
         "created_at": now,
         "updated_at": now,
+    }
+
+
+def _job_row(job_id: str, common: dict, job: _Job, state: dict) -> dict:
+    return {
+        "id": job_id,
+        "target_id": job.target.id,
+        "recipient_id": job.recipient.id if job.recipient is not None else None,
+        "variation": job.variation,
+        **common,
         **state,
     }
 

@@ -23,6 +23,13 @@ class Job(SQLModel, table=True):
             sqlite_where=text("queued_for IS NOT next_attempt_at"),
             postgresql_where=text("queued_for IS DISTINCT FROM next_attempt_at"),
         ),
+        # Only fallback jobs (a few): a plan's COPY adds no entry for each of its jobs, which have none.
+        Index(
+            "ix_jobs_fallback_of",
+            "fallback_of",
+            sqlite_where=text("fallback_of IS NOT NULL"),
+            postgresql_where=text("fallback_of IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -32,8 +39,9 @@ class Job(SQLModel, table=True):
     plan_id: str = Field(foreign_key="distribution_plans.id", max_length=40)
     target_id: str = Field(foreign_key="distribution_targets.id", index=True, max_length=40)
     content_key: str = Field(max_length=300)
-    # Set on a job of an addressed target: the recipient it reaches (one job per target and recipient).
-    recipient_id: str | None = Field(default=None, index=True, max_length=40)
+    # Set on a job of an addressed target: the recipient it reaches (one job per target and recipient). Not
+    # indexed: no query looks jobs up by recipient (a recipient's deletion leaves its past jobs as they are).
+    recipient_id: str | None = Field(default=None, max_length=40)
     # Which of the plan's content variations this job sends (None: the content itself).
     variation: int | None = None
     status: str = Field(max_length=20)
@@ -50,7 +58,7 @@ class Job(SQLModel, table=True):
     # The last attempt failed after its request was written (a timeout): the next one reconciles first.
     outcome_unknown: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # The failed or dead job of the same plan this one was spawned for, on its target's fallback target.
-    fallback_of: str | None = Field(default=None, max_length=40, index=True)
+    fallback_of: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     finished_at: datetime | None = None

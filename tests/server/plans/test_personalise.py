@@ -1,0 +1,55 @@
+"""Which plans need their first jobs rendered at create: only content that carries a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.plans import personalise
+from tests.support import factories
+from tests.support.doors import doors
+
+PLAIN = {"id": "n", "version": "1", "title": "Rates", "body": "Held steady.", "excerpt": None, "url": None}
+
+
+@pytest.mark.parametrize(
+    ("content", "templated"),
+    [
+        (PLAIN, False),
+        ({**PLAIN, "media_urls": ["https://cdn.test/a.png"], "variations": [{"title": "Morning"}]}, False),
+        ({**PLAIN, "body": "Hello {{ recipient.name }}"}, True),
+        ({**PLAIN, "excerpt": "{# a note #}"}, True),
+        ({**PLAIN, "media_urls": ["https://cdn.test/{{ target.id }}.png"]}, True),
+        ({**PLAIN, "variations": [{"title": "Morning"}, {"title": "{% if true %}Hi{% endif %}"}]}, True),
+        ({**PLAIN, "variations": [{"media_urls": ["https://cdn.test/{{ recipient.id }}"]}]}, True),
+        ({**PLAIN, "variables": {"city": "{{ x }}"}, "metadata": {"k": "{{ y }}"}}, False),
+    ],
+)
+def test_has_templates_looks_at_every_rendered_field_of_the_content_and_its_variations(
+    content: dict[str, Any], templated: bool
+) -> None:
+    assert personalise.has_templates(content) is templated
+
+
+@pytest.mark.anyio
+async def test_content_without_a_template_is_not_rendered_at_create_but_a_dry_run_still_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with doors(tmp_path) as d:
+        stub = await factories.stub_target(d)
+        rendered: list[str] = []
+        build = personalise.build_content
+
+        def counting(base: dict[str, Any], **kwargs: Any) -> Any:
+            rendered.append(kwargs["target"]["id"])
+            return build(base, **kwargs)
+
+        monkeypatch.setattr(personalise, "build_content", counting)
+        await factories.plan(d, stub, dryRun=True)
+        assert rendered == [stub]
+        await factories.plan(d, stub)
+        assert rendered == [stub]
+        await factories.plan(d, stub, content=factories.content(body="For {{ target.name }}"))
+        assert rendered == [stub, stub]

@@ -125,8 +125,11 @@ def job_read(job: Job, receipt: Receipt | None, target_name: str | None) -> JobR
     )
 
 
-def plan_read(session: Session, plan: Plan, settings: Settings | None = None) -> PlanRead:
-    """The plan with its jobs; given the settings, due jobs that no live worker can take say so (Redis mode)."""
+def plan_read(
+    session: Session, plan: Plan, settings: Settings | None = None, counts: PlanCounts | None = None
+) -> PlanRead:
+    """The plan with its jobs; given the settings, due jobs that no live worker can take say so (Redis mode).
+    ``counts``: when the caller knows them (a plan just created), instead of counting its jobs by status."""
     jobs = job_reads(session, plan)
     if settings is not None:
         jobs = _held_by_no_worker(session, settings, jobs)
@@ -139,7 +142,7 @@ def plan_read(session: Session, plan: Plan, settings: Settings | None = None) ->
         scheduled_at=plan.scheduled_at,
         created_at=plan.created_at,
         completed_at=plan.completed_at,
-        counts=plan_counts(session, plan),
+        counts=counts or plan_counts(session, plan),
         jobs=jobs,
         schedule_id=plan.schedule_id,
         scheduled_for=plan.scheduled_for,

@@ -176,7 +176,8 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
             PlanRecipientContent,
             [{"plan_id": plan.id, "recipient_id": rid, "content": o} for rid, o in overrides.items()],
         )
-    read = repo.plan_read(session, plan, ctx.runtime.settings)
+    # Its counters are its jobs' counts: every job was written just now, in this transaction.
+    read = repo.plan_read(session, plan, ctx.runtime.settings, repo.counter_counts(plan))
     if sends:  # jobs due beyond the enqueue horizon are sent by the scheduler tick as they come due
         ctx.after_commit(lambda: _send(ctx, sends))
     return choice.hinted(

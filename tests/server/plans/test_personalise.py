@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.plans import personalise
+from server.plans import personalise, service
 from tests.support import factories
 from tests.support.doors import doors
 
@@ -39,17 +39,18 @@ async def test_content_without_a_template_is_not_rendered_at_create_but_a_dry_ru
 ) -> None:
     async with doors(tmp_path) as d:
         stub = await factories.stub_target(d)
-        rendered: list[str] = []
-        build = personalise.build_content
+        renders: list[int] = []  # the jobs each create or dry run rendered
+        samples = service._samples
 
-        def counting(base: dict[str, Any], **kwargs: Any) -> Any:
-            rendered.append(kwargs["target"]["id"])
-            return build(base, **kwargs)
+        def counting(*args: Any) -> Any:
+            picked = samples(*args)
+            renders.append(len(picked))
+            return picked
 
-        monkeypatch.setattr(personalise, "build_content", counting)
-        await factories.plan(d, stub, dryRun=True)
-        assert rendered == [stub]
+        monkeypatch.setattr(service, "_samples", counting)
+        dry = await factories.plan(d, stub, dryRun=True)
+        assert renders == [1] and dry["preview"]["targets"][0]["payload"]["data"]["title"] == "Market note"
         await factories.plan(d, stub)
-        assert rendered == [stub]
+        assert renders == [1]
         await factories.plan(d, stub, content=factories.content(body="For {{ target.name }}"))
-        assert rendered == [stub, stub]
+        assert renders == [1, 1]

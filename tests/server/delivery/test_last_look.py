@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.http_client import client
 from server.db import session_scope
@@ -36,7 +36,7 @@ def _jobs(rt: Runtime, job_ids: list[str]) -> list[tuple[Job, list[Attempt]]]:
     with session_scope(rt.engine) as session:
         return [
             (job, list(session.exec(select(Attempt).where(Attempt.job_id == job.id)).all()))
-            for job in session.exec(select(Job).where(Job.id.in_(job_ids))).all()  # type: ignore[attr-defined]
+            for job in session.exec(select(Job).where(col(Job.id).in_(job_ids))).all()
         ]
 
 
@@ -60,6 +60,7 @@ def test_a_request_queued_for_a_connection_is_held_once_its_target_answers_429(
     assert [a.outcome for a in limited_attempts] == ["rate_limited"]
     assert (held.status, held.attempts, held.retries_used, held.held_reason) == ("scheduled", 0, 0, FLAGGED)
     assert held_attempts == []
+    assert held.next_attempt_at is not None
     assert timedelta(seconds=28) < held.next_attempt_at - utcnow() <= timedelta(seconds=30)
 
 

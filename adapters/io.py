@@ -9,8 +9,14 @@ pool, a feed store) join as fields.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+# The sender's last look before a request leaves, set by the engine for each delivery: the HTTP client
+# calls it once it holds a connection slot (a send may have queued behind others to the same host),
+# right before writing; it raises to stop the request there (the target was paused meanwhile).
+last_look: ContextVar[Callable[[], None] | None] = ContextVar("last_look", default=None)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ PLANS = """query { distributionPlans(limit: 100) { ... on PlanList {
   items { id status completedAt counts { total delivered } } } ... on OperationError { code message } } }"""
 PLAN_RECEIPTS = """query($id: ID!) { distributionPlan(id: $id) { ... on PlanResult {
   plan { jobs { targetId status receipt { deliveredAt } } } } ... on OperationError { code message } } }"""
+RESUME_TARGET = """mutation($id: ID!) { resumeDistributionTarget(id: $id) {
+  ... on TargetPayload { target { id } } ... on OperationError { code message } } }"""
 TARGET = """query($id: ID!) { distributionTarget(id: $id) { ... on TargetResult {
   target { pausedUntil pauseReason } } ... on OperationError { code message } } }"""
 PAUSES = """query($id: ID!) { operationalEvents(type: "target.paused", targetId: $id, limit: 100) {
@@ -175,10 +177,16 @@ def receipts(api: Api, plan_id: str) -> list[tuple[str, float]]:
     return [(j["targetId"], parse_time(j["receipt"]["deliveredAt"])) for j in jobs if j["receipt"]]
 
 
-def pause_window(api: Api, target_id: str) -> tuple[float, float] | None:
-    """(first recorded pause, pausedUntil now) of a target, as Herald stored them; None if never paused."""
+def pause_window(api: Api, target_id: str, since: float = 0.0) -> tuple[float, float] | None:
+    """(first pause recorded since ``since``, pausedUntil now) of a target, as Herald stored them; None if none."""
     events = api.call(PAUSES, {"id": target_id}, "operationalEvents")["items"]
+    starts = [at for e in events if (at := parse_time(e["createdAt"])) >= since]
     until = api.call(TARGET, {"id": target_id}, "distributionTarget")["target"]["pausedUntil"]
-    if not events or until is None:
+    if not starts or until is None:
         return None
-    return min(parse_time(e["createdAt"]) for e in events), parse_time(until)
+    return min(starts), parse_time(until)
+
+
+def resume_target(api: Api, target_id: str) -> None:
+    """Lift a target's pause (and its flag, and its count of 429s in a row)."""
+    api.call(RESUME_TARGET, {"id": target_id}, "resumeDistributionTarget")

@@ -72,7 +72,7 @@ def _isolation_row(iso: dict, ok: bool | None) -> Row:
     result = f"{_rate(iso['limited'])} ({_rate(iso['baseline'])} without); {during}"
     measure = (
         f"429 isolation: {iso['targets'] - 1} healthy + 1 answering 429 (Retry-After"
-        f" {iso['retry_after_seconds']} s), {iso['plans']} plans"
+        f" {iso['retry_after_seconds']} s), {iso['plans']} plans, median of {len(iso['ratios'])} pairs"
     )
     return Row(measure, result, f"{iso['ratio']:.2f} of no-429 run", "≥ 0.90 and 0 during the pause", _mark(ok))
 

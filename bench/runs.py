@@ -60,7 +60,14 @@ def _herald_scenarios(api: Api, sink: SinkControl, sizes: Sizes, pids: list[int]
         "fan_out_50ms": _slow_fan_out(api, sink, sizes),
         "await_delivery": await_latency(api, sink, ids[AWAIT][0], AWAIT, sizes.await_calls),
         "isolation": isolation(
-            api, sink, ISO, ids[ISO], sizes.isolation_plans, sizes.retry_after_seconds, sizes.wait_seconds
+            api,
+            sink,
+            ISO,
+            ids[ISO],
+            sizes.isolation_plans,
+            sizes.retry_after_seconds,
+            sizes.wait_seconds,
+            sizes.isolation_pairs,
         ),
         "memory": memory_drain(api, sink, FAN, sizes.memory_plans, sizes.fan_out_targets, pids, sizes.wait_seconds),
         "plan_creation": {"jobs": fan["jobs"], "ms": fan["create_call_ms"][0]},

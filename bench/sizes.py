@@ -12,6 +12,7 @@ class Sizes:
     await_calls: int = 500
     isolation_targets: int = 100
     isolation_plans: int = 30
+    isolation_pairs: int = 3  # runs without and with the 429, alternating which goes first; the median ratio counts
     retry_after_seconds: int = 30
     memory_plans: int = 10
     peer_notifications: int = 10_000
@@ -31,6 +32,7 @@ class Sizes:
         # Plans are watched through the first page of distributionPlans (newest first, 100 at most).
         assert self.isolation_plans <= 100 and self.memory_plans <= 100, "at most 100 plans per scenario"
         assert self.isolation_targets >= 2, "the 429 scenario needs one limited and at least one healthy target"
+        assert self.isolation_pairs >= 1, "the 429 scenario needs at least one pair of runs"
         assert self.curve_small_jobs <= self.fan_out_targets, "the small fan-out uses some of the fan-out targets"
 
 

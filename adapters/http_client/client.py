@@ -34,7 +34,7 @@ from adapters.http_client.hops import (
 )
 from adapters.http_client.netguard import Destination, parse_networks
 from adapters.http_client.pinning import GuardedResolver, checked_literal, looks_literal
-from adapters.io import HttpAnswer, HttpResponse
+from adapters.io import HttpAnswer, HttpResponse, last_look
 
 CONNECTIONS_PER_HOST = 100
 CONNECTIONS_TOTAL = 10_000
@@ -110,6 +110,8 @@ class AsyncOutboundClient:
         # Wait for one of the host's connections before the clock starts: a send queued behind a
         # busy pool has not timed out, and must not count as a failure of the receiver.
         async with self._slot(destination):
+            if (look := last_look.get()) is not None:
+                look()
             with translated_errors(destination.host):
                 url = URL(hop.url)
                 self._check_literal(url.raw_host or "")

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from adapters import (
@@ -29,12 +30,23 @@ from adapters import (
     TransientDeliveryError,
     get_channel,
 )
+from adapters.io import last_look
 from server.delivery.claims import Claim, claim_batch, extend_leases
+from server.delivery.limits import Limiter
 from server.delivery.recording import Result, record_batch
 from server.models.base import utcnow
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
+FLAGGED = "target paused: it answered 429 to another delivery"
+
+
+class PausedMeanwhile(Exception):
+    """Raised by a delivery's last look: its target answered 429 while the request waited to leave."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(FLAGGED)
+        self.until = until
 
 
 def process_jobs(rt: Runtime, job_ids: list[str]) -> None:
@@ -108,18 +120,21 @@ async def _attempt_all(
     flagged = await loop.run_in_executor(None, rt.limiter.flagged, {claim.view.id for claim in claims})
 
     def flag(target_id: str, seconds: float | None) -> None:
-        # From the 429 on, no worker sends to the target, though the pause is recorded only with the batch.
-        loop.run_in_executor(None, rt.limiter.flag_pause, target_id, seconds or rt.settings.default_pause_seconds)
+        # From the 429 on, no worker sends to the target, though the pause is recorded only with the batch:
+        # this process's requests still waiting for a connection see it at once, the others through Redis.
+        seconds = seconds or rt.settings.default_pause_seconds
+        rt.limiter.note_pause(target_id, time.time() + seconds)
+        loop.run_in_executor(None, rt.limiter.flag_pause, target_id, seconds)
 
     sendable = [claim for claim in claims if claim.view.id not in flagged]
     waits = await loop.run_in_executor(None, _take_rate, rt, sendable)  # right before the requests leave
 
     def start(claim: Claim) -> Coroutine[Any, Any, Result]:
         if claim.view.id in flagged:
-            return _held(flagged[claim.view.id], "target paused: it answered 429 to another delivery")
+            return _held(flagged[claim.view.id], FLAGGED)
         if claim.job_id in waits:
             return _held(time.time() + waits[claim.job_id], "held by the target's rate limit")
-        return attempt(io, claim, flag)
+        return _looking(partial(_last_look, rt.limiter, claim.view.id), attempt(io, claim, flag))
 
     tasks = [(claim, asyncio.ensure_future(start(claim))) for claim in claims]
     await asyncio.wait([task for _, task in tasks], timeout=patience)
@@ -160,6 +175,17 @@ def _take_rate(rt: Runtime, claims: list[Claim]) -> dict[str, float]:
         else:
             rt.limiter.release(claim.view.id, token)  # only the window counts; the cap was taken at claim
     return waits
+
+
+async def _looking(look: Callable[[], None], sending: Coroutine[Any, Any, Result]) -> Result:
+    last_look.set(look)  # this task's own context: only its requests look
+    return await sending
+
+
+def _last_look(limiter: Limiter, target_id: str) -> None:
+    until = limiter.noted(target_id)
+    if until is not None:
+        raise PausedMeanwhile(until)
 
 
 async def _held(until: float, reason: str) -> Result:
@@ -218,6 +244,10 @@ async def send_one(
             reconciled = "not_found"
         receipt = await channel.send(payload, view, delivery, io)
         return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload, reconciled=reconciled)
+    except PausedMeanwhile as paused:
+        return Result(
+            started_at, _elapsed_ms(started), held_until=datetime.fromtimestamp(paused.until, UTC), held_reason=FLAGGED
+        )
     except DeliveryError as exc:
         if exc.error_class == ErrorClass.RATE_LIMITED and flag is not None:
             flag(view.id, exc.retry_after_seconds)

@@ -46,6 +46,15 @@ class Limiter(Protocol):
         """Those of ``target_ids`` flagged as paused right now, with the epoch second the flag ends."""
         ...
 
+    def note_pause(self, target_id: str, until: float) -> None:
+        """In memory only, no I/O: this process saw the target answer 429 (``flag_pause`` tells the others)."""
+        ...
+
+    def noted(self, target_id: str) -> float | None:
+        """In memory only, no I/O: the end of the target's flag as this process last saw it (its own 429s and
+        ``flagged`` reads), or None; cheap enough to ask right before each request leaves."""
+        ...
+
 
 class LocalLimiter:
     def __init__(self) -> None:
@@ -89,6 +98,13 @@ class LocalLimiter:
         with self._lock:
             return {t: until for t in target_ids if (until := self._paused.get(t, 0.0)) > now}
 
+    def note_pause(self, target_id: str, until: float) -> None:
+        with self._lock:
+            self._paused[target_id] = max(self._paused.get(target_id, 0.0), until)
+
+    def noted(self, target_id: str) -> float | None:
+        return self.flagged({target_id}).get(target_id)
+
 
 # KEYS: sent zset, running zset. ARGV: now, window, limit, max_concurrency, token, lease.
 _ACQUIRE = """
@@ -115,6 +131,8 @@ class RedisLimiter:
         self._client = redis.Redis.from_url(url)
         self._namespace = namespace
         self._acquire = self._client.register_script(_ACQUIRE)
+        self._lock = threading.Lock()
+        self._noted: dict[str, float] = {}  # this process's view of the flags, refreshed by every ``flagged``
 
     def _keys(self, target_id: str) -> list[str]:
         return [f"{self._namespace}:limit:{target_id}:sent", f"{self._namespace}:limit:{target_id}:running"]
@@ -142,12 +160,31 @@ class RedisLimiter:
     def flag_pause(self, target_id: str, seconds: float) -> None:
         until = time.time() + seconds
         self._client.set(self._pause_key(target_id), repr(until), px=max(int(seconds * 1000), 1))
+        self.note_pause(target_id, until)
 
     def clear_pause(self, target_id: str) -> None:
         self._client.delete(self._pause_key(target_id))
+        with self._lock:
+            self._noted.pop(target_id, None)
 
     def flagged(self, target_ids: set[str]) -> dict[str, float]:
         ordered = sorted(target_ids)
         values = self._client.mget([self._pause_key(t) for t in ordered]) if ordered else []
         now = time.time()
-        return {t: until for t, value in zip(ordered, values, strict=True) if value and (until := float(value)) > now}
+        found = {t: until for t, value in zip(ordered, values, strict=True) if value and (until := float(value)) > now}
+        with self._lock:  # what Redis says wins: a resume in another process lifts the flag here too
+            for target_id in ordered:
+                if target_id in found:
+                    self._noted[target_id] = found[target_id]
+                else:
+                    self._noted.pop(target_id, None)
+        return found
+
+    def note_pause(self, target_id: str, until: float) -> None:
+        with self._lock:
+            self._noted[target_id] = max(self._noted.get(target_id, 0.0), until)
+
+    def noted(self, target_id: str) -> float | None:
+        with self._lock:
+            until = self._noted.get(target_id)
+        return until if until is not None and until > time.time() else None

@@ -28,6 +28,7 @@ from server.channels import service as channels
 from server.channels.schemas import ChannelList, ListChannelsInput
 from server.context import OpContext
 from server.deadletters import service as deadletters
+from server.delivery.eager import eager_delivery
 from server.deadletters.schemas import DeadLetterDetailResult, DeadLetterList, GetDeadLetterInput, ListDeadLettersInput
 from server.keys import operations as keys
 from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
@@ -123,7 +124,8 @@ class Operation:
 
 
 async def _await_plan(ctx: OpContext, data: CreatePlanInput, result: PlanPayload) -> PlanPayload:
-    return await with_delivery_wait(ctx, result, data.await_delivery, data.await_timeout_seconds)
+    deliver = eager_delivery(ctx) if data.await_delivery else None
+    return await with_delivery_wait(ctx, result, data.await_delivery, data.await_timeout_seconds, deliver)
 
 
 OPERATIONS: tuple[Operation, ...] = (

@@ -175,6 +175,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
     read = repo.plan_read(session, plan, ctx.runtime.settings)
     if sends:  # jobs due beyond the enqueue horizon are sent by the scheduler tick as they come due
         ctx.after_commit(lambda: _send(ctx, sends))
+        ctx.due_jobs = sends.get(None, [])
     return choice.hinted(
         PlanPayload(plan=read, recommended_next_action=plan_hint(read))
         if due

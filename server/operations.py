@@ -124,8 +124,9 @@ class Operation:
 
 
 async def _await_plan(ctx: OpContext, data: CreatePlanInput, result: PlanPayload) -> PlanPayload:
-    deliver = eager_delivery(ctx) if data.await_delivery else None
-    return await with_delivery_wait(ctx, result, data.await_delivery, data.await_timeout_seconds, deliver)
+    return await with_delivery_wait(
+        ctx, result, data.await_delivery, data.await_timeout_seconds, eager_delivery(ctx)
+    )
 
 
 OPERATIONS: tuple[Operation, ...] = (

@@ -2,11 +2,15 @@
 
 The idea of Temporal's eager dispatch: the process serving the call runs the ordinary engine
 (``process_jobs``) on the jobs it has just committed due now, instead of waiting for a worker to
-poll the broker. Nothing else changes: the claim takes the same lease a worker's does (so the
-worker that gets the queue message too finds nothing to claim, and a server dying mid-send
-leaves a lease the sweeper recovers), and holds, limits, circuits, pauses and halts are decided
-by the same claim. A plan of more than ``HERALD_EAGER_DELIVERY_MAX_JOBS`` jobs, or one not due
-now (scheduledAt, stagger), is left to the workers.
+poll the broker. The claim takes the same lease a worker's does, and holds, limits, circuits,
+pauses and halts are decided by that same claim. A plan of more than ``HERALD_EAGER_DELIVERY_MAX_JOBS``
+jobs, or one not all due now (scheduledAt, stagger), is left to the workers.
+
+Those jobs' queue messages are sent from here, not at commit, and only for the jobs the claim did
+not take: a claimed job is where a worker's would be after taking its message (a lease, which the
+sweeper recovers if this process dies mid-send), so a message would only cost a worker a claim that
+finds nothing. Should this process die between the commit and the claim, the jobs are overdue
+without a message, which the sweeper re-sends as it does any lost message.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 
 from server.context import OpContext
 from server.delivery.engine import process_jobs
+from server.jobs.queue import enqueue_at
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,21 +32,21 @@ SLOTS = threading.BoundedSemaphore(8)
 
 
 def eager_delivery(ctx: OpContext) -> Callable[[], None] | None:
-    """What delivers the call's fresh jobs in this process, or None when they are left to the workers."""
-    job_ids, limit = ctx.due_jobs, ctx.runtime.settings.eager_delivery_max_jobs
-    if not job_ids or len(job_ids) > limit:
-        return None
-    return lambda: deliver(ctx.runtime, job_ids)
+    """What delivers the call's fresh jobs in this process (``ctx.due_jobs``, kept by create_plan), or None."""
+    job_ids = ctx.due_jobs
+    return (lambda: deliver(ctx.runtime, job_ids)) if job_ids else None
 
 
 def deliver(rt: Runtime, job_ids: list[str]) -> None:
-    """Claim and send ``job_ids`` here (blocking); a failure leaves them to the workers' messages."""
+    """Claim and send ``job_ids`` here (blocking), then send the messages of those not claimed."""
+    claimed: set[str] = set()
     if not SLOTS.acquire(blocking=False):
         log.debug("eager delivery of %d job(s) left to the workers: every slot is busy", len(job_ids))
-        return
-    try:
-        process_jobs(rt, job_ids)
-    except Exception:
-        log.exception("eager delivery of %d job(s) failed; their queue messages or the sweeper deliver them", len(job_ids))
-    finally:
-        SLOTS.release()
+    else:
+        try:
+            claimed = {claim.job_id for claim in process_jobs(rt, job_ids)}
+        except Exception:
+            log.exception("eager delivery of %d job(s) failed; the workers take them", len(job_ids))
+        finally:
+            SLOTS.release()
+    enqueue_at(rt, [job_id for job_id in job_ids if job_id not in claimed], None)

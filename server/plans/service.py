@@ -173,9 +173,9 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
             [{"plan_id": plan.id, "recipient_id": rid, "content": o} for rid, o in overrides.items()],
         )
     read = repo.plan_read(session, plan, ctx.runtime.settings)
+    _keep_for_eager_delivery(ctx, data, sends)
     if sends:  # jobs due beyond the enqueue horizon are sent by the scheduler tick as they come due
         ctx.after_commit(lambda: _send(ctx, sends))
-        ctx.due_jobs = sends.get(None, [])
     return choice.hinted(
         PlanPayload(plan=read, recommended_next_action=plan_hint(read))
         if due
@@ -209,6 +209,14 @@ def _stagger(session: Session, workspace_id: str, data: CreatePlanInput, jobs: l
     for slot in slots:
         job = deliverable[slot.job]
         job.due, job.variation, job.zone = slot.at, slot.variation, slot.zone
+
+
+def _keep_for_eager_delivery(ctx: OpContext, data: CreatePlanInput, sends: dict[datetime | None, list[str]]) -> None:
+    """An awaitDelivery call of a few jobs, all due now, claims them itself after commit and sends the
+    messages of those it did not claim (server/delivery/eager.py): their messages are not sent here."""
+    due_now = sends.get(None, [])
+    if data.await_delivery and 0 < len(due_now) <= ctx.runtime.settings.eager_delivery_max_jobs and len(sends) == 1:
+        ctx.due_jobs = sends.pop(None)
 
 
 def _send(ctx: OpContext, sends: dict[datetime | None, list[str]]) -> None:

@@ -17,7 +17,8 @@ from tests.support.waiting import holds, until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CREATE_TARGET = """mutation($name: String!, $config: JSON) {
-  createDistributionTarget(name: $name, channel: WEBHOOK, config: $config) { ... on TargetPayload { target { id } } } }"""
+  createDistributionTarget(name: $name, channel: WEBHOOK, config: $config) {
+    ... on TargetPayload { target { id } } } }"""
 CREATE_PLAN = """mutation($content: ContentInput!, $targetIds: [ID!], $wait: Float) {
   createDistributionPlan(content: $content, targetIds: $targetIds, awaitDelivery: true, awaitTimeoutSeconds: $wait) {
     ... on PlanPayload { timedOut plan { id status jobs { status attempts receipt { externalId } } } }

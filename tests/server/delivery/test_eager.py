@@ -132,9 +132,7 @@ async def test_a_rate_limited_target_is_held_not_sent(rt: Runtime, receiver: Rec
     assert len(receiver.at("/limited")) == 1 and rows(rt, Attempt) == 1
 
 
-async def test_a_scheduled_plan_a_dry_run_and_a_replay_deliver_nothing_eagerly(
-    rt: Runtime, receiver: Receiver
-) -> None:
+async def test_a_scheduled_plan_a_dry_run_and_a_replay_deliver_nothing_eagerly(rt: Runtime, receiver: Receiver) -> None:
     target = await hook(rt, receiver, "/later")
     later = (utcnow() + timedelta(hours=1)).isoformat()
     scheduled = await awaited(rt, target, scheduledAt=later)

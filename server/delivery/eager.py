@@ -6,11 +6,12 @@ poll the broker. The claim takes the same lease a worker's does, and holds, limi
 pauses and halts are decided by that same claim. A plan of more than ``HERALD_EAGER_DELIVERY_MAX_JOBS``
 jobs, or one not all due now (scheduledAt, stagger), is left to the workers.
 
-Those jobs' queue messages are sent from here, not at commit, and only for the jobs the claim did
-not take: a claimed job is where a worker's would be after taking its message (a lease, which the
-sweeper recovers if this process dies mid-send), so a message would only cost a worker a claim that
-finds nothing. Should this process die between the commit and the claim, the jobs are overdue
-without a message, which the sweeper re-sends as it does any lost message.
+Those jobs' normal queue messages are sent from here after the batch, not at commit:
+a worker taking one then finds the job leased or finished and does nothing (a duplicate message is a
+no-op by design), instead of racing this process for the claim. A claimed job is where a worker's is
+after taking its message: a lease, which the sweeper recovers if this process dies mid-send. Should the
+process die between the commit and the claim, the jobs are overdue without a message, which the
+sweeper re-sends as it does any lost message.
 """
 
 from __future__ import annotations
@@ -38,15 +39,16 @@ def eager_delivery(ctx: OpContext) -> Callable[[], None] | None:
 
 
 def deliver(rt: Runtime, job_ids: list[str]) -> None:
-    """Claim and send ``job_ids`` here (blocking), then send the messages of those not claimed."""
-    claimed: set[str] = set()
-    if not SLOTS.acquire(blocking=False):
-        log.debug("eager delivery of %d job(s) left to the workers: every slot is busy", len(job_ids))
-    else:
+    """Claim and send ``job_ids`` here (blocking), then send their messages."""
+    try:
+        if not SLOTS.acquire(blocking=False):
+            log.debug("eager delivery of %d job(s) left to the workers: every slot is busy", len(job_ids))
+            return
         try:
-            claimed = {claim.job_id for claim in process_jobs(rt, job_ids)}
+            process_jobs(rt, job_ids)
         except Exception:
             log.exception("eager delivery of %d job(s) failed; the workers take them", len(job_ids))
         finally:
             SLOTS.release()
-    enqueue_at(rt, [job_id for job_id in job_ids if job_id not in claimed], None)
+    finally:
+        enqueue_at(rt, job_ids, None)

@@ -37,16 +37,14 @@ from server.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def process_jobs(rt: Runtime, job_ids: list[str]) -> list[Claim]:
-    """Claim, send and record a batch; returns the claims (the jobs this call sent)."""
+def process_jobs(rt: Runtime, job_ids: list[str]) -> None:
     started = time.perf_counter()
     claims = claim_batch(rt, job_ids)
     if not claims:
         log.debug("batch of %d job(s): none to claim (finished, in flight or not due)", len(job_ids))
-        return claims
+        return
     finished = deliver_claims(rt, claims)
     _log_batch(len(job_ids), len(claims), finished, started)
-    return claims
 
 
 def _log_batch(asked: int, claimed: int, finished: list[tuple[Claim, Result]], started: float) -> None:

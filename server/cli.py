@@ -21,11 +21,11 @@ from server.logs import configure_logging
 
 OK, FAILED, USAGE, NOT_FOUND, NOT_ALLOWED, REFUSED = 0, 1, 2, 3, 4, 5
 _ERROR_EXITS = {"VALIDATION_ERROR": USAGE, "NOT_FOUND": NOT_FOUND, "UNAUTHORIZED": NOT_ALLOWED}
+_ERROR_EXITS |= {"FORBIDDEN": NOT_ALLOWED, "READ_ONLY_KEY": NOT_ALLOWED, "INTERNAL_ERROR": FAILED}
 NO_WORKER_HELP = (
     "Consume no queue messages in this process (an awaitDelivery call still delivers its own small plan: "
     "HERALD_EAGER_DELIVERY_MAX_JOBS)."
 )
-_ERROR_EXITS |= {"FORBIDDEN": NOT_ALLOWED, "READ_ONLY_KEY": NOT_ALLOWED, "INTERNAL_ERROR": FAILED}
 
 
 def _settings(args: argparse.Namespace) -> Settings:

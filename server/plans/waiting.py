@@ -72,7 +72,8 @@ async def with_delivery_wait(
     settings = ctx.runtime.settings
     seconds = min(timeout or settings.await_default_seconds, settings.await_max_seconds)
     if deliver is not None:
-        plan = await anyio.to_thread.run_sync(_deliver_and_read, ctx, payload.plan.id, deliver)
+        with anyio.CancelScope(shield=True):  # once begun, the jobs' messages are always sent
+            plan = await anyio.to_thread.run_sync(_deliver_and_read, ctx, payload.plan.id, deliver)
         if plan.status in PLAN_FINAL:
             await _report(ctx, plan)
             return _answer(payload, plan, False, seconds)

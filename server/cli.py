@@ -22,6 +22,10 @@ from server.logs import configure_logging
 OK, FAILED, USAGE, NOT_FOUND, NOT_ALLOWED, REFUSED = 0, 1, 2, 3, 4, 5
 _ERROR_EXITS = {"VALIDATION_ERROR": USAGE, "NOT_FOUND": NOT_FOUND, "UNAUTHORIZED": NOT_ALLOWED}
 _ERROR_EXITS |= {"FORBIDDEN": NOT_ALLOWED, "READ_ONLY_KEY": NOT_ALLOWED, "INTERNAL_ERROR": FAILED}
+NO_WORKER_HELP = (
+    "Consume no queue messages in this process (an awaitDelivery call still delivers its own small plan: "
+    "HERALD_EAGER_DELIVERY_MAX_JOBS)."
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -463,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(commands, "serve", "Run the server (GraphQL, MCP, embedded worker unless --no-worker).", serve)
     p.add_argument("--host", help=f"Address to bind (default: HERALD_HOST, else {defaults['host'].default}).")
     p.add_argument("--port", type=int, help=f"Port to bind (default: HERALD_PORT, else {defaults['port'].default}).")
-    p.add_argument("--no-worker", action="store_true", help="Do not deliver in this process.")
+    p.add_argument("--no-worker", action="store_true", help=NO_WORKER_HELP)
     p.add_argument(
         "--dev",
         action="store_true",
@@ -483,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(commands, "makemigration", "Autogenerate a migration against the models (developers).", makemigration)
     p.add_argument("message", help="What the migration changes.")
     p = _add(commands, "mcp", "Serve MCP over stdio (authenticated by HERALD_API_KEY).", mcp_stdio)
-    p.add_argument("--no-worker", action="store_true", help="Do not deliver in this process.")
+    p.add_argument("--no-worker", action="store_true", help=NO_WORKER_HELP)
 
     keys = _add(commands, "keys", "Manage API keys.", None).add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"

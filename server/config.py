@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     )
     await_default_seconds: float = Field(10.0, gt=0, description="Default awaitTimeoutSeconds.")
     await_max_seconds: float = Field(30.0, gt=0, description="Cap of awaitTimeoutSeconds.")
+    eager_delivery_max_jobs: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="An awaitDelivery plan of at most this many jobs, all due now, is delivered by the process "
+        "serving the call right after its commit, through the workers' claim (0: always left to the workers).",
+    )
     mcp_hide_mutations: bool = Field(
         False, description="List only read-only tools over MCP (for agents that must never change anything)."
     )

@@ -34,6 +34,9 @@ class OpContext:
     request_id: str
     progress: ProgressCallback | None = None
     on_commit: AfterCommit = field(default_factory=AfterCommit)
+    # The jobs an awaitDelivery create call committed due now, which it claims and delivers itself
+    # after commit before sending their messages (server/delivery/eager.py).
+    due_jobs: list[str] = field(default_factory=list)
 
     @property
     def workspace_id(self) -> str:

@@ -29,6 +29,7 @@ from server.channels.schemas import ChannelList, ListChannelsInput
 from server.context import OpContext
 from server.deadletters import service as deadletters
 from server.deadletters.schemas import DeadLetterDetailResult, DeadLetterList, GetDeadLetterInput, ListDeadLettersInput
+from server.delivery.eager import eager_delivery
 from server.keys import operations as keys
 from server.keys.schemas import ApiKeyList, ApiKeyPayload, CreateApiKeyInput, ListApiKeysInput, RevokeApiKeyInput
 from server.plans import jobs_page, pausing
@@ -123,7 +124,7 @@ class Operation:
 
 
 async def _await_plan(ctx: OpContext, data: CreatePlanInput, result: PlanPayload) -> PlanPayload:
-    return await with_delivery_wait(ctx, result, data.await_delivery, data.await_timeout_seconds)
+    return await with_delivery_wait(ctx, result, data.await_delivery, data.await_timeout_seconds, eager_delivery(ctx))
 
 
 OPERATIONS: tuple[Operation, ...] = (

@@ -178,6 +178,7 @@ def create_plan(ctx: OpContext, session: Session, data: CreatePlanInput) -> Plan
         )
     # Its counters are its jobs' counts: every job was written just now, in this transaction.
     read = repo.plan_read(session, plan, ctx.runtime.settings, repo.counter_counts(plan))
+    _keep_for_eager_delivery(ctx, data, sends)
     if sends:  # jobs due beyond the enqueue horizon are sent by the scheduler tick as they come due
         ctx.after_commit(lambda: _send(ctx, sends))
     return choice.hinted(
@@ -213,6 +214,14 @@ def _stagger(session: Session, workspace_id: str, data: CreatePlanInput, jobs: l
     for slot in slots:
         job = deliverable[slot.job]
         job.due, job.variation, job.zone = slot.at, slot.variation, slot.zone
+
+
+def _keep_for_eager_delivery(ctx: OpContext, data: CreatePlanInput, sends: dict[datetime | None, list[str]]) -> None:
+    """An awaitDelivery call of a few jobs, all due now, claims them itself after commit, then sends their
+    messages (server/delivery/eager.py): not here, so no worker races it for the claim."""
+    due_now = sends.get(None, [])
+    if data.await_delivery and 0 < len(due_now) <= ctx.runtime.settings.eager_delivery_max_jobs and len(sends) == 1:
+        ctx.due_jobs = sends.pop(None)
 
 
 def _send(ctx: OpContext, sends: dict[datetime | None, list[str]]) -> None:

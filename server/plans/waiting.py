@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import anyio
 
@@ -50,15 +51,37 @@ async def _report(ctx: OpContext, plan: PlanRead) -> None:
         await ctx.progress(done, plan.counts.total, f"{done}/{plan.counts.total} targets final ({plan.status})")
 
 
+def _deliver_and_read(ctx: OpContext, plan_id: str, deliver: Callable[[], None]) -> PlanRead:
+    deliver()
+    return _read(ctx, plan_id)
+
+
 async def with_delivery_wait(
-    ctx: OpContext, payload: PlanPayload, await_delivery: bool, timeout: float | None
+    ctx: OpContext,
+    payload: PlanPayload,
+    await_delivery: bool,
+    timeout: float | None,
+    deliver: Callable[[], None] | None = None,
 ) -> PlanPayload:
-    """The after-step of create_distribution_plan (fresh or replayed)."""
+    """The after-step of create_distribution_plan (fresh or replayed).
+
+    ``deliver`` (eager delivery) sends the fresh plan's jobs in this process first: a plan it
+    finished is answered from one read, without waiting on its events."""
     if payload.plan is None or not await_delivery or payload.plan.status in PLAN_FINAL:
         return payload
     settings = ctx.runtime.settings
     seconds = min(timeout or settings.await_default_seconds, settings.await_max_seconds)
+    if deliver is not None:
+        with anyio.CancelScope(shield=True):  # once begun, the jobs' messages are always sent
+            plan = await anyio.to_thread.run_sync(_deliver_and_read, ctx, payload.plan.id, deliver)
+        if plan.status in PLAN_FINAL:
+            await _report(ctx, plan)
+            return _answer(payload, plan, False, seconds)
     plan, timed_out = await await_plan(ctx, payload.plan.id, seconds)
+    return _answer(payload, plan, timed_out, seconds)
+
+
+def _answer(payload: PlanPayload, plan: PlanRead, timed_out: bool, seconds: float) -> PlanPayload:
     action = plan_hint(plan)
     if timed_out and action.reason == IN_PROGRESS_REASON:
         action = action.model_copy(update={"reason": f"Still delivering after {seconds:g}s; check the plan again."})

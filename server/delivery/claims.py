@@ -68,6 +68,7 @@ class _Batch:
     contents: dict[str, Content] = field(default_factory=dict)
     files: dict[str, tuple[Attachment, ...]] = field(default_factory=dict)
     views: dict[str, tuple[TargetView[Any, Any], list[str]]] = field(default_factory=dict)
+    templated: dict[str, bool] = field(default_factory=dict)  # plan id → its content has a template
 
     def attachments(self, session: Session, plan: Row) -> tuple[Attachment, ...]:
         if plan.id not in self.files:
@@ -87,7 +88,9 @@ class _Batch:
     ) -> Content:
         """The content this job sends: the plan's when nothing personalises it, else rendered for it."""
         override = self.overrides.get((plan.id, job.recipient_id)) if job.recipient_id else None
-        if job.variation is None and override is None and not _templated(plan.content):
+        if plan.id not in self.templated:
+            self.templated[plan.id] = _templated(plan.content)
+        if job.variation is None and override is None and not self.templated[plan.id]:
             return self.content(session, plan)
         return personalise.build_content(
             plan.content,

@@ -4,6 +4,8 @@ windows only for targets that have a rate limit, one default retry policy for th
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from server.models import Job
 from server.runtime import Runtime
 from tests.support import factories
 from tests.support.factories import call
-from tests.support.queues import RecordingQueue
+from tests.support.fakes.engine_sync import engine_runtime
 from tests.support.receiver import Receiver
 
 
@@ -42,11 +44,9 @@ class CountingLimiter:
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Runtime:
-    runtime = factories.runtime(tmp_path)
-    runtime.queue = RecordingQueue()
-    yield runtime
-    runtime.close()
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    with closing(engine_runtime(tmp_path)) as runtime:
+        yield runtime
 
 
 def _targets(rt: Runtime, receiver: Receiver, count: int, **extra: object) -> list[str]:

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="Longest pause between broker polls when idle: lower picks up sooner, polls more.",
     )
     jobs_per_message: int = Field(
-        100,
+        250,
         ge=1,
         le=1000,
         description="Jobs one queue message carries: a worker claims, sends and records them as one batch.",

@@ -68,6 +68,8 @@ class _Batch:
     contents: dict[str, Content] = field(default_factory=dict)
     files: dict[str, tuple[Attachment, ...]] = field(default_factory=dict)
     views: dict[str, tuple[TargetView[Any, Any], list[str]]] = field(default_factory=dict)
+    templated: dict[str, bool] = field(default_factory=dict)  # plan id → its content has a template
+    default_retry: RetryPolicy | None = None  # the settings' policy, for every target without its own
 
     def attachments(self, session: Session, plan: Row) -> tuple[Attachment, ...]:
         if plan.id not in self.files:
@@ -87,7 +89,9 @@ class _Batch:
     ) -> Content:
         """The content this job sends: the plan's when nothing personalises it, else rendered for it."""
         override = self.overrides.get((plan.id, job.recipient_id)) if job.recipient_id else None
-        if job.variation is None and override is None and not _templated(plan.content):
+        if plan.id not in self.templated:
+            self.templated[plan.id] = _templated(plan.content)
+        if job.variation is None and override is None and not self.templated[plan.id]:
             return self.content(session, plan)
         return personalise.build_content(
             plan.content,
@@ -97,6 +101,14 @@ class _Batch:
             override=override,
             attachments=self.attachments(session, plan),
         )
+
+    def retry_policy(self, target: Row) -> RetryPolicy:
+        """The target's retry policy; the settings' one is built once per batch (read-only, shared)."""
+        if target.retry_policy:
+            return effective_retry_policy(target, self.rt.settings)
+        if self.default_retry is None:
+            self.default_retry = effective_retry_policy(None, self.rt.settings)
+        return self.default_retry
 
     def view(self, target: Row) -> tuple[TargetView[Any, Any], list[str]]:
         if target.id not in self.views:
@@ -269,7 +281,7 @@ def _claim(rt: Runtime, session: Session, job: Row, now: datetime, effects: Effe
         content=content,
         policy=effective_policy(plan.policy, target.policy),
         view=view,
-        retry_policy=effective_retry_policy(target, rt.settings),
+        retry_policy=batch.retry_policy(target),
         secrets=secrets,
         ordered=target.max_concurrency == 1,
         rate=replace(limits, max_concurrency=None) if limits.requests else None,

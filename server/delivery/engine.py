@@ -84,7 +84,12 @@ def deliver_claims(rt: Runtime, claims: list[Claim]) -> list[tuple[Claim, Result
     """Send claimed jobs and record them; requests slower than the batch's patience are recorded
     when they end, from the delivery loop, while this thread moves on. Returns what was recorded now."""
     patience = min(rt.settings.batch_patience_seconds, rt.settings.lease_seconds / 3)
-    finished, stragglers = rt.delivery_loop.run(lambda io: _attempt_all(rt, io, claims, patience))
+    # The flags and the rate windows are read here, just before the loop sends: one Redis call for the
+    # flags, and the windows only when a target of the batch has a rate limit (no thread hop for either).
+    flagged = rt.limiter.flagged({claim.view.id for claim in claims})
+    rated = [claim for claim in claims if claim.rate is not None and claim.view.id not in flagged]
+    waits = _take_rate(rt, rated) if rated else {}
+    finished, stragglers = rt.delivery_loop.run(lambda io: _attempt_all(rt, io, claims, patience, flagged, waits))
     try:
         record_batch(rt, finished)
     finally:
@@ -108,16 +113,21 @@ Sending = list[tuple[Claim, "asyncio.Task[Result]"]]
 
 
 async def _attempt_all(
-    rt: Runtime, io: ChannelIO, claims: list[Claim], patience: float
+    rt: Runtime,
+    io: ChannelIO,
+    claims: list[Claim],
+    patience: float,
+    flagged: dict[str, float],
+    waits: dict[str, float],
 ) -> tuple[list[tuple[Claim, Result]], Sending]:
-    """Send every claim at once, except to targets another worker has just seen answer 429.
+    """Send every claim at once, except to targets another worker has just seen answer 429 (``flagged``:
+    target id → end of the flag) and jobs whose target's rate window is full (``waits``: job id → seconds).
 
     Returns what finished within ``patience`` seconds, and the requests still running: a receiver
     that hangs until the timeout must not hold back the receipts of the rest of its batch, nor the
     worker thread.
     """
     loop = asyncio.get_running_loop()
-    flagged = await loop.run_in_executor(None, rt.limiter.flagged, {claim.view.id for claim in claims})
 
     def flag(target_id: str, seconds: float | None) -> None:
         # From the 429 on, no worker sends to the target, though the pause is recorded only with the batch:
@@ -125,9 +135,6 @@ async def _attempt_all(
         seconds = seconds or rt.settings.default_pause_seconds
         rt.limiter.note_pause(target_id, time.time() + seconds)
         loop.run_in_executor(None, rt.limiter.flag_pause, target_id, seconds)
-
-    sendable = [claim for claim in claims if claim.view.id not in flagged]
-    waits = await loop.run_in_executor(None, _take_rate, rt, sendable)  # right before the requests leave
 
     def start(claim: Claim) -> Coroutine[Any, Any, Result]:
         if claim.view.id in flagged:

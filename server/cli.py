@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from server import __version__
+from server import __version__, heap
 from server.config import DEV_BANNER, Settings
 from server.logs import configure_logging
 
@@ -63,6 +63,7 @@ def serve(args: argparse.Namespace) -> int:
     _logging(settings)
     _say_storage(settings)
     app = create_app(settings, worker=not args.no_worker)
+    heap.settle()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on")
     return OK
 
@@ -85,6 +86,7 @@ def worker(args: argparse.Namespace) -> int:
     if settings.auto_migrate:
         upgrade(rt.engine)
     delivery, exposed = DeliveryWorker(rt), WorkerMetricsServer(rt)
+    heap.settle()
     exposed.start()  # a port already taken fails here, before anything is delivered
     delivery.start()
     stopped = threading.Event()

@@ -253,8 +253,15 @@ def _rate_limited(
 
 
 def pause_rate_limited(rt: Runtime, session: Session, target: Target, error: DeliveryError) -> datetime:
-    """Pause a (locked) target that answered 429: until the provider's reset, longer after repeated 429s."""
-    target.consecutive_rate_limits += 1
+    """Pause a (locked) target that answered 429: until the provider's reset, longer after repeated 429s.
+
+    A 429 that lands while the target is still paused by an earlier one came from a request sent before
+    that pause was known (the same burst, or another worker's batch): it keeps the pause at least as long
+    as its own reset asks, but does not count as one more 429 in a row, so a burst of them pauses once.
+    """
+    still_paused = target.paused_until is not None and target.paused_until > utcnow()
+    if not still_paused or not target.consecutive_rate_limits:
+        target.consecutive_rate_limits += 1
     seconds = pause_seconds(
         error.retry_after_seconds,
         target.consecutive_rate_limits,

@@ -276,30 +276,3 @@ def test_a_job_claimed_before_a_429_is_recorded_is_not_sent_into_the_pause(rt: R
     call(rt, "resume_distribution_target", id=target_id)  # a resume lifts the flag with the pause
     process_job(rt, second)
     assert load(rt, Job, second).status == "delivered"
-
-
-def test_a_burst_of_429s_pauses_once_and_the_next_429_after_the_pause_doubles_it(
-    rt: Runtime, receiver: Receiver
-) -> None:
-    # Three requests of one batch leave before any 429 is known: three 429s, one pause of the provider's 30 s.
-    receiver.script["/busy"] = [Reply(429, headers={"Retry-After": "30"})] * 4
-    busy, _ = webhook_target(rt, receiver, "/busy")
-    jobs = [plan_for(rt, busy)[1][0] for _ in range(3)]
-    started = utcnow()
-    process_jobs(rt, jobs)
-    assert len(receiver.requests) == 3
-    target = load(rt, Target, busy)
-    assert target.consecutive_rate_limits == 1
-    assert timedelta(seconds=29) < target.paused_until - started < timedelta(seconds=31)
-
-    # The pause ends; the next request is answered 429 again: a second 429 in a row, twice the pause.
-    with session_scope(rt.engine) as session:
-        session.get(Target, busy).paused_until = utcnow() - timedelta(seconds=1)
-    rt.limiter.clear_pause(busy)  # as a resume does: the flag of the first 429 (30 s) is lifted too
-    again = plan_for(rt, busy)[1][0]
-    started = utcnow()
-    process_jobs(rt, [again])
-    assert len(receiver.requests) == 4
-    target = load(rt, Target, busy)
-    assert target.consecutive_rate_limits == 2
-    assert timedelta(seconds=59) < target.paused_until - started < timedelta(seconds=61)

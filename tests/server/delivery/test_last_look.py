@@ -1,5 +1,7 @@
-"""The last look before a request leaves: a request that waited for a connection while its target
-answered 429 is held (no attempt spent), not sent into the pause."""
+"""Bursts of requests to a target that answers 429: a request that waited for a connection while its
+target answered 429 takes a last look before it leaves and is held (no attempt spent), not sent into the
+pause; the 429s of one burst pause the target once, and only the next 429 in a row, after the pause,
+doubles it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from adapters.http_client import client
 from server.db import session_scope
 from server.delivery.engine import FLAGGED, process_jobs
 from server.delivery.limits import RedisLimiter
-from server.models import Attempt, Job
+from server.models import Attempt, Job, Target
 from server.models.base import utcnow
 from server.runtime import Runtime
 from tests.support import factories, services
@@ -81,3 +83,41 @@ def test_a_flag_this_process_noted_follows_redis_when_another_process_resumes() 
         assert worker.noted("tgt_a") is None and worker.noted("tgt_b") is None
     finally:
         services.drop_redis_namespace(namespace)
+
+
+def one_job(rt: Runtime, target_id: str) -> str:
+    plan = call(rt, "create_distribution_plan", content=factories.content(), targetIds=[target_id]).plan
+    job_id: str = plan.jobs[0].id
+    return job_id
+
+
+def pause_of(rt: Runtime, target_id: str) -> tuple[int, timedelta]:
+    with session_scope(rt.engine) as session:
+        target = session.get(Target, target_id)
+        assert target is not None and target.paused_until is not None
+        return target.consecutive_rate_limits, target.paused_until - utcnow()
+
+
+def test_a_burst_of_429s_pauses_once_and_the_next_429_after_the_pause_doubles_it(
+    rt: Runtime, receiver: Receiver
+) -> None:
+    receiver.script["/busy"] = [Reply(429, headers={"Retry-After": "30"})] * 4
+    config = {"url": receiver.url + "/busy"}
+    target_id = call(rt, "create_distribution_target", name="busy", channel="webhook", config=config).target.id
+
+    # Three requests of one batch leave before any 429 is known: three 429s, one pause of the provider's 30 s.
+    process_jobs(rt, [one_job(rt, target_id) for _ in range(3)])
+    assert len(receiver.requests) == 3
+    streak, left = pause_of(rt, target_id)
+    assert streak == 1 and timedelta(seconds=28) < left <= timedelta(seconds=30)
+
+    # The pause ends; the next request is answered 429 again: a second 429 in a row, twice the pause.
+    with session_scope(rt.engine) as session:
+        target = session.get(Target, target_id)
+        assert target is not None
+        target.paused_until = utcnow() - timedelta(seconds=1)
+    rt.limiter.clear_pause(target_id)  # as a resume does: the flag of the first 429 is lifted too
+    process_jobs(rt, [one_job(rt, target_id)])
+    assert len(receiver.requests) == 4
+    streak, left = pause_of(rt, target_id)
+    assert streak == 2 and timedelta(seconds=58) < left <= timedelta(seconds=60)

@@ -126,6 +126,10 @@ return {1, '0'}
 """
 
 
+# Pauses a process remembers before it drops the ones that have ended.
+NOTED_KEPT = 1024
+
+
 class RedisLimiter:
     def __init__(self, url: str, namespace: str) -> None:
         self._client = redis.Redis.from_url(url)
@@ -183,6 +187,9 @@ class RedisLimiter:
     def note_pause(self, target_id: str, until: float) -> None:
         with self._lock:
             self._noted[target_id] = max(self._noted.get(target_id, 0.0), until)
+            if len(self._noted) > NOTED_KEPT:  # flags of targets no batch reads again: forget the ended ones
+                now = time.time()
+                self._noted = {t: end for t, end in self._noted.items() if end > now}
 
     def noted(self, target_id: str) -> float | None:
         with self._lock:

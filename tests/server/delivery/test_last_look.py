@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from adapters.http_client import client
 from server.db import session_scope
 from server.delivery.engine import FLAGGED, process_jobs
-from server.delivery.limits import RedisLimiter
+from server.delivery.limits import NOTED_KEPT, RedisLimiter
 from server.models import Attempt, Job, Target
 from server.models.base import utcnow
 from server.runtime import Runtime
@@ -83,6 +83,16 @@ def test_a_flag_this_process_noted_follows_redis_when_another_process_resumes() 
         assert worker.noted("tgt_a") is None and worker.noted("tgt_b") is None
     finally:
         services.drop_redis_namespace(namespace)
+
+
+def test_the_pauses_a_process_noted_are_forgotten_once_ended_when_many_pile_up() -> None:
+    limiter = RedisLimiter(services.REDIS_URL, "herald-unused")  # note_pause and noted never touch Redis
+    now = time.time()
+    for number in range(NOTED_KEPT):
+        limiter.note_pause(f"tgt_old{number}", now - 1)
+    limiter.note_pause("tgt_live", now + 30)
+    assert len(limiter._noted) == 1  # the ended ones went when the map outgrew its size
+    assert limiter.noted("tgt_live") is not None and limiter.noted("tgt_old0") is None
 
 
 def one_job(rt: Runtime, target_id: str) -> str:

@@ -90,7 +90,7 @@ class _Batch:
         """The content this job sends: the plan's when nothing personalises it, else rendered for it."""
         override = self.overrides.get((plan.id, job.recipient_id)) if job.recipient_id else None
         if plan.id not in self.templated:
-            self.templated[plan.id] = _templated(plan.content)
+            self.templated[plan.id] = personalise.is_templated(plan.content)
         if job.variation is None and override is None and not self.templated[plan.id]:
             return self.content(session, plan)
         return personalise.build_content(
@@ -147,12 +147,6 @@ _JOB_COLUMNS = (
     col(Job.variation),
     col(Job.outcome_unknown),
 )
-
-
-def _templated(content: dict[str, Any]) -> bool:
-    return any(personalise.is_template(content.get(name)) for name in personalise.TEMPLATE_FIELDS) or any(
-        personalise.is_template(url) for url in content.get("media_urls") or ()
-    )
 
 
 def _claim_all(rt: Runtime, session: Session, job_ids: list[str], effects: Effects) -> list[Claim]:

@@ -195,8 +195,14 @@ def _last_look(limiter: Limiter, target_id: str) -> None:
         raise PausedMeanwhile(until)
 
 
+def _held_result(until: float, reason: str, started_at: datetime | None = None, duration_ms: float = 0.0) -> Result:
+    """Not sent: held until the epoch second ``until`` (no attempt spent)."""
+    held_until = datetime.fromtimestamp(until, UTC)
+    return Result(started_at or utcnow(), duration_ms, held_until=held_until, held_reason=reason)
+
+
 async def _held(until: float, reason: str) -> Result:
-    return Result(utcnow(), 0.0, held_until=datetime.fromtimestamp(until, UTC), held_reason=reason)
+    return _held_result(until, reason)
 
 
 async def attempt(io: ChannelIO, claim: Claim, flag: Callable[[str, float | None], None] | None = None) -> Result:
@@ -252,9 +258,7 @@ async def send_one(
         receipt = await channel.send(payload, view, delivery, io)
         return Result(started_at, _elapsed_ms(started), receipt=receipt, payload=payload, reconciled=reconciled)
     except PausedMeanwhile as paused:
-        return Result(
-            started_at, _elapsed_ms(started), held_until=datetime.fromtimestamp(paused.until, UTC), held_reason=FLAGGED
-        )
+        return _held_result(paused.until, FLAGGED, started_at, _elapsed_ms(started))
     except DeliveryError as exc:
         if exc.error_class == ErrorClass.RATE_LIMITED and flag is not None:
             flag(view.id, exc.retry_after_seconds)

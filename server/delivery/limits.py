@@ -86,8 +86,7 @@ class LocalLimiter:
             self._running.get(target_id, {}).pop(token, None)
 
     def flag_pause(self, target_id: str, seconds: float) -> None:
-        with self._lock:
-            self._paused[target_id] = max(self._paused.get(target_id, 0.0), time.time() + seconds)
+        self.note_pause(target_id, time.time() + seconds)  # one process: its memory is the flag
 
     def clear_pause(self, target_id: str) -> None:
         with self._lock:

@@ -149,13 +149,17 @@ def build_content(
     )
 
 
+def is_templated(source: dict[str, Any]) -> bool:
+    """Whether one source (the content, or one variation) has a template field or media URL."""
+    return any(is_template(source.get(name)) for name in TEMPLATE_FIELDS) or any(
+        is_template(url) for url in source.get("media_urls") or ()
+    )
+
+
 def has_templates(content: dict[str, Any]) -> bool:
     """Whether any field the plan carries (content, variations) is a template: without one, every job's
     content renders as stored (a recipient's override is verbatim), so no render can fail."""
-    sources = [content, *(content.get("variations") or ())]
-    return any(is_template(source.get(name)) for source in sources for name in TEMPLATE_FIELDS) or any(
-        is_template(url) for source in sources for url in source.get("media_urls") or ()
-    )
+    return any(is_templated(source) for source in [content, *(content.get("variations") or ())])
 
 
 def check_sources(content: dict[str, Any]) -> None:

@@ -219,8 +219,9 @@ def _stagger(session: Session, workspace_id: str, data: CreatePlanInput, jobs: l
 def _keep_for_eager_delivery(ctx: OpContext, data: CreatePlanInput, sends: dict[datetime | None, list[str]]) -> None:
     """An awaitDelivery call of a few jobs, all due now, claims them itself after commit, then sends their
     messages (server/delivery/eager.py): not here, so no worker races it for the claim."""
-    due_now = sends.get(None, [])
-    if data.await_delivery and 0 < len(due_now) <= ctx.runtime.settings.eager_delivery_max_jobs and len(sends) == 1:
+    if not data.await_delivery or list(sends) != [None]:  # nothing due now, or some jobs due later
+        return
+    if len(sends[None]) <= ctx.runtime.settings.eager_delivery_max_jobs:
         ctx.due_jobs = sends.pop(None)
 
 
